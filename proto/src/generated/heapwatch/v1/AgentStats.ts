@@ -1,0 +1,21 @@
+// Original file: heapwatch/v1/ingest.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface AgentStats {
+  'profilesSent'?: (number | string | Long);
+  'profilesDropped'?: (number | string | Long);
+  'samplingTimeUs'?: (number | string | Long);
+  'queueLength'?: (number | string | Long);
+  'queueBytes'?: (number | string | Long);
+  'sendFailures'?: (number | string | Long);
+}
+
+export interface AgentStats__Output {
+  'profilesSent': (number);
+  'profilesDropped': (number);
+  'samplingTimeUs': (number);
+  'queueLength': (number);
+  'queueBytes': (number);
+  'sendFailures': (number);
+}

@@ -1,0 +1,30 @@
+// Original file: heapwatch/v1/ingest.proto
+
+import type { Instance as _heapwatch_v1_Instance, Instance__Output as _heapwatch_v1_Instance__Output } from '../../heapwatch/v1/Instance';
+import type { ProcessMemory as _heapwatch_v1_ProcessMemory, ProcessMemory__Output as _heapwatch_v1_ProcessMemory__Output } from '../../heapwatch/v1/ProcessMemory';
+import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from '../../heapwatch/v1/AgentStats';
+import type { Long } from '@grpc/proto-loader';
+
+export interface IngestRequest {
+  'profileId'?: (string);
+  'service'?: (string);
+  'labels'?: ({[key: string]: string});
+  'instance'?: (_heapwatch_v1_Instance | null);
+  'startTimeMs'?: (number | string | Long);
+  'endTimeMs'?: (number | string | Long);
+  'pprofGzip'?: (Buffer | Uint8Array | string);
+  'memory'?: (_heapwatch_v1_ProcessMemory | null);
+  'agent'?: (_heapwatch_v1_AgentStats | null);
+}
+
+export interface IngestRequest__Output {
+  'profileId': (string);
+  'service': (string);
+  'labels': ({[key: string]: string});
+  'instance': (_heapwatch_v1_Instance__Output | null);
+  'startTimeMs': (number);
+  'endTimeMs': (number);
+  'pprofGzip': (Buffer);
+  'memory': (_heapwatch_v1_ProcessMemory__Output | null);
+  'agent': (_heapwatch_v1_AgentStats__Output | null);
+}

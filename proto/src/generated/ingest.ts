@@ -1,0 +1,27 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from './heapwatch/v1/AgentStats';
+import type { IngestRequest as _heapwatch_v1_IngestRequest, IngestRequest__Output as _heapwatch_v1_IngestRequest__Output } from './heapwatch/v1/IngestRequest';
+import type { IngestResponse as _heapwatch_v1_IngestResponse, IngestResponse__Output as _heapwatch_v1_IngestResponse__Output } from './heapwatch/v1/IngestResponse';
+import type { IngestServiceClient as _heapwatch_v1_IngestServiceClient, IngestServiceDefinition as _heapwatch_v1_IngestServiceDefinition } from './heapwatch/v1/IngestService';
+import type { Instance as _heapwatch_v1_Instance, Instance__Output as _heapwatch_v1_Instance__Output } from './heapwatch/v1/Instance';
+import type { ProcessMemory as _heapwatch_v1_ProcessMemory, ProcessMemory__Output as _heapwatch_v1_ProcessMemory__Output } from './heapwatch/v1/ProcessMemory';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  heapwatch: {
+    v1: {
+      AgentStats: MessageTypeDefinition<_heapwatch_v1_AgentStats, _heapwatch_v1_AgentStats__Output>
+      IngestRequest: MessageTypeDefinition<_heapwatch_v1_IngestRequest, _heapwatch_v1_IngestRequest__Output>
+      IngestResponse: MessageTypeDefinition<_heapwatch_v1_IngestResponse, _heapwatch_v1_IngestResponse__Output>
+      IngestService: SubtypeConstructor<typeof grpc.Client, _heapwatch_v1_IngestServiceClient> & { service: _heapwatch_v1_IngestServiceDefinition }
+      Instance: MessageTypeDefinition<_heapwatch_v1_Instance, _heapwatch_v1_Instance__Output>
+      ProcessMemory: MessageTypeDefinition<_heapwatch_v1_ProcessMemory, _heapwatch_v1_ProcessMemory__Output>
+    }
+  }
+}
+
