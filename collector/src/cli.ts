@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+/**
+ * `heapwatch serve` runs the collector; `heapwatch leaks` prints a service's
+ * leak report. Flags win over environment variables, which win over defaults.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_OPTIONS, startCollector, type CollectorOptions } from './collector';
+import { isLogLevel } from './log';
+
+const USAGE = `Usage:
+  heapwatch serve [options]        run the collector (gRPC ingest + HTTP API)
+  heapwatch leaks --service S      print the leak report of a service
+  heapwatch help
+
+serve options (environment variable in brackets):
+  --host HOST              listen address for both ports [HEAPWATCH_HOST] (default 127.0.0.1)
+  --grpc-port N            gRPC ingest port, 0 picks a free one [HEAPWATCH_GRPC_PORT] (default 7801)
+  --http-port N            HTTP API port, 0 picks a free one [HEAPWATCH_HTTP_PORT] (default 7800)
+  --data DIR               embedded ClickHouse data directory [HEAPWATCH_DATA] (default ./data)
+  --clickhouse-url URL     use a ClickHouse server, http://user:pass@host:8123/db [HEAPWATCH_CLICKHOUSE_URL]
+  --cluster NAME           ClickHouse cluster for ON CLUSTER DDL and Distributed tables [HEAPWATCH_CLICKHOUSE_CLUSTER]
+  --retention-days N       days of profiles to keep, 0 = forever [HEAPWATCH_RETENTION_DAYS] (default 30)
+  --token TOKEN            require "authorization: Bearer TOKEN" on ingest [HEAPWATCH_TOKEN]
+  --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)
+
+leaks options:
+  --service S              the service (required)
+  --url URL                the collector's HTTP API [HEAPWATCH_URL] (default http://127.0.0.1:7800)
+  --json                   print the JSON answer instead of a table
+`;
+
+class UsageError extends Error {}
+
+function int(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<CollectorOptions> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      'grpc-port': { type: 'string' },
+      'http-port': { type: 'string' },
+      data: { type: 'string' },
+      'clickhouse-url': { type: 'string' },
+      cluster: { type: 'string' },
+      'retention-days': { type: 'string' },
+      token: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const logLevel = values['log-level'] ?? env.HEAPWATCH_LOG_LEVEL;
+  if (logLevel !== undefined && !isLogLevel(logLevel)) throw new UsageError(`--log-level must be silent, error, warn, info or debug, got ${JSON.stringify(logLevel)}`);
+  const url = values['clickhouse-url'] ?? env.HEAPWATCH_CLICKHOUSE_URL;
+  if (url !== undefined && !/^https?:\/\//.test(url)) throw new UsageError(`--clickhouse-url must be an http(s):// URL, got ${JSON.stringify(url)}`);
+  const opts: Partial<CollectorOptions> = {
+    host: values.host ?? env.HEAPWATCH_HOST,
+    grpcPort: int('--grpc-port', values['grpc-port'] ?? env.HEAPWATCH_GRPC_PORT, 0, 65535),
+    httpPort: int('--http-port', values['http-port'] ?? env.HEAPWATCH_HTTP_PORT, 0, 65535),
+    dataDir: values.data ?? env.HEAPWATCH_DATA,
+    clickhouseUrl: url,
+    cluster: values.cluster ?? env.HEAPWATCH_CLICKHOUSE_CLUSTER,
+    retentionDays: int('--retention-days', values['retention-days'] ?? env.HEAPWATCH_RETENTION_DAYS, 0, 36500),
+    token: values.token ?? env.HEAPWATCH_TOKEN,
+    logLevel,
+  };
+  for (const k of Object.keys(opts) as (keyof CollectorOptions)[]) if (opts[k] === undefined || opts[k] === '') delete opts[k];
+  return opts;
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const opts = serveOptions(argv, process.env);
+  const collector = await startCollector(opts);
+  const host = opts.host ?? DEFAULT_OPTIONS.host;
+  const store = opts.clickhouseUrl ? `ClickHouse at ${new URL(opts.clickhouseUrl).host}` : `embedded ClickHouse in ${opts.dataDir ?? DEFAULT_OPTIONS.dataDir}`;
+  // Machine-readable first lines: tests and scripts read the chosen ports here.
+  process.stdout.write(`heapwatch collector: grpc ${host}:${collector.grpcPort}\n`);
+  process.stdout.write(`heapwatch collector: http http://${host}:${collector.httpPort}\n`);
+  process.stdout.write(`heapwatch collector: store ${store}\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1); // a second signal: do not wait
+    stopping = true;
+    collector.log.info(`${signal}: flushing and stopping`);
+    collector.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        collector.log.error(`stopping failed: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await serve(rest);
+      return -1; // keeps running
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+        process.stderr.write(`heapwatch: ${(err as Error).message}\n\n${USAGE}`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`heapwatch: ${(err as Error)?.message ?? String(err)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );
+}

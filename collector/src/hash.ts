@@ -1,0 +1,49 @@
+/**
+ * Deterministic 64-bit ids for stacks and sites, computed in JS so that
+ * every collector (and every restart) derives the same id from the same
+ * frames without asking the store. Two 32-bit lanes in the style of
+ * MurmurHash3's finaliser; not cryptographic, and it need not be: ids only
+ * have to be unique among one service's stacks.
+ */
+
+export type Hash64 = readonly [hi: number, lo: number];
+
+export function hashString(s: string): Hash64 {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  return finalise(h1, h2, s.length);
+}
+
+/** Folds an ordered list of hashes into one (order matters: a stack is a path). */
+export function combine(parts: readonly Hash64[]): Hash64 {
+  let h1 = 0x9e3779b9;
+  let h2 = 0x7f4a7c15;
+  for (const [a, b] of parts) {
+    h1 = Math.imul(rotl(h1 ^ a, 13), 0x85ebca6b) + h2;
+    h2 = Math.imul(rotl(h2 ^ b, 17), 0xc2b2ae35) ^ h1;
+  }
+  return finalise(h1, h2, parts.length);
+}
+
+function finalise(h1: number, h2: number, n: number): Hash64 {
+  h1 ^= n;
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return [h1 >>> 0, h2 >>> 0];
+}
+
+function rotl(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
+}
+
+/** The UInt64 as ClickHouse takes and returns it in JSON: a decimal string. */
+export function toDecimal([hi, lo]: Hash64): string {
+  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+}

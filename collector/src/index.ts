@@ -1,0 +1,3 @@
+export { startCollector, DEFAULT_OPTIONS, type Collector, type CollectorOptions } from './collector';
+export { Store, type StoreTarget } from './store/clickhouse';
+export { Ingester, instanceKey } from './ingest/ingester';

@@ -1,0 +1,120 @@
+/**
+ * gRPC ingest (heapwatch.v1.IngestService) and the standard
+ * grpc.health.v1 health service, on one port.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
+import { OverloadedError } from '../store/batcher';
+import type { Logger } from '../log';
+import { IngestError } from './errors';
+import type { Ingester } from './ingester';
+
+export interface GrpcServerOptions {
+  host: string;
+  port: number;
+  /** When set, every call must carry `authorization: Bearer <token>`. */
+  token?: string;
+  /** Largest request accepted, in bytes. */
+  maxMessageBytes: number;
+}
+
+export class GrpcIngestServer {
+  private readonly server: grpc.Server;
+  private serving = true;
+  boundPort = 0;
+
+  constructor(
+    private readonly ingester: Ingester,
+    private readonly opts: GrpcServerOptions,
+    private readonly log: Logger,
+  ) {
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': opts.maxMessageBytes,
+      'grpc.max_send_message_length': 1 << 20,
+    });
+    this.server.addService(ingestProto().heapwatch.v1.IngestService.service, this.ingestHandlers());
+    this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
+  }
+
+  async listen(): Promise<number> {
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      const address = `${this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host}:${this.opts.port}`;
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
+    return this.boundPort;
+  }
+
+  /** Stops taking calls, lets the ones in flight finish (up to `graceMs`). */
+  async close(graceMs = 5000): Promise<void> {
+    this.serving = false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private authorized(metadata: grpc.Metadata): boolean {
+    if (!this.opts.token) return true;
+    const [value] = metadata.get('authorization');
+    return value === `Bearer ${this.opts.token}`;
+  }
+
+  private ingestHandlers(): IngestServiceHandlers {
+    return {
+      Ingest: (call, callback) => {
+        if (!this.authorized(call.metadata)) {
+          callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
+          return;
+        }
+        this.ingester.ingest(call.request).then(
+          (result) => callback(null, { stored: result.stored }),
+          (err: unknown) => callback(this.toStatus(err, call.request.service)),
+        );
+      },
+    };
+  }
+
+  private toStatus(err: unknown, service: string): Partial<grpc.StatusObject> {
+    if (err instanceof IngestError) {
+      this.log.debug(`rejected a profile of ${JSON.stringify(service)}: ${err.message}`);
+      return { code: err.code, details: err.message };
+    }
+    if (err instanceof OverloadedError) {
+      this.log.warn(err.message);
+      return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+    }
+    this.log.error(`storing a profile of ${JSON.stringify(service)} failed: ${(err as Error)?.message ?? String(err)}`);
+    return { code: grpc.status.UNAVAILABLE, details: 'the store did not take the profile; retry later' };
+  }
+
+  private healthHandlers(): HealthHandlers {
+    const statusOf = (service: string): 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' => {
+      if (service !== '' && service !== INGEST_SERVICE_NAME) return 'SERVICE_UNKNOWN';
+      return this.serving ? 'SERVING' : 'NOT_SERVING';
+    };
+    return {
+      Check: (call, callback) => {
+        const status = statusOf(call.request.service);
+        if (status === 'SERVICE_UNKNOWN') callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
+        else callback(null, { status });
+      },
+      List: (_call, callback) => {
+        callback(null, { statuses: { '': { status: statusOf('') }, [INGEST_SERVICE_NAME]: { status: statusOf('') } } });
+      },
+      // One answer, then the stream ends: status changes only at shutdown,
+      // when the connection goes away anyway.
+      Watch: (call) => {
+        call.write({ status: statusOf(call.request.service) });
+        call.end();
+      },
+    };
+  }
+}

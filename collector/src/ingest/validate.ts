@@ -1,0 +1,161 @@
+/**
+ * Turns the untrusted bytes of an IngestRequest into a decoded pprof that
+ * the rest of the collector may index without checking again. Every way a
+ * profile can be wrong ends here, as INVALID_ARGUMENT with a message that
+ * says what is wrong.
+ */
+import * as zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { Profile } from 'pprof-format';
+import type { IngestRequest__Output } from '@heapwatch/proto';
+import { invalid } from './errors';
+
+const gunzip = promisify(zlib.gunzip);
+
+export interface Limits {
+  /** Largest pprof_gzip accepted, in bytes. */
+  maxCompressedBytes: number;
+  /** Largest pprof after gunzip, in bytes (a gzip bomb stops here). */
+  maxProfileBytes: number;
+  /** Most samples in one profile. */
+  maxSamples: number;
+  /** Deepest stack, in frames. */
+  maxStackDepth: number;
+  /** Most labels on one profile. */
+  maxLabels: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxCompressedBytes: 16 << 20,
+  maxProfileBytes: 64 << 20,
+  maxSamples: 200_000,
+  maxStackDepth: 512,
+  maxLabels: 64,
+};
+
+const MAX_NAME_LENGTH = 256;
+/** A snapshot time more than this far in the future is a broken clock. */
+const MAX_CLOCK_SKEW_MS = 24 * 3600_000;
+
+/** Indices of the two sample types heapwatch reads, into Sample.value. */
+export interface ValidProfile {
+  profile: Profile;
+  objectsIndex: number;
+  bytesIndex: number;
+}
+
+export function validateEnvelope(req: IngestRequest__Output, limits: Limits): void {
+  checkName('service', req.service);
+  checkName('profile_id', req.profileId);
+  const labels = Object.entries(req.labels ?? {});
+  if (labels.length > limits.maxLabels) throw invalid(`too many labels: ${labels.length} > ${limits.maxLabels}`);
+  for (const [k, v] of labels) {
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k) || k.length > MAX_NAME_LENGTH) {
+      throw invalid(`label key ${JSON.stringify(k)} must match [A-Za-z_][A-Za-z0-9_.-]* and be at most ${MAX_NAME_LENGTH} characters`);
+    }
+    if (v.length > MAX_NAME_LENGTH) throw invalid(`label ${k} is longer than ${MAX_NAME_LENGTH} characters`);
+  }
+  const inst = req.instance;
+  if (!inst) throw invalid('instance is required');
+  checkName('instance.hostname', inst.hostname);
+  if (!(inst.pid > 0)) throw invalid('instance.pid is required');
+  if (!(inst.processStartTimeMs > 0)) throw invalid('instance.process_start_time_ms is required');
+  if (!(req.endTimeMs > 0)) throw invalid('end_time_ms is required');
+  if (req.startTimeMs > req.endTimeMs) throw invalid('start_time_ms is after end_time_ms');
+  if (req.endTimeMs > Date.now() + MAX_CLOCK_SKEW_MS) throw invalid('end_time_ms is more than a day in the future');
+  if (req.pprofGzip.length === 0) throw invalid('pprof_gzip is empty');
+  if (req.pprofGzip.length > limits.maxCompressedBytes) {
+    throw invalid(`pprof_gzip is ${req.pprofGzip.length} bytes, over the ${limits.maxCompressedBytes}-byte limit`);
+  }
+}
+
+function checkName(field: string, value: string): void {
+  if (!value) throw invalid(`${field} is required`);
+  if (value.length > MAX_NAME_LENGTH) throw invalid(`${field} is longer than ${MAX_NAME_LENGTH} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f]/.test(value)) throw invalid(`${field} contains control characters`);
+}
+
+/** Gunzips (plain pprof is accepted too) and decodes, within the limits. */
+export async function decodeProfile(bytes: Buffer, limits: Limits): Promise<ValidProfile> {
+  let raw = bytes;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      raw = await gunzip(bytes, { maxOutputLength: limits.maxProfileBytes });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE') {
+        throw invalid(`pprof is over the ${limits.maxProfileBytes}-byte limit once decompressed`);
+      }
+      throw invalid(`pprof_gzip is not valid gzip: ${(err as Error).message}`);
+    }
+  } else if (bytes.length > limits.maxProfileBytes) {
+    throw invalid(`pprof is over the ${limits.maxProfileBytes}-byte limit`);
+  }
+  let profile: Profile;
+  try {
+    profile = Profile.decode(raw);
+  } catch (err) {
+    throw invalid(`pprof does not decode as perftools.profiles.Profile: ${(err as Error).message}`);
+  }
+  return checkProfile(profile, limits);
+}
+
+function checkProfile(p: Profile, limits: Limits): ValidProfile {
+  const strings = p.stringTable.strings;
+  const str = (i: number | bigint, what: string): string => {
+    const s = strings[Number(i)];
+    if (s === undefined) throw invalid(`${what} refers to string ${i}, past the string table (${strings.length})`);
+    return s;
+  };
+  if (strings.length === 0 || strings[0] !== '') throw invalid('string table must start with the empty string');
+
+  let objectsIndex = -1;
+  let bytesIndex = -1;
+  const types = p.sampleType.map((t, i) => {
+    const type = `${str(t.type, `sample_type[${i}].type`)}/${str(t.unit, `sample_type[${i}].unit`)}`;
+    if (type === 'objects/count') objectsIndex = i;
+    if (type === 'space/bytes') bytesIndex = i;
+    return type;
+  });
+  if (objectsIndex < 0 || bytesIndex < 0) {
+    throw invalid(`sample types must include objects/count and space/bytes; got [${types.join(', ')}]`);
+  }
+  if (p.sample.length > limits.maxSamples) {
+    throw invalid(`${p.sample.length} samples, over the ${limits.maxSamples} limit`);
+  }
+
+  const functionIds = new Set<string>();
+  p.function.forEach((f, i) => {
+    if (Number(f.id) === 0) throw invalid(`function[${i}] has id 0`);
+    str(f.name, `function ${f.id} name`);
+    str(f.systemName, `function ${f.id} system_name`);
+    str(f.filename, `function ${f.id} filename`);
+    functionIds.add(String(f.id));
+  });
+  const locationIds = new Set<string>();
+  p.location.forEach((l, i) => {
+    if (Number(l.id) === 0) throw invalid(`location[${i}] has id 0`);
+    for (const line of l.line) {
+      if (!functionIds.has(String(line.functionId))) {
+        throw invalid(`location ${l.id} refers to function ${line.functionId}, which the profile does not define`);
+      }
+    }
+    locationIds.add(String(l.id));
+  });
+  p.sample.forEach((s, i) => {
+    if (s.value.length !== types.length) {
+      throw invalid(`sample[${i}] has ${s.value.length} values for ${types.length} sample types`);
+    }
+    if (s.locationId.length > limits.maxStackDepth) {
+      throw invalid(`sample[${i}] is ${s.locationId.length} frames deep, over the ${limits.maxStackDepth} limit`);
+    }
+    for (const id of s.locationId) {
+      if (!locationIds.has(String(id))) throw invalid(`sample[${i}] refers to location ${id}, which the profile does not define`);
+    }
+    for (const v of s.value) {
+      if (Number(v) < 0) throw invalid(`sample[${i}] has a negative value; heap profiles count in-use amounts`);
+    }
+  });
+  return { profile: p, objectsIndex, bytesIndex };
+}

@@ -1,0 +1,146 @@
+/**
+ * The decision rule: is one series (one site of one process, or one
+ * process's heap) rising? Pure; see test/leaks/rule.test.ts.
+ *
+ * A series is a window of the last `maxProfiles` consecutive profiles of ONE
+ * process (a restart starts a new series), indexed by profile, so thresholds
+ * are in profiles and work at any profile interval.
+ *
+ * Why each check exists, and the non-leak shape it defeats:
+ *  1. trend: Mann-Kendall with the Hamed-Rao autocorrelation correction,
+ *     one-sided p < `alpha`, on the whole window. Heavy churn and large
+ *     steady heaps (noise without a trend) fail here. Hamed-Rao because a
+ *     long-lived object is in many consecutive profiles, so heap series are
+ *     autocorrelated and plain MK over-calls trends.
+ *  2. beyond sampling noise: the Theil-Sen rise over the window must be
+ *     `noiseZ` standard errors above (a) Poisson sampling noise of the
+ *     site's level (quantum estimated from the data: see stats.sampleQuantum)
+ *     and (b) the robust scatter of the residuals around the Theil-Sen line.
+ *     A site holding a few samples that flicker fails here.
+ *  3. still rising, at a comparable rate (plateau check): the window is cut
+ *     into halves; each half must rise on its own (MK p < `halfAlpha`,
+ *     positive Theil-Sen slope) and the recent half's slope must be at least
+ *     `minRecentSlopeRatio` of the early half's. A warm-up cache, an LRU that
+ *     reached capacity, a throughput ramp that then holds, a TTL cache and
+ *     lazy require/JIT growth all rise early and flatten: their recent half
+ *     is flat. A one-off step is flat in at least one half.
+ *  4. the minima rise too (lower envelope): the minima of `envelopeBlocks`
+ *     equal blocks must have a positive Theil-Sen slope and the last block's
+ *     minimum must exceed the first's beyond Poisson noise. A sawtooth
+ *     buffer flushed on a timer and a large batch built and released every
+ *     few intervals return to the same floor, whatever their peaks do.
+ *
+ * Leaks grow linearly in the number of jobs; the V8 sampler turns that into
+ * a Poisson counting process (each leaked sample stays in the profile), i.e.
+ * a random walk with drift whose drift/noise ratio grows like sqrt(samples).
+ * That is why a slow leak needs a longer window: roughly 15-30 leaked
+ * samples in the window are enough to pass every check.
+ */
+import { blockMinima, mannKendall, poissonRiseZ, robustSigma, sampleQuantum, theilSen } from './stats';
+
+export interface RuleOptions {
+  /** Fewest profiles in a series before it can be called rising. */
+  minProfiles: number;
+  /** Most recent profiles per series considered. */
+  maxProfiles: number;
+  /** One-sided Mann-Kendall (Hamed-Rao) significance on the whole window. */
+  alpha: number;
+  /** Significance each half of the window must reach on its own. */
+  halfAlpha: number;
+  /** Standard errors the rise must exceed (Poisson and residual noise). */
+  noiseZ: number;
+  /** Recent-half slope must be at least this fraction of the early half's. */
+  minRecentSlopeRatio: number;
+  /** Number of blocks whose minima form the lower envelope. */
+  envelopeBlocks: number;
+  /**
+   * Whether the series is made of whole sampler samples (a site) and Poisson
+   * noise applies, or is a process gauge (heap used) whose noise is GC timing.
+   */
+  poisson: boolean;
+}
+
+export const DEFAULT_RULE: RuleOptions = {
+  minProfiles: 12,
+  maxProfiles: 120,
+  alpha: 0.01,
+  halfAlpha: 0.1,
+  noiseZ: 3,
+  minRecentSlopeRatio: 0.3,
+  envelopeBlocks: 4,
+  poisson: true,
+};
+
+export interface SeriesVerdict {
+  rising: boolean;
+  /** First failed check, or 'rising'. */
+  reason: 'too-short' | 'not-rising' | 'no-trend' | 'within-noise' | 'plateau' | 'floor-flat' | 'rising';
+  /** Theil-Sen slope in bytes per profile over the window. */
+  slopePerProfile: number;
+  /** One-sided Mann-Kendall (Hamed-Rao) p-value on the window. */
+  pRising: number;
+  /** Profiles in the window. */
+  profiles: number;
+  /** Latest value (bytes). */
+  last: number;
+}
+
+export function decideSeries(all: readonly number[], opts: RuleOptions = DEFAULT_RULE): SeriesVerdict {
+  const ys = all.length > opts.maxProfiles ? all.slice(all.length - opts.maxProfiles) : all;
+  const n = ys.length;
+  const last = n ? ys[n - 1]! : 0;
+  const base = { slopePerProfile: 0, pRising: 1, profiles: n, last };
+  if (n < opts.minProfiles) return { ...base, rising: false, reason: 'too-short' };
+
+  // Cheap pre-filter: most sites of a healthy worker are flat or falling.
+  const q = Math.max(1, Math.floor(n / 4));
+  const mean = (a: readonly number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+  if (mean(ys.slice(n - q)) <= mean(ys.slice(0, q))) return { ...base, rising: false, reason: 'not-rising' };
+
+  const line = theilSen(ys);
+  const mk = mannKendall(ys);
+  const verdict = { ...base, slopePerProfile: line.slope, pRising: mk.pRising };
+  if (line.slope <= 0 || mk.pRising >= opts.alpha) return { ...verdict, rising: false, reason: 'no-trend' };
+
+  // 2. Beyond noise.
+  const from = line.intercept;
+  const to = line.intercept + line.slope * (n - 1);
+  const rise = to - from;
+  const residualSigma = robustSigma(ys.map((y, i) => y - (line.intercept + line.slope * i)));
+  const quantum = opts.poisson ? sampleQuantum(ys) : 0;
+  if (opts.poisson && poissonRiseZ(from, to, quantum) < opts.noiseZ) {
+    return { ...verdict, rising: false, reason: 'within-noise' };
+  }
+  if (rise < opts.noiseZ * residualSigma) return { ...verdict, rising: false, reason: 'within-noise' };
+
+  // 3. Plateau: both halves rise, the recent one not much slower.
+  const h = n >> 1;
+  const early = ys.slice(0, h);
+  const recent = ys.slice(n - h);
+  const earlyLine = theilSen(early);
+  const recentLine = theilSen(recent);
+  const earlyMk = mannKendall(early);
+  const recentMk = mannKendall(recent);
+  if (
+    recentLine.slope <= 0 ||
+    earlyMk.pRising >= opts.halfAlpha ||
+    recentMk.pRising >= opts.halfAlpha ||
+    recentLine.slope < opts.minRecentSlopeRatio * Math.max(earlyLine.slope, 0)
+  ) {
+    return { ...verdict, rising: false, reason: 'plateau' };
+  }
+
+  // 4. Lower envelope.
+  const minima = blockMinima(ys, opts.envelopeBlocks);
+  const envelope = theilSen(minima);
+  const firstMin = minima[0] ?? 0;
+  const lastMin = minima[minima.length - 1] ?? 0;
+  const envelopeOk =
+    envelope.slope > 0 &&
+    lastMin > firstMin &&
+    (!opts.poisson || poissonRiseZ(firstMin, lastMin, quantum) >= opts.noiseZ / 1.5) &&
+    lastMin - firstMin >= (opts.noiseZ / 1.5) * residualSigma;
+  if (!envelopeOk) return { ...verdict, rising: false, reason: 'floor-flat' };
+
+  return { ...verdict, rising: true, reason: 'rising' };
+}

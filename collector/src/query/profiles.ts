@@ -1,0 +1,186 @@
+/**
+ * The read side for profiles: the list of services, and a merged profile
+ * over a time range, exported as pprof.
+ *
+ * Heap profiles are gauges: each snapshot already holds everything in use
+ * at its moment. Summing snapshots over time would count the same bytes once
+ * per snapshot, so the merge averages each instance over its snapshots in
+ * the range, then sums the instances (FACTS.md, pyroscope #1976/#3587).
+ */
+import * as zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { Function as PFunction, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
+import type { Store } from '../store/clickhouse';
+
+const gzip = promisify(zlib.gzip);
+
+export interface ServiceSummary {
+  service: string;
+  instances: number;
+  profiles: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export async function listServices(store: Store): Promise<ServiceSummary[]> {
+  const rows = await store.query<{ service: string; instances: string; profiles: string; first: string; last: string }>(
+    `SELECT service, uniqExact(instance) AS instances, count() AS profiles,
+            toUnixTimestamp64Milli(min(time)) AS first, toUnixTimestamp64Milli(max(time)) AS last
+     FROM profiles FINAL GROUP BY service ORDER BY service`,
+  );
+  return rows.map((r) => ({
+    service: r.service,
+    instances: Number(r.instances),
+    profiles: Number(r.profiles),
+    firstSeen: new Date(Number(r.first)).toISOString(),
+    lastSeen: new Date(Number(r.last)).toISOString(),
+  }));
+}
+
+export async function serviceExists(store: Store, service: string): Promise<boolean> {
+  const rows = await store.query<{ n: string }>(
+    'SELECT count() AS n FROM (SELECT 1 FROM profiles WHERE service = {service:String} LIMIT 1)',
+    { service },
+  );
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
+export interface ProfileQuery {
+  service: string;
+  fromMs: number;
+  toMs: number;
+  /** Every label must match exactly. */
+  labels: Record<string, string>;
+}
+
+export interface MergedStack {
+  functions: string[];
+  files: string[];
+  lines: number[];
+  objects: number;
+  bytes: number;
+}
+
+export interface MergedProfile {
+  query: ProfileQuery;
+  /** Snapshots that went into the merge, over all instances. */
+  profiles: number;
+  instances: number;
+  stacks: MergedStack[];
+}
+
+/** The profiles (commit markers) that a query selects, as a SQL subquery. */
+function selectedProfiles(q: ProfileQuery, params: Record<string, unknown>): string {
+  params.service = q.service;
+  params.from = q.fromMs;
+  params.to = q.toMs;
+  const labelFilter = Object.entries(q.labels)
+    .map(([k, v], i) => {
+      params[`lk${i}`] = k;
+      params[`lv${i}`] = v;
+      return ` AND labels[{lk${i}:String}] = {lv${i}:String}`;
+    })
+    .join('');
+  return `SELECT DISTINCT instance, time FROM profiles
+    WHERE service = {service:String}
+      AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
+      AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')${labelFilter}`;
+}
+
+export async function mergedProfile(store: Store, q: ProfileQuery): Promise<MergedProfile> {
+  const params: Record<string, unknown> = {};
+  const selected = selectedProfiles(q, params);
+  const [counts] = await store.query<{ profiles: string; instances: string }>(
+    `SELECT count() AS profiles, uniqExact(instance) AS instances FROM (${selected})`,
+    params,
+  );
+  const rows = await store.query<{ functions: string[]; files: string[]; lines: number[]; objects: number; bytes: number }>(
+    `WITH selected AS (${selected})
+     SELECT s.functions AS functions, s.files AS files, s.lines AS lines, m.objects AS objects, m.bytes AS bytes
+     FROM (
+       SELECT stack_id, sum(o / n) AS objects, sum(b / n) AS bytes
+       FROM (
+         SELECT instance, stack_id, sum(objects) AS o, sum(bytes) AS b
+         FROM samples
+         WHERE service = {service:String}
+           AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
+           AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+           AND (instance, time) GLOBAL IN (SELECT instance, time FROM selected)
+         GROUP BY instance, stack_id
+       ) AS per_instance
+       INNER JOIN (SELECT instance, count() AS n FROM selected GROUP BY instance) AS c USING (instance)
+       GROUP BY stack_id
+     ) AS m
+     GLOBAL INNER JOIN (
+       SELECT stack_id, any(functions) AS functions, any(files) AS files, any(lines) AS lines
+       FROM stacks WHERE service = {service:String} GROUP BY stack_id
+     ) AS s USING (stack_id)`,
+    params,
+  );
+  return {
+    query: q,
+    profiles: Number(counts?.profiles ?? 0),
+    instances: Number(counts?.instances ?? 0),
+    stacks: rows.map((r) => ({ ...r, objects: Number(r.objects), bytes: Number(r.bytes) })),
+  };
+}
+
+/** Encodes a merged profile as gzipped pprof with the agent's sample types. */
+export async function toPprof(m: MergedProfile): Promise<Buffer> {
+  const strings = new StringTable();
+  const functions = new Map<string, PFunction>();
+  const locations = new Map<string, Location>();
+  const samples: Sample[] = [];
+  const locationOf = (name: string, file: string, line: number): Location => {
+    const fnKey = `${name}\0${file}`;
+    let fn = functions.get(fnKey);
+    if (!fn) {
+      fn = new PFunction({
+        id: functions.size + 1,
+        name: strings.dedup(name),
+        systemName: strings.dedup(name),
+        filename: strings.dedup(file),
+        startLine: line,
+      });
+      functions.set(fnKey, fn);
+    }
+    const locKey = `${fnKey}\0${line}`;
+    let loc = locations.get(locKey);
+    if (!loc) {
+      loc = new Location({ id: locations.size + 1, line: [new Line({ functionId: fn.id, line })] });
+      locations.set(locKey, loc);
+    }
+    return loc;
+  };
+  for (const s of m.stacks) {
+    const objects = Math.round(s.objects);
+    const bytes = Math.round(s.bytes);
+    if (objects === 0 && bytes === 0) continue;
+    samples.push(
+      new Sample({
+        locationId: s.functions.map((name, i) => locationOf(name, s.files[i] ?? '', s.lines[i] ?? 0).id),
+        value: [objects, bytes],
+      }),
+    );
+  }
+  const profile = new Profile({
+    sampleType: [
+      new ValueType({ type: strings.dedup('objects'), unit: strings.dedup('count') }),
+      new ValueType({ type: strings.dedup('space'), unit: strings.dedup('bytes') }),
+    ],
+    periodType: new ValueType({ type: strings.dedup('space'), unit: strings.dedup('bytes') }),
+    defaultSampleType: strings.dedup('space'),
+    sample: samples,
+    location: [...locations.values()],
+    function: [...functions.values()],
+    stringTable: strings,
+    timeNanos: BigInt(m.query.fromMs) * 1_000_000n,
+    durationNanos: BigInt(Math.max(0, m.query.toMs - m.query.fromMs)) * 1_000_000n,
+    comment: [
+      strings.dedup(
+        `heapwatch: ${m.query.service}, in-use memory averaged over ${m.profiles} snapshots per instance, summed over ${m.instances} instances`,
+      ),
+    ],
+  });
+  return gzip(profile.encode());
+}

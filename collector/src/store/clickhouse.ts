@@ -1,0 +1,102 @@
+/**
+ * The one way the collector reaches ClickHouse: a `@clickhouse/client`
+ * client, over HTTP to a server or cluster, or in-process to an embedded
+ * chDB engine. Everything above this file speaks SQL through that client and
+ * does not know which it got.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { SCHEMA_VERSION, schemaStatements, type SchemaOptions } from './schema';
+
+export type { ClickHouseClient } from '@clickhouse/client';
+
+export type StoreTarget =
+  /** Embedded chDB with its data in `dataDir`. */
+  | { kind: 'embedded'; dataDir: string }
+  /** A ClickHouse server: http(s)://user:pass@host:port/database */
+  | { kind: 'server'; url: string };
+
+export interface StoreOptions extends SchemaOptions {
+  target: StoreTarget;
+}
+
+// FACTS.md: from ClickHouse 25.8 on, UInt64 comes back as a bare JSON number
+// that JSON.parse rounds. Stack ids are 64-bit, so force them into strings.
+const SETTINGS: ClickHouseSettings = {
+  output_format_json_quote_64bit_integers: 1,
+  date_time_input_format: 'best_effort',
+};
+
+/** The oldest ClickHouse server release the schema and queries are written for. */
+export const MIN_SERVER_VERSION = [24, 8] as const;
+
+export class Store {
+  private constructor(
+    readonly client: ClickHouseClient,
+    readonly target: StoreTarget,
+    readonly cluster: string | undefined,
+  ) {}
+
+  /** Connects, checks the server version and brings the schema up to date. */
+  static async open(opts: StoreOptions): Promise<Store> {
+    const client = await connect(opts.target);
+    const store = new Store(client, opts.target, opts.cluster);
+    try {
+      await store.checkVersion();
+      await store.migrate(opts);
+    } catch (err) {
+      await client.close().catch(() => {});
+      throw err;
+    }
+    return store;
+  }
+
+  async query<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+    return rs.json<T>();
+  }
+
+  async command(query: string, params: Record<string, unknown> = {}): Promise<void> {
+    await this.client.command({ query, query_params: params });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async checkVersion(): Promise<void> {
+    const [row] = await this.query<{ v: string }>('SELECT version() AS v');
+    const version = row?.v ?? '0';
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    const [minMajor, minMinor] = MIN_SERVER_VERSION;
+    if (major < minMajor || (major === minMajor && minor < minMinor)) {
+      throw new Error(
+        `ClickHouse ${version} is too old: heapwatch needs ${minMajor}.${minMinor} or newer ` +
+          `(query parameters, Map, DateTime64, TTL and JSON 64-bit quoting settings)`,
+      );
+    }
+  }
+
+  private async migrate(opts: SchemaOptions): Promise<void> {
+    for (const statement of schemaStatements(opts)) await this.command(statement);
+    void SCHEMA_VERSION; // version 1 is the first schema; later versions add ALTERs here.
+  }
+}
+
+async function connect(target: StoreTarget): Promise<ClickHouseClient> {
+  if (target.kind === 'server') {
+    return createClient({ url: target.url, clickhouse_settings: SETTINGS, request_timeout: 60_000 });
+  }
+  fs.mkdirSync(target.dataDir, { recursive: true });
+  // chdb is loaded only when the embedded store is used: a collector in front
+  // of a server never maps the 500 MB engine into memory.
+  const { createChdbConnection } = await import('chdb/connection');
+  // chdb types its Connection against its own copy of @clickhouse/client-common;
+  // the shapes are the same, the declarations are not.
+  type Connection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+  return createClient({
+    connection: createChdbConnection({ path: path.resolve(target.dataDir) }) as unknown as Connection,
+    clickhouse_settings: SETTINGS,
+  });
+}

@@ -1,0 +1,196 @@
+/**
+ * The ClickHouse schema: the one place that says how profiles are laid out.
+ *
+ * Shaped for the two questions the product asks:
+ *  (a) a merged profile for a service, a time range and a label filter;
+ *  (b) the in-use bytes of each allocation site of each instance over time.
+ *
+ * Stacks (frames) are stored once per service in `stacks`, apart from the
+ * per-profile values in `samples`, which carry only a 64-bit stack id. The
+ * `profiles` row of a profile is written last: it is the commit marker that
+ * every read joins on, so a profile whose samples were written but whose
+ * profiles row was not (a crash mid-ingest) is invisible, and its retry
+ * overwrites the same sample keys (ReplacingMergeTree) instead of doubling
+ * them.
+ *
+ * `samples` is ordered by (service, instance, stack_id, time): consecutive
+ * profiles of one instance hold nearly the same values for the same stack,
+ * so the delta codecs turn a stored value into a fraction of a byte.
+ */
+
+export interface SchemaOptions {
+  /** Days to keep raw samples and profiles. 0 keeps them forever. */
+  retentionDays: number;
+  /**
+   * For a ClickHouse cluster: the cluster name used for `ON CLUSTER` DDL,
+   * Replicated*MergeTree local tables and Distributed tables over them.
+   */
+  cluster?: string;
+}
+
+export const SCHEMA_VERSION = 1;
+
+interface TableSpec {
+  name: string;
+  columns: string;
+  engine: 'MergeTree' | 'ReplacingMergeTree';
+  /** The ReplacingMergeTree version column, if any. */
+  version?: string;
+  orderBy: string;
+  partitionBy?: string;
+  ttl?: string;
+  settings?: string;
+  /** Sharding key of the Distributed table in cluster mode. */
+  shardBy: string;
+}
+
+function tables(opts: SchemaOptions): TableSpec[] {
+  const ttl = (col: string): string | undefined =>
+    opts.retentionDays > 0 ? `toDateTime(${col}) + INTERVAL ${opts.retentionDays} DAY` : undefined;
+  return [
+    {
+      name: 'profiles',
+      columns: `
+        service LowCardinality(String),
+        instance String,
+        profile_id String,
+        start_time DateTime64(3, 'UTC'),
+        time DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+        labels Map(LowCardinality(String), String),
+        hostname LowCardinality(String),
+        pid UInt32,
+        thread_id UInt32,
+        process_start_time DateTime64(3, 'UTC'),
+        runtime_version LowCardinality(String),
+        agent_version LowCardinality(String),
+        stacks UInt32,
+        total_bytes Int64,
+        total_objects Int64,
+        rss_bytes UInt64,
+        heap_used_bytes UInt64,
+        heap_total_bytes UInt64,
+        external_bytes UInt64,
+        array_buffers_bytes UInt64,
+        heap_size_limit_bytes UInt64,
+        agent_profiles_sent UInt64,
+        agent_profiles_dropped UInt64,
+        agent_sampling_time_us UInt64,
+        agent_queue_length UInt64,
+        agent_queue_bytes UInt64,
+        agent_send_failures UInt64,
+        received_at DateTime64(3, 'UTC')`,
+      engine: 'ReplacingMergeTree',
+      orderBy: '(service, instance, time, profile_id)',
+      partitionBy: 'toYYYYMMDD(time)',
+      ttl: ttl('time'),
+      shardBy: 'cityHash64(service, instance)',
+    },
+    {
+      name: 'samples',
+      columns: `
+        service LowCardinality(String),
+        instance LowCardinality(String),
+        stack_id UInt64,
+        time DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+        objects Int64 CODEC(Delta, ZSTD(1)),
+        bytes Int64 CODEC(Delta, ZSTD(1))`,
+      engine: 'ReplacingMergeTree',
+      orderBy: '(service, instance, stack_id, time)',
+      partitionBy: 'toYYYYMMDD(time)',
+      ttl: ttl('time'),
+      shardBy: 'cityHash64(service, instance)',
+    },
+    {
+      // One row per distinct stack of a service. `site_*` is the allocation
+      // site the leak detector reports for this stack (see leaks/site.ts),
+      // computed once at ingest.
+      name: 'stacks',
+      columns: `
+        service LowCardinality(String),
+        stack_id UInt64,
+        functions Array(String),
+        files Array(String),
+        lines Array(UInt32),
+        site_id UInt64,
+        site_function String,
+        site_file String,
+        site_line UInt32,
+        last_seen DateTime64(3, 'UTC')`,
+      engine: 'ReplacingMergeTree',
+      version: 'last_seen',
+      orderBy: '(service, stack_id)',
+      shardBy: 'cityHash64(service, stack_id)',
+    },
+    {
+      // Leak findings, written by every evaluation so that any collector
+      // instance can serve them. The newest evaluation of a service wins.
+      name: 'findings',
+      columns: `
+        service LowCardinality(String),
+        evaluated_at DateTime64(3, 'UTC'),
+        report String CODEC(ZSTD(3))`,
+      engine: 'MergeTree',
+      orderBy: '(service, evaluated_at)',
+      partitionBy: 'toYYYYMM(evaluated_at)',
+      ttl: opts.retentionDays > 0 ? `toDateTime(evaluated_at) + INTERVAL ${opts.retentionDays} DAY` : undefined,
+      shardBy: 'cityHash64(service)',
+    },
+  ];
+}
+
+function engineClause(t: TableSpec, replicated: boolean): string {
+  const version = t.version ? t.version : '';
+  if (!replicated) return `${t.engine}(${version})`;
+  const args = [`'/clickhouse/tables/{shard}/{database}/${t.name}'`, `'{replica}'`];
+  if (version) args.push(version);
+  return `Replicated${t.engine}(${args.join(', ')})`;
+}
+
+function createTable(t: TableSpec, name: string, opts: SchemaOptions): string {
+  const onCluster = opts.cluster ? ` ON CLUSTER ${quoteIdent(opts.cluster)}` : '';
+  return [
+    `CREATE TABLE IF NOT EXISTS ${name}${onCluster} (${t.columns}\n)`,
+    `ENGINE = ${engineClause(t, opts.cluster !== undefined)}`,
+    t.partitionBy ? `PARTITION BY ${t.partitionBy}` : '',
+    `ORDER BY ${t.orderBy}`,
+    t.ttl ? `TTL ${t.ttl}` : '',
+    // A retried insert of the same block is dropped instead of stored twice
+    // (FACTS.md: plain MergeTree only does this when the window is > 0).
+    `SETTINGS index_granularity = 8192${opts.cluster ? '' : ', non_replicated_deduplication_window = 1000'}`,
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
+export function quoteIdent(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid identifier: ${JSON.stringify(name)}`);
+  return name;
+}
+
+/**
+ * The DDL that brings an empty database to SCHEMA_VERSION, in order. Every
+ * statement is idempotent, so running it again (another collector starting
+ * at the same time, a restart) is harmless.
+ *
+ * With a cluster, each table is a Replicated*MergeTree `<name>_local` on
+ * every node plus a Distributed `<name>` over them; everything else reads
+ * and writes `<name>` and never knows the difference.
+ */
+export function schemaStatements(opts: SchemaOptions): string[] {
+  const out: string[] = [];
+  for (const t of tables(opts)) {
+    if (!opts.cluster) {
+      out.push(createTable(t, t.name, opts));
+      continue;
+    }
+    const cluster = quoteIdent(opts.cluster);
+    out.push(createTable(t, `${t.name}_local`, opts));
+    out.push(
+      `CREATE TABLE IF NOT EXISTS ${t.name} ON CLUSTER ${cluster} AS ${t.name}_local\n` +
+        `ENGINE = Distributed(${cluster}, currentDatabase(), ${t.name}_local, ${t.shardBy})`,
+    );
+  }
+  return out;
+}
+
+export const TABLE_NAMES = ['profiles', 'samples', 'stacks', 'findings'] as const;
