@@ -1,0 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+/** Tests run the compiled agent and collector in child processes: build them first. */
+export default function setup(): void {
+  const root = path.resolve(__dirname, '../..');
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-b'], { cwd: root, stdio: 'inherit' });
+}
