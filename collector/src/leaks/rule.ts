@@ -36,7 +36,7 @@
  * That is why a slow leak needs a longer window: roughly 15-30 leaked
  * samples in the window are enough to pass every check.
  */
-import { blockMinima, mannKendall, poissonRiseZ, robustSigma, sampleQuantum, theilSen } from './stats';
+import { blockMinima, mannKendall, olsSlope, robustSigma, sampleQuantum, theilSen } from './stats';
 
 export interface RuleOptions {
   /** Fewest profiles in a series before it can be called rising. */
@@ -49,6 +49,8 @@ export interface RuleOptions {
   halfAlpha: number;
   /** Standard errors the rise must exceed (Poisson and residual noise). */
   noiseZ: number;
+  /** The rise must also span at least this many samples (one sample = stats.sampleQuantum). */
+  minRiseSamples: number;
   /** Recent-half slope must be at least this fraction of the early half's. */
   minRecentSlopeRatio: number;
   /** Number of blocks whose minima form the lower envelope. */
@@ -66,7 +68,8 @@ export const DEFAULT_RULE: RuleOptions = {
   alpha: 0.01,
   halfAlpha: 0.1,
   noiseZ: 3,
-  minRecentSlopeRatio: 0.3,
+  minRiseSamples: 4,
+  minRecentSlopeRatio: 0.5,
   envelopeBlocks: 4,
   poisson: true,
 };
@@ -108,24 +111,28 @@ export function decideSeries(all: readonly number[], opts: RuleOptions = DEFAULT
   const rise = to - from;
   const residualSigma = robustSigma(ys.map((y, i) => y - (line.intercept + line.slope * i)));
   const quantum = opts.poisson ? sampleQuantum(ys) : 0;
-  if (opts.poisson && poissonRiseZ(from, to, quantum) < opts.noiseZ) {
+  if (rise < opts.noiseZ * residualSigma || rise < opts.minRiseSamples * quantum) {
     return { ...verdict, rising: false, reason: 'within-noise' };
   }
-  if (rise < opts.noiseZ * residualSigma) return { ...verdict, rising: false, reason: 'within-noise' };
 
   // 3. Plateau: both halves rise, the recent one not much slower.
   const h = n >> 1;
   const early = ys.slice(0, h);
   const recent = ys.slice(n - h);
-  const earlyLine = theilSen(early);
-  const recentLine = theilSen(recent);
-  const earlyMk = mannKendall(early);
-  const recentMk = mannKendall(recent);
+  // Least squares here, on purpose: Theil-Sen ignores a one-off step inside
+  // a half (most pairs sit on one side of it), which is exactly the growth
+  // this comparison must see.
+  const earlySlope = olsSlope(early);
+  const recentSlope = olsSlope(recent);
+  const halfRiseOk = (half: readonly number[], slope: number): boolean =>
+    slope * (half.length - 1) >= (opts.noiseZ / 1.5) * robustSigma(half.map((y, i) => y - slope * i));
   if (
-    recentLine.slope <= 0 ||
-    earlyMk.pRising >= opts.halfAlpha ||
-    recentMk.pRising >= opts.halfAlpha ||
-    recentLine.slope < opts.minRecentSlopeRatio * Math.max(earlyLine.slope, 0)
+    recentSlope <= 0 ||
+    !halfRiseOk(early, earlySlope) ||
+    !halfRiseOk(recent, recentSlope) ||
+    mannKendall(early).pRising >= opts.halfAlpha ||
+    mannKendall(recent).pRising >= opts.halfAlpha ||
+    recentSlope < opts.minRecentSlopeRatio * Math.max(earlySlope, 0)
   ) {
     return { ...verdict, rising: false, reason: 'plateau' };
   }
@@ -138,8 +145,8 @@ export function decideSeries(all: readonly number[], opts: RuleOptions = DEFAULT
   const envelopeOk =
     envelope.slope > 0 &&
     lastMin > firstMin &&
-    (!opts.poisson || poissonRiseZ(firstMin, lastMin, quantum) >= opts.noiseZ / 1.5) &&
-    lastMin - firstMin >= (opts.noiseZ / 1.5) * residualSigma;
+    lastMin - firstMin >= (opts.noiseZ / 1.5) * residualSigma &&
+    lastMin - firstMin >= (opts.minRiseSamples / 2) * quantum;
   if (!envelopeOk) return { ...verdict, rising: false, reason: 'floor-flat' };
 
   return { ...verdict, rising: true, reason: 'rising' };

@@ -49,6 +49,21 @@ export function theilSen(ys: readonly number[], xs?: readonly number[]): Line {
   return { slope, intercept };
 }
 
+/** Ordinary least-squares slope against x = 0, 1, 2, ... */
+export function olsSlope(ys: readonly number[]): number {
+  const n = ys.length;
+  if (n < 2) return 0;
+  const mx = (n - 1) / 2;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (i - mx) * (ys[i]! - my);
+    sxx += (i - mx) ** 2;
+  }
+  return sxy / sxx;
+}
+
 /** Standard normal CDF (Abramowitz-Stegun 7.1.26 via erf; |error| < 1.5e-7). */
 export function normalCdf(z: number): number {
   const t = 1 / (1 + 0.3275911 * (Math.abs(z) / Math.SQRT2));
@@ -147,8 +162,9 @@ export function mannKendall(ys: readonly number[], opts: { hamedRao?: boolean } 
  * sampler reports whole (scaled) samples, so a site's in-use bytes move in
  * steps of about one sample (~ samplingIntervalBytes for objects smaller
  * than the interval, the object size for larger ones). The interval is not
- * stored, so take a low quantile of the non-zero step sizes. Returns 0 when
- * the series never moves.
+ * stored, so take a low quantile of the non-zero step sizes: a lower bound
+ * on one sample when many samples churn at once. Returns 0 when the series
+ * never moves.
  */
 export function sampleQuantum(ys: readonly number[]): number {
   const steps: number[] = [];
@@ -156,7 +172,6 @@ export function sampleQuantum(ys: readonly number[]): number {
     const d = Math.abs(ys[i]! - ys[i - 1]!);
     if (d > 0) steps.push(d);
   }
-  for (const y of ys) if (y > 0) steps.push(y); // a level is at least one sample
   if (steps.length === 0) return 0;
   steps.sort((a, b) => a - b);
   return steps[Math.floor(steps.length * 0.1)]!;

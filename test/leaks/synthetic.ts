@@ -1,0 +1,79 @@
+/**
+ * Synthetic heap-site series that model what the V8 sampling heap profiler
+ * reports (FACTS.md): each live sampled object stays in the profile until it
+ * is freed, so a leak is a Poisson counting process (a random walk with
+ * drift), and a churning site is a fresh Poisson draw in every profile.
+ * Values are bytes; one sample = `quantum` bytes.
+ */
+
+/** Deterministic PRNG (mulberry32) so that every test run sees the same series. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function poisson(lambda: number, random: () => number): number {
+  if (lambda <= 0) return 0;
+  if (lambda > 50) {
+    // Normal approximation for large means.
+    const u = 1 - random();
+    const v = random();
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * z));
+  }
+  const l = Math.exp(-lambda);
+  let k = 0;
+  let p = 1;
+  do {
+    k++;
+    p *= random();
+  } while (p > l);
+  return k - 1;
+}
+
+export const QUANTUM = 512 * 1024;
+
+/** A leak of `samplesPerProfile` samples per interval over `churn` samples of transient noise. */
+export function leakSeries(n: number, samplesPerProfile: number, seed: number, churn = 0): number[] {
+  const r = rng(seed);
+  let kept = 0;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    kept += poisson(samplesPerProfile, r);
+    out.push((kept + poisson(churn, r)) * QUANTUM);
+  }
+  return out;
+}
+
+/** Live size follows `level(i)` (in samples) with objects replaced over time: a fresh Poisson draw. */
+export function churnSeries(n: number, level: (i: number) => number, seed: number): number[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, (_, i) => poisson(level(i), r) * QUANTUM);
+}
+
+/**
+ * Retained objects that are never replaced until released, e.g. a warm-up
+ * cache: the count follows a counting process whose rate is the derivative
+ * of `target`, and drops to `target` when target falls.
+ */
+export function retainedSeries(n: number, target: (i: number) => number, seed: number, churn = 0): number[] {
+  const r = rng(seed);
+  let kept = 0;
+  let prev = target(0);
+  kept = poisson(prev, r);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = target(i);
+    if (t > prev) kept += poisson(t - prev, r);
+    else if (t < prev) kept = Math.min(kept, poisson(t, r));
+    prev = t;
+    out.push((kept + poisson(churn, r)) * QUANTUM);
+  }
+  return out;
+}
