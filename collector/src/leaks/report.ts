@@ -1,0 +1,105 @@
+/**
+ * The leak report: the JSON contract of GET /api/v1/leaks and its table form
+ * for `heapwatch leaks`.
+ */
+
+export interface LeakSite {
+  /** The site: the deepest application frame (see site.ts). */
+  function: string;
+  file: string;
+  /** Line where the function starts (V8's sampler has no allocation line). */
+  line: number;
+  /** The site's heaviest full stack, leaf first, as "fn (file:line)". */
+  stack: string[];
+  /** Summed over the rising instances (service-wide growth). */
+  growthBytesPerHour: number;
+  growthBytesPerInterval: number;
+  /** In-use bytes of the site at the latest profile, summed over instances. */
+  retainedBytes: number;
+  /** Instances whose series is rising. */
+  instances: number;
+  /** Profile intervals the rising window spans (longest rising series). */
+  intervals: number;
+  /** 0..1: 1 - the Mann-Kendall p-value, scaled by the share of instances rising. */
+  confidence: number;
+  firstFlaggedAt: string;
+}
+
+export interface ProcessFinding {
+  /** 'heap': V8 heap used not returning to baseline; 'external': off-heap (Buffers, ArrayBuffers, addons), which the sampler cannot attribute. */
+  kind: 'heap' | 'external';
+  instance: string;
+  growthBytesPerHour: number;
+  /** Seconds until heap used reaches the V8 heap limit at the current trend; null for 'external' or no trend. */
+  timeToLimitSeconds: number | null;
+}
+
+export interface LeakReport {
+  service: string;
+  evaluatedAt: string;
+  /** Flagged sites only, by growthBytesPerHour descending. */
+  leaks: LeakSite[];
+  process: ProcessFinding[];
+}
+
+function bytes(n: number): string {
+  const a = Math.abs(n);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = a;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${n < 0 ? '-' : ''}${i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+function duration(s: number | null): string {
+  if (s === null) return '-';
+  if (s < 120) return `${Math.round(s)}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)}h`;
+  return `${(s / 86400).toFixed(1)}d`;
+}
+
+function table(head: string[], body: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** The report as the readable table `heapwatch leaks` prints. */
+export function formatLeakTable(report: LeakReport): string {
+  const out: string[] = [`service ${report.service}, evaluated ${report.evaluatedAt}`, ''];
+  if (report.leaks.length === 0) {
+    out.push('no leaking allocation sites flagged');
+  } else {
+    out.push(
+      table(
+        ['SITE', 'GROWTH/H', 'GROWTH/INTERVAL', 'RETAINED', 'INSTANCES', 'INTERVALS', 'CONFIDENCE', 'SINCE'],
+        report.leaks.map((l) => [
+          `${l.function || '(anonymous)'} (${l.file}:${l.line})`,
+          bytes(l.growthBytesPerHour),
+          bytes(l.growthBytesPerInterval),
+          bytes(l.retainedBytes),
+          String(l.instances),
+          String(l.intervals),
+          l.confidence.toFixed(3),
+          l.firstFlaggedAt,
+        ]),
+      ),
+    );
+    const top = report.leaks[0]!;
+    out.push('', `stack of ${top.function || '(anonymous)'}:`, ...top.stack.map((f) => `  ${f}`));
+  }
+  if (report.process.length > 0) {
+    out.push(
+      '',
+      table(
+        ['PROCESS', 'INSTANCE', 'GROWTH/H', 'TIME TO HEAP LIMIT'],
+        report.process.map((p) => [p.kind, p.instance, bytes(p.growthBytesPerHour), duration(p.timeToLimitSeconds)]),
+      ),
+    );
+  }
+  return out.join('\n') + '\n';
+}
