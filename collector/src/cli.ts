@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS, startCollector, type CollectorOptions } from './collector';
+import { formatLeakTable, type LeakReport } from './leaks';
 import { isLogLevel } from './log';
 
 const USAGE = `Usage:
@@ -22,11 +23,14 @@ serve options (environment variable in brackets):
   --retention-days N       days of profiles to keep, 0 = forever [HEAPWATCH_RETENTION_DAYS] (default 30)
   --token TOKEN            require "authorization: Bearer TOKEN" on ingest [HEAPWATCH_TOKEN]
   --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)
+  --leak-interval-ms N     evaluate every service for leaks this often, 0 = only on request
+                           [HEAPWATCH_LEAK_INTERVAL_MS] (default 30000)
 
 leaks options:
   --service S              the service (required)
   --url URL                the collector's HTTP API [HEAPWATCH_URL] (default http://127.0.0.1:7800)
   --json                   print the JSON answer instead of a table
+  exit status: 0 nothing flagged, 3 leaks flagged, 1 error, 2 usage
 `;
 
 class UsageError extends Error {}
@@ -51,6 +55,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'retention-days': { type: 'string' },
       token: { type: 'string' },
       'log-level': { type: 'string' },
+      'leak-interval-ms': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -69,6 +74,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     retentionDays: int('--retention-days', values['retention-days'] ?? env.HEAPWATCH_RETENTION_DAYS, 0, 36500),
     token: values.token ?? env.HEAPWATCH_TOKEN,
     logLevel,
+    leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, 86_400_000),
   };
   for (const k of Object.keys(opts) as (keyof CollectorOptions)[]) if (opts[k] === undefined || opts[k] === '') delete opts[k];
   return opts;
@@ -100,12 +106,37 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+async function leaks(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { service: { type: 'string' }, url: { type: 'string' }, json: { type: 'boolean' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (!values.service) throw new UsageError('--service is required');
+  const base = (values.url ?? process.env.HEAPWATCH_URL ?? 'http://127.0.0.1:7800').replace(/\/+$/, '');
+  const url = `${base}/api/v1/leaks?service=${encodeURIComponent(values.service)}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  } catch (err) {
+    throw new Error(`cannot reach the collector at ${base}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  const body = (await res.json().catch(() => ({ error: `HTTP ${res.status} with a body that is not JSON` }))) as LeakReport & { error?: string };
+  if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
+  process.stdout.write(values.json ? `${JSON.stringify(body, null, 2)}\n` : formatLeakTable(body));
+  // Scripts can tell "something is leaking" from "all clear" without parsing.
+  return body.leaks.length > 0 ? 3 : 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
       await serve(rest);
       return -1; // keeps running
+    case 'leaks':
+      return leaks(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { HttpApi } from './http/server';
+import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { Store, type StoreTarget } from './store/clickhouse';
 
@@ -23,6 +24,8 @@ export interface CollectorOptions {
   token?: string;
   logLevel: LogLevel;
   maxMessageBytes: number;
+  /** How often every active service is evaluated for leaks; 0 evaluates only on request. */
+  leakEvaluationMs: number;
   ingest?: IngesterOptions;
 }
 
@@ -34,6 +37,7 @@ export const DEFAULT_OPTIONS: CollectorOptions = {
   retentionDays: 30,
   logLevel: 'info',
   maxMessageBytes: 32 << 20,
+  leakEvaluationMs: 30_000,
 };
 
 export interface Collector {
@@ -58,7 +62,15 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     { host: opts.host, port: opts.grpcPort, token: opts.token, maxMessageBytes: opts.maxMessageBytes },
     log,
   );
-  const http = new HttpApi({ store, log });
+  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store.client, { periodMs: opts.leakEvaluationMs, log }) : undefined;
+  const http = new HttpApi({
+    store,
+    log,
+    // The monitor keeps a fresh report in the store, which any collector can
+    // serve; without it (or when asked) the report is computed now.
+    leaks: async (service, evaluate) =>
+      (!evaluate && monitor ? await latestLeakReport(store.client, service) : null) ?? evaluateLeaks(store.client, service),
+  });
   let grpcPort: number;
   let httpPort: number;
   try {
@@ -69,6 +81,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     await store.close();
     throw err;
   }
+  monitor?.start();
   return {
     grpcPort,
     httpPort,
@@ -76,6 +89,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     ingester,
     log,
     async close() {
+      await monitor?.stop();
       await grpc.close();
       await http.close();
       await ingester.flush();
