@@ -9,6 +9,8 @@ import type { Logger } from '../log';
 import { IngestError } from './errors';
 import type { Ingester } from './ingester';
 
+const MAX_CONNECTION_AGE_MS = 10 * 60_000;
+
 export interface GrpcServerOptions {
   host: string;
   port: number;
@@ -31,6 +33,12 @@ export class GrpcIngestServer {
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': 1 << 20,
+      // Agents hold one HTTP/2 connection for days; behind an L4 balancer
+      // (a plain Kubernetes Service) that pins them to the collectors that
+      // existed when they connected. Recycling connections spreads them over
+      // new replicas; the agent reconnects on its own.
+      'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
+      'grpc.max_connection_age_grace_ms': 30_000,
     });
     this.server.addService(ingestProto().heapwatch.v1.IngestService.service, this.ingestHandlers());
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());

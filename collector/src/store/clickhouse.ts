@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { SCHEMA_VERSION, schemaStatements, type SchemaOptions } from './schema';
+import { SCHEMA_VERSION, schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
 
 export type { ClickHouseClient } from '@clickhouse/client';
 
@@ -40,7 +40,7 @@ export class Store {
 
   /** Connects, checks the server version and brings the schema up to date. */
   static async open(opts: StoreOptions): Promise<Store> {
-    const client = await connect(opts.target);
+    const client = await connect(opts.target, opts.cluster !== undefined);
     const store = new Store(client, opts.target, opts.cluster);
     try {
       await store.checkVersion();
@@ -65,6 +65,14 @@ export class Store {
     await this.client.close();
   }
 
+  private async tablesExist(): Promise<boolean> {
+    const [row] = await this.query<{ n: string }>(
+      `SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name IN {names:Array(String)}`,
+      { names: TABLE_NAMES },
+    );
+    return Number(row?.n ?? 0) === TABLE_NAMES.length;
+  }
+
   private async checkVersion(): Promise<void> {
     const [row] = await this.query<{ v: string }>('SELECT version() AS v');
     const version = row?.v ?? '0';
@@ -79,14 +87,23 @@ export class Store {
   }
 
   private async migrate(opts: SchemaOptions): Promise<void> {
+    // ON CLUSTER DDL waits for every node; a collector must still start
+    // while one node is down once the tables exist.
+    if (opts.cluster && (await this.tablesExist())) return;
     for (const statement of schemaStatements(opts)) await this.command(statement);
     void SCHEMA_VERSION; // version 1 is the first schema; later versions add ALTERs here.
   }
 }
 
-async function connect(target: StoreTarget): Promise<ClickHouseClient> {
+async function connect(target: StoreTarget, cluster: boolean): Promise<ClickHouseClient> {
   if (target.kind === 'server') {
-    return createClient({ url: target.url, clickhouse_settings: SETTINGS, request_timeout: 60_000 });
+    const settings: ClickHouseSettings = cluster
+      ? // An insert into a Distributed table is otherwise acknowledged before
+        // its shard has it, and a profiles row (the commit marker) could then
+        // become visible before its samples.
+        { ...SETTINGS, distributed_foreground_insert: 1 }
+      : SETTINGS;
+    return createClient({ url: target.url, clickhouse_settings: settings, request_timeout: 60_000 });
   }
   fs.mkdirSync(target.dataDir, { recursive: true });
   // chdb is loaded only when the embedded store is used: a collector in front
