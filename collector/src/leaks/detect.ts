@@ -24,7 +24,10 @@ export interface DetectOptions {
 
 export const DEFAULT_DETECT: DetectOptions = {
   rule: DEFAULT_RULE,
-  processRule: { ...DEFAULT_RULE, poisson: false },
+  // A process gauge sums every site: a leak under a warm-up that is still
+  // settling decelerates the total without stopping, so the plateau ratio
+  // is looser; the lower envelope ("does not return to baseline") decides.
+  processRule: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1 },
   staleProfiles: 5,
   minInstanceFraction: 0.3,
 };

@@ -1,0 +1,132 @@
+/**
+ * evaluateLeaks end to end below the agent: real profiles over real gRPC
+ * into the real collector and embedded ClickHouse, with synthetic
+ * Poisson-sampled sites, evaluated with an injected clock at a 60 s interval.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestProto, type IngestRequest, type IngestServiceClient } from '@heapwatch/proto';
+import { startCollector, type Collector } from '../../collector/src';
+import { evaluateLeaks, formatLeakTable, latestLeakReport, type LeakReport } from '../../collector/src/leaks';
+import { tempDir } from '../helpers/collector';
+import { buildProfile, gzipProfile, type TestStack } from '../helpers/pprof';
+import { leakSeries, QUANTUM, retainedSeries } from './synthetic';
+
+let collector: Collector;
+let client: IngestServiceClient;
+
+beforeAll(async () => {
+  collector = await startCollector({ grpcPort: 0, httpPort: 0, dataDir: tempDir('leaks-eval'), logLevel: 'silent' });
+  const Client = ingestProto().heapwatch.v1.IngestService;
+  client = new Client(`127.0.0.1:${collector.grpcPort}`, grpc.credentials.createInsecure());
+});
+
+afterAll(async () => {
+  client?.close();
+  await collector?.close();
+});
+
+function send(req: IngestRequest): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.Ingest(req, { deadline: Date.now() + 30_000 }, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
+// Recent: the tables have a retention TTL, and rows past it vanish at insert.
+const T0 = Math.floor(Date.now() / 1000) * 1000 - 3 * 3600_000;
+const INTERVAL_MS = 60_000;
+const N = 40;
+// The retry buffer: push() is a builtin frame (empty url) above the user's function.
+const LEAK_FRAMES: TestStack['frames'] = [
+  ['push', '', 0],
+  ['recordFailure', '/app/retry.js', 12],
+  ['tick', '/app/worker.js', 30],
+  ['processTicksAndRejections', 'node:internal/process/task_queues', 95],
+];
+const CACHE_FRAMES: TestStack['frames'] = [
+  ['set', '/app/node_modules/lru/index.js', 40],
+  ['remember', '/app/cache.js', 5],
+  ['tick', '/app/worker.js', 30],
+];
+const leak = leakSeries(N, 2, 7, 1);
+const cache = retainedSeries(N, (i) => 200 * (1 - Math.exp(-i / 4)), 8, 3);
+
+function profile(service: string, i: number): IngestRequest {
+  const stacks: TestStack[] = [
+    { frames: LEAK_FRAMES, objects: leak[i]! / 64, bytes: leak[i]! },
+    { frames: CACHE_FRAMES, objects: cache[i]! / 256, bytes: cache[i]! },
+  ].filter((s) => s.bytes > 0);
+  return {
+    profileId: `${service}-${i}`,
+    service,
+    labels: {},
+    instance: { hostname: 'h', pid: 1, processStartTimeMs: T0 - 1000, threadId: 0, runtimeVersion: 'v20', agentVersion: 'test' },
+    startTimeMs: T0 + (i - 1) * INTERVAL_MS,
+    endTimeMs: T0 + i * INTERVAL_MS,
+    pprofGzip: gzipProfile(buildProfile(stacks)),
+    memory: {
+      rssBytes: 300 << 20,
+      heapUsedBytes: (100 << 20) + leak[i]! + cache[i]!,
+      heapTotalBytes: 250 << 20,
+      externalBytes: 2 << 20,
+      arrayBuffersBytes: 1 << 20,
+      heapSizeLimitBytes: 4144 << 20,
+    },
+    agent: {},
+  };
+}
+
+describe('evaluateLeaks', () => {
+  const service = 'retry-worker';
+  const reports: LeakReport[] = [];
+
+  it('flags the leaking site, not the warming cache, within 20 intervals', async () => {
+    let flaggedAt: number | null = null;
+    for (let i = 0; i < N; i++) {
+      await send(profile(service, i));
+      await collector.ingester.flush();
+      const now = () => T0 + i * INTERVAL_MS + 5000;
+      const r = await evaluateLeaks(collector.store.client, service, { now });
+      reports.push(r);
+      if (flaggedAt === null) {
+        // Asking again without a new profile must not count as another positive evaluation.
+        const again = await evaluateLeaks(collector.store.client, service, { now });
+        expect(again.leaks.length).toBe(r.leaks.length);
+      }
+      expect(r.leaks.map((l) => l.function)).not.toContain('remember');
+      expect(r.leaks.map((l) => l.function)).not.toContain('set');
+      if (r.leaks.length && flaggedAt === null) flaggedAt = i + 1;
+    }
+    expect(flaggedAt).not.toBeNull();
+    expect(flaggedAt!).toBeLessThanOrEqual(20);
+  });
+
+  it('reports the site, its stack and its growth per the API contract', async () => {
+    const last = reports[reports.length - 1]!;
+    expect(last.service).toBe(service);
+    expect(last.leaks).toHaveLength(1);
+    const site = last.leaks[0]!;
+    expect(site).toMatchObject({ function: 'recordFailure', file: '/app/retry.js', line: 12, instances: 1 });
+    expect(site.stack[0]).toBe('push (:0)');
+    expect(site.stack[1]).toBe('recordFailure (/app/retry.js:12)');
+    // 2 samples of 512 KiB per 60 s interval.
+    expect(site.growthBytesPerInterval).toBeGreaterThan(1 * QUANTUM);
+    expect(site.growthBytesPerInterval).toBeLessThan(3 * QUANTUM);
+    expect(site.growthBytesPerHour).toBeCloseTo(site.growthBytesPerInterval * 60, -5);
+    expect(site.retainedBytes).toBe(leak[N - 1]);
+    expect(site.confidence).toBeGreaterThan(0.99);
+    expect(Date.parse(site.firstFlaggedAt)).toBeGreaterThan(T0);
+    const heap = last.process.find((p) => p.kind === 'heap');
+    expect(heap?.timeToLimitSeconds).toBeGreaterThan(0);
+    expect(last.process.find((p) => p.kind === 'external')).toBeUndefined();
+  });
+
+  it('serves the stored report and keeps firstFlaggedAt across evaluations', async () => {
+    const stored = await latestLeakReport(collector.store.client, service);
+    expect(stored).toEqual(reports[reports.length - 1]);
+    const firsts = new Set(reports.filter((r) => r.leaks.length).map((r) => r.leaks[0]!.firstFlaggedAt));
+    expect(firsts.size).toBe(1);
+    expect(formatLeakTable(stored!)).toContain('recordFailure (/app/retry.js:12)');
+    expect(await latestLeakReport(collector.store.client, 'nobody')).toBeNull();
+  });
+});
