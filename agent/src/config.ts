@@ -1,0 +1,227 @@
+import * as path from 'node:path';
+import { LOG_LEVELS, type LogLevel } from './logger';
+
+/** Options accepted by `start()`. Every one can also come from the environment; see README. */
+export interface AgentOptions {
+  /** Collector address, `host:port`. */
+  collector?: string;
+  service?: string;
+  labels?: Record<string, string>;
+  /** Time between heap snapshots. */
+  intervalMs?: number;
+  /** Mean bytes between sampled allocations (V8 sampling heap profiler). */
+  samplingIntervalBytes?: number;
+  stackDepth?: number;
+  /** Sent as `authorization: Bearer <token>`. */
+  token?: string;
+  logLevel?: LogLevel;
+  /** Run `--no-turbo-inlining` so allocations are charged to the function that made them. */
+  disableInlining?: boolean;
+  /** Deadline of each Ingest RPC. */
+  timeoutMs?: number;
+  /** How long `stop()` may spend sending the last profiles. */
+  stopTimeoutMs?: number;
+  maxQueueProfiles?: number;
+  maxQueueBytes?: number;
+  /** Use TLS (system roots) instead of plaintext. */
+  tls?: boolean;
+  /** Random source in [0,1) for backoff jitter; for testing. */
+  random?: () => number;
+}
+
+export interface AgentConfig {
+  collector: string;
+  service: string;
+  labels: Record<string, string>;
+  intervalMs: number;
+  samplingIntervalBytes: number;
+  stackDepth: number;
+  token: string | undefined;
+  logLevel: LogLevel;
+  disableInlining: boolean;
+  timeoutMs: number;
+  stopTimeoutMs: number;
+  maxQueueProfiles: number;
+  maxQueueBytes: number;
+  tls: boolean;
+  random: () => number;
+}
+
+export const DEFAULT_COLLECTOR = '127.0.0.1:7801';
+export const DEFAULT_INTERVAL_MS = 60_000;
+export const MIN_INTERVAL_MS = 200;
+export const DEFAULT_SAMPLING_INTERVAL_BYTES = 512 * 1024;
+export const DEFAULT_STACK_DEPTH = 64;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_QUEUE_PROFILES = 32;
+export const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
+
+export type Env = Record<string, string | undefined>;
+
+export type ConfigResult =
+  | { ok: true; config: AgentConfig; warnings: string[] }
+  | { ok: false; errors: string[]; warnings: string[] };
+
+/** A value checker: returns the value or an error message. */
+type Check<T> = (v: unknown) => { value: T } | { error: string };
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> => (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+    ? { value: v }
+    : { error: `must be an integer in [${min}, ${max}]` };
+
+const nonEmpty: Check<string> = (v) =>
+  typeof v === 'string' && v.trim() !== '' ? { value: v.trim() } : { error: 'must be a non-empty string' };
+
+const bool: Check<boolean> = (v) => (typeof v === 'boolean' ? { value: v } : { error: 'must be a boolean' });
+
+// host:port, [v6]:port; the port is required so that a typo fails loudly.
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
+const collector: Check<string> = (v) => {
+  if (typeof v !== 'string') return { error: 'must be a "host:port" string' };
+  const m = HOST_PORT.exec(v.trim());
+  const port = m ? Number(m[2]) : NaN;
+  return m && port > 0 && port < 65536 ? { value: v.trim() } : { error: 'must be "host:port"' };
+};
+
+const logLevel: Check<LogLevel> = (v) =>
+  typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v)
+    ? { value: v as LogLevel }
+    : { error: `must be one of ${LOG_LEVELS.join('|')}` };
+
+const labels: Check<Record<string, string>> = (v) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'must be an object of strings' };
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v)) {
+    if (k === '' || typeof val !== 'string') return { error: 'must map non-empty keys to strings' };
+    out[k] = val;
+  }
+  return { value: out };
+};
+
+const randomFn: Check<() => number> = (v) =>
+  typeof v === 'function' ? { value: v as () => number } : { error: 'must be a function' };
+
+// Env parsers turn text into the option's type (or undefined if unparseable);
+// the same checker then validates both sources.
+const envInt = (s: string): unknown => (/^\s*\d+\s*$/.test(s) ? Number(s) : s);
+const envBool = (s: string): unknown => {
+  const t = s.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+  if (['0', 'false', 'no', 'off'].includes(t)) return false;
+  return s;
+};
+const envLabels = (s: string): unknown => {
+  const out: Record<string, string> = {};
+  if (s.trim() === '') return out;
+  for (const pair of s.split(',')) {
+    const eq = pair.indexOf('=');
+    const k = eq > 0 ? pair.slice(0, eq).trim() : '';
+    if (k === '') return s; // invalid: the whole variable is ignored
+    out[k] = pair.slice(eq + 1).trim();
+  }
+  return out;
+};
+const envString = (s: string): unknown => s;
+
+interface Field<K extends keyof AgentConfig> {
+  env?: string;
+  check: Check<AgentConfig[K]>;
+  parseEnv?: (s: string) => unknown;
+}
+
+const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
+  collector: { env: 'HEAPWATCH_COLLECTOR', check: collector },
+  service: { env: 'HEAPWATCH_SERVICE', check: nonEmpty },
+  labels: { env: 'HEAPWATCH_LABELS', check: labels, parseEnv: envLabels },
+  intervalMs: { env: 'HEAPWATCH_INTERVAL_MS', check: int(MIN_INTERVAL_MS), parseEnv: envInt },
+  samplingIntervalBytes: { env: 'HEAPWATCH_SAMPLING_INTERVAL_BYTES', check: int(1, 2 ** 31 - 1), parseEnv: envInt },
+  stackDepth: { env: 'HEAPWATCH_STACK_DEPTH', check: int(1, 1024), parseEnv: envInt },
+  token: { env: 'HEAPWATCH_TOKEN', check: nonEmpty as Check<string | undefined> },
+  logLevel: { env: 'HEAPWATCH_LOG_LEVEL', check: logLevel },
+  disableInlining: { env: 'HEAPWATCH_DISABLE_INLINING', check: bool, parseEnv: envBool },
+  timeoutMs: { env: 'HEAPWATCH_TIMEOUT_MS', check: int(1), parseEnv: envInt },
+  stopTimeoutMs: { env: 'HEAPWATCH_STOP_TIMEOUT_MS', check: int(0), parseEnv: envInt },
+  maxQueueProfiles: { env: 'HEAPWATCH_MAX_QUEUE_PROFILES', check: int(1), parseEnv: envInt },
+  maxQueueBytes: { env: 'HEAPWATCH_MAX_QUEUE_BYTES', check: int(1), parseEnv: envInt },
+  tls: { env: 'HEAPWATCH_TLS', check: bool, parseEnv: envBool },
+  random: { check: randomFn },
+};
+
+function defaults(env: Env): AgentConfig {
+  return {
+    collector: DEFAULT_COLLECTOR,
+    service: defaultService(env),
+    labels: {},
+    intervalMs: DEFAULT_INTERVAL_MS,
+    samplingIntervalBytes: DEFAULT_SAMPLING_INTERVAL_BYTES,
+    stackDepth: DEFAULT_STACK_DEPTH,
+    token: undefined,
+    logLevel: DEFAULT_LOG_LEVEL,
+    disableInlining: true,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS,
+    maxQueueProfiles: DEFAULT_MAX_QUEUE_PROFILES,
+    maxQueueBytes: DEFAULT_MAX_QUEUE_BYTES,
+    tls: false,
+    random: Math.random,
+  };
+}
+
+/** OTEL_SERVICE_NAME, else the main script's basename without extension, else "node". */
+export function defaultService(env: Env): string {
+  const otel = env.OTEL_SERVICE_NAME?.trim();
+  if (otel) return otel;
+  const script = process.argv[1];
+  if (script) {
+    const base = path.basename(script, path.extname(script));
+    if (base) return base;
+  }
+  return 'node';
+}
+
+/**
+ * Resolves `option ?? env ?? default` for every field. A bad env value is a
+ * warning and falls back to the default (an operator typo must not take the
+ * host down or silently disable profiling); a bad explicit option is an error
+ * (the programmer asked for something specific).
+ */
+export function resolveConfig(options: AgentOptions = {}, env: Env = process.env): ConfigResult {
+  const config = defaults(env);
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const opts = (typeof options === 'object' && options !== null ? options : {}) as Record<string, unknown>;
+  if (typeof options !== 'object' || options === null) errors.push('options must be an object');
+  for (const key of Object.keys(opts)) {
+    if (!(key in FIELDS)) errors.push(`unknown option "${key}"`);
+  }
+  const set = <K extends keyof AgentConfig>(key: K, field: Field<K>): void => {
+    const opt = opts[key];
+    if (opt !== undefined) {
+      const r = field.check(opt);
+      if ('error' in r) errors.push(`option ${key} ${r.error} (got ${JSON.stringify(opt)})`);
+      else config[key] = r.value;
+      return;
+    }
+    const raw = field.env ? env[field.env] : undefined;
+    if (raw === undefined || raw === '') return;
+    const r = field.check((field.parseEnv ?? envString)(raw));
+    if ('error' in r) warnings.push(`ignoring ${field.env}=${JSON.stringify(raw)}: ${r.error}`);
+    else config[key] = r.value;
+  };
+  for (const key of Object.keys(FIELDS) as (keyof AgentConfig)[]) {
+    set(key, FIELDS[key] as Field<typeof key>);
+  }
+  return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, config, warnings };
+}
+
+/** HEAPWATCH_ENABLED: only consulted by the register modules. Unset or unparseable means enabled. */
+export function enabledFromEnv(env: Env = process.env): { enabled: boolean; warning?: string } {
+  const raw = env.HEAPWATCH_ENABLED;
+  if (raw === undefined || raw === '') return { enabled: true };
+  const v = envBool(raw);
+  if (typeof v === 'boolean') return { enabled: v };
+  return { enabled: true, warning: `ignoring HEAPWATCH_ENABLED=${JSON.stringify(raw)}: must be a boolean` };
+}

@@ -1,0 +1,192 @@
+import { status } from '@grpc/grpc-js';
+import type { AgentStats, IngestRequest } from '@heapwatch/proto';
+import { Backoff } from './backoff';
+import type { Logger } from './logger';
+import { BoundedQueue, type QueuedItem } from './queue';
+import type { Transport } from './transport';
+
+/** Retrying cannot help: the collector rejected this profile or this agent. */
+const PERMANENT_CODES: ReadonlySet<number> = new Set([
+  status.INVALID_ARGUMENT,
+  status.UNAUTHENTICATED,
+  status.PERMISSION_DENIED,
+]);
+
+export interface PendingProfile extends QueuedItem {
+  /** Everything but the agent stats, which are filled in at send time. */
+  request: Omit<IngestRequest, 'agent'>;
+}
+
+export interface Counters {
+  profilesSent: number;
+  profilesDropped: number;
+  samplingTimeUs: number;
+  queueLength: number;
+  queueBytes: number;
+  sendFailures: number;
+}
+
+/**
+ * Owns the queue and sends its head, one RPC at a time. A profile leaves the
+ * queue only when the collector acknowledges it (or rejects it for good).
+ * Retryable failures back off with full jitter; the loop re-arms itself with
+ * unref'd timers and never rejects.
+ */
+export class Sender {
+  readonly queue: BoundedQueue<PendingProfile>;
+  private inFlight: Promise<boolean> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private draining = 0;
+  private closed = false;
+  profilesSent = 0;
+  sendFailures = 0;
+  samplingTimeUs = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly backoff: Backoff,
+    limits: { maxItems: number; maxBytes: number },
+    private readonly timeoutMs: number,
+    private readonly log: Logger,
+  ) {
+    this.queue = new BoundedQueue<PendingProfile>(limits, (reason) => this.log.warn(`dropping profiles: ${reason}`));
+  }
+
+  counters(): Counters {
+    return {
+      profilesSent: this.profilesSent,
+      profilesDropped: this.queue.dropped,
+      samplingTimeUs: this.samplingTimeUs,
+      queueLength: this.queue.length,
+      queueBytes: this.queue.bytes,
+      sendFailures: this.sendFailures,
+    };
+  }
+
+  enqueue(p: PendingProfile): void {
+    this.queue.push(p);
+    this.pump();
+  }
+
+  /** Background sending: starts the next RPC unless one is running, a retry is pending, or a drain owns the queue. */
+  pump(): void {
+    if (this.closed || this.inFlight || this.retryTimer || this.draining > 0 || this.queue.length === 0) return;
+    this.sendHead(this.timeoutMs)
+      .then((retryable) => {
+        if (this.draining > 0 || this.closed) return;
+        if (retryable) this.scheduleRetry();
+        else this.pump();
+      })
+      .catch((e: unknown) => this.log.debug(`send loop: ${String(e)}`));
+  }
+
+  /**
+   * Sends the queue now, ignoring any backoff, until it is empty, a retryable
+   * failure occurs, or the deadline passes. Never rejects.
+   */
+  async drain(deadlineMs: number): Promise<void> {
+    this.draining++;
+    try {
+      if (this.retryTimer) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+      }
+      while (!this.closed) {
+        const remaining = deadlineMs - Date.now();
+        if (remaining <= 0) break;
+        if (this.inFlight) {
+          await withTimeout(this.inFlight, remaining);
+          continue;
+        }
+        if (this.queue.length === 0) break;
+        const retryable = await this.sendHead(Math.min(this.timeoutMs, remaining));
+        if (retryable) break;
+      }
+    } catch (e) {
+      this.log.debug(`drain: ${String(e)}`);
+    } finally {
+      this.draining--;
+      if (this.queue.length > 0 && !this.inFlight && !this.retryTimer) this.scheduleRetry();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** Sends the queue head once. Resolves true when the failure is retryable. */
+  private sendHead(timeoutMs: number): Promise<boolean> {
+    const item = this.queue.peek();
+    if (!item) return Promise.resolve(false);
+    const agent: AgentStats = {
+      profilesSent: this.profilesSent,
+      profilesDropped: this.queue.dropped,
+      samplingTimeUs: this.samplingTimeUs,
+      queueLength: this.queue.length,
+      queueBytes: this.queue.bytes,
+      sendFailures: this.sendFailures,
+    };
+    const p = this.transport
+      .send({ ...item.request, agent }, timeoutMs)
+      .then((r) => {
+        if (r.ok) {
+          if (this.queue.remove(item)) this.profilesSent++;
+          this.backoff.reset();
+          this.queue.endBurst();
+          this.log.debug(`profile ${String(item.request.profileId)} acknowledged (stored=${String(r.stored)})`);
+          return false;
+        }
+        if (r.code !== undefined && PERMANENT_CODES.has(r.code)) {
+          if (this.queue.remove(item)) {
+            this.queue.countDrop(1, `collector rejected a profile (code ${r.code}: ${r.details ?? ''}); retrying cannot help`);
+          }
+          return false;
+        }
+        this.sendFailures++;
+        this.log.debug(`send failed (code ${String(r.code)}: ${r.details ?? ''})`);
+        return true;
+      })
+      .catch((e: unknown) => {
+        this.sendFailures++;
+        this.log.debug(`send failed: ${String(e)}`);
+        return true;
+      })
+      .finally(() => {
+        if (this.inFlight === p) this.inFlight = undefined;
+      });
+    this.inFlight = p;
+    return p;
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    if (this.backoff.attempts === 0 && this.sendFailures > 0) {
+      this.log.warn('collector unreachable; queueing profiles and retrying with backoff (logged once per outage)');
+    }
+    const delay = this.backoff.nextDelayMs();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, delay);
+    this.retryTimer.unref();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve) => {
+    const t = setTimeout(() => resolve(undefined), ms);
+    t.unref();
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(t);
+        resolve(undefined);
+      },
+    );
+  });
+}
