@@ -47,3 +47,19 @@ function rotl(x: number, r: number): number {
 export function toDecimal([hi, lo]: Hash64): string {
   return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
 }
+
+/**
+ * `combine` over hashes held in two parallel lanes, taken in the order
+ * `order[start..end)`: the same result as `combine(order.map(i => [hi[i], lo[i]]))`
+ * without building a tuple per part (ingest calls this once per sample).
+ */
+export function combineIndexed(hi: ArrayLike<number>, lo: ArrayLike<number>, order: ArrayLike<number>, start: number, end: number): Hash64 {
+  let h1 = 0x9e3779b9;
+  let h2 = 0x7f4a7c15;
+  for (let k = start; k < end; k++) {
+    const i = order[k]!;
+    h1 = Math.imul(rotl(h1 ^ hi[i]!, 13), 0x85ebca6b) + h2;
+    h2 = Math.imul(rotl(h2 ^ lo[i]!, 17), 0xc2b2ae35) ^ h1;
+  }
+  return finalise(h1, h2, end - start);
+}

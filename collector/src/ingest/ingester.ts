@@ -8,6 +8,7 @@ import type { IngestRequest__Output } from '@heapwatch/proto';
 import { BoundedSet } from '../lru';
 import { Batcher, type BatcherOptions } from '../store/batcher';
 import type { Store } from '../store/clickhouse';
+import { samplesInsert, type ProfileRef, type SampleRow } from '../store/samples-insert';
 import { normalize, siteOf } from './normalize';
 import { decodeProfile, DEFAULT_LIMITS, validateEnvelope, type Limits } from './validate';
 
@@ -38,8 +39,6 @@ export function instanceKey(i: NonNullable<IngestRequest__Output['instance']>): 
   return `${i.hostname}:${i.pid}:${i.threadId}:${i.processStartTimeMs}`;
 }
 
-type SampleRow = [service: string, instance: string, stackId: string, timeMs: number, objects: number, bytes: number];
-
 export class Ingester {
   readonly limits: Limits;
   private readonly samples: Batcher<SampleRow>;
@@ -58,7 +57,9 @@ export class Ingester {
     const insert = (table: string, format: 'JSONCompactEachRow' | 'JSONEachRow') => async (values: unknown[]) => {
       await store.client.insert({ table, values, format });
     };
-    this.samples = new Batcher<SampleRow>(insert('samples', 'JSONCompactEachRow'), batch);
+    this.samples = new Batcher<SampleRow>(async (rows) => {
+      await store.commandWithData(samplesInsert('samples', rows));
+    }, batch);
     this.stacks = new Batcher<unknown[]>(insert('stacks', 'JSONCompactEachRow'), batch);
     // The commit markers: few rows, written only after their samples.
     this.profiles = new Batcher<Record<string, unknown>>(insert('profiles', 'JSONEachRow'), { ...batch, maxBatchRows: 1000 });
@@ -97,12 +98,13 @@ export class Ingester {
     }
 
     const time = req.endTimeMs;
+    const profileRef: ProfileRef = { service: req.service, instance, timeMs: time };
     const sampleRows: SampleRow[] = [];
     const stackRows: unknown[][] = [];
     let totalBytes = 0;
     let totalObjects = 0;
     for (const s of stacks) {
-      sampleRows.push([req.service, instance, s.id, time, s.objects, s.bytes]);
+      sampleRows.push([profileRef, s.id, s.objects, s.bytes]);
       totalBytes += s.bytes;
       totalObjects += s.objects;
       const stackKey = `${req.service}\0${s.id}`;

@@ -6,9 +6,9 @@
  */
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import { Profile } from 'pprof-format';
 import type { IngestRequest__Output } from '@heapwatch/proto';
 import { invalid } from './errors';
+import { readProfile, type DecodedProfile, type Int } from './pprof-reader';
 
 const gunzip = promisify(zlib.gunzip);
 
@@ -39,7 +39,7 @@ const MAX_CLOCK_SKEW_MS = 24 * 3600_000;
 
 /** Indices of the two sample types heapwatch reads, into Sample.value. */
 export interface ValidProfile {
-  profile: Profile;
+  profile: DecodedProfile;
   objectsIndex: number;
   bytesIndex: number;
 }
@@ -92,18 +92,18 @@ export async function decodeProfile(bytes: Buffer, limits: Limits): Promise<Vali
   } else if (bytes.length > limits.maxProfileBytes) {
     throw invalid(`pprof is over the ${limits.maxProfileBytes}-byte limit`);
   }
-  let profile: Profile;
+  let profile: DecodedProfile;
   try {
-    profile = Profile.decode(raw);
+    profile = readProfile(raw);
   } catch (err) {
     throw invalid(`pprof does not decode as perftools.profiles.Profile: ${(err as Error).message}`);
   }
   return checkProfile(profile, limits);
 }
 
-function checkProfile(p: Profile, limits: Limits): ValidProfile {
-  const strings = p.stringTable.strings;
-  const str = (i: number | bigint, what: string): string => {
+function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
+  const strings = p.strings;
+  const str = (i: Int, what: string): string => {
     const s = strings[Number(i)];
     if (s === undefined) throw invalid(`${what} refers to string ${i}, past the string table (${strings.length})`);
     return s;
@@ -112,7 +112,7 @@ function checkProfile(p: Profile, limits: Limits): ValidProfile {
 
   let objectsIndex = -1;
   let bytesIndex = -1;
-  const types = p.sampleType.map((t, i) => {
+  const types = p.sampleTypes.map((t, i) => {
     const type = `${str(t.type, `sample_type[${i}].type`)}/${str(t.unit, `sample_type[${i}].unit`)}`;
     if (type === 'objects/count') objectsIndex = i;
     if (type === 'space/bytes') bytesIndex = i;
@@ -121,41 +121,47 @@ function checkProfile(p: Profile, limits: Limits): ValidProfile {
   if (objectsIndex < 0 || bytesIndex < 0) {
     throw invalid(`sample types must include objects/count and space/bytes; got [${types.join(', ')}]`);
   }
-  if (p.sample.length > limits.maxSamples) {
-    throw invalid(`${p.sample.length} samples, over the ${limits.maxSamples} limit`);
+  if (p.sampleCount > limits.maxSamples) {
+    throw invalid(`${p.sampleCount} samples, over the ${limits.maxSamples} limit`);
   }
 
-  const functionIds = new Set<string>();
+  // Ids are keyed as decoded (number, or bigint past 2^53): Map and Set
+  // compare both by value, with no string made per lookup.
+  const functionIds = new Set<Int>();
   p.function.forEach((f, i) => {
     if (Number(f.id) === 0) throw invalid(`function[${i}] has id 0`);
     str(f.name, `function ${f.id} name`);
     str(f.systemName, `function ${f.id} system_name`);
     str(f.filename, `function ${f.id} filename`);
-    functionIds.add(String(f.id));
+    functionIds.add(f.id);
   });
-  const locationIds = new Set<string>();
+  const locationIds = new Set<Int>();
   p.location.forEach((l, i) => {
     if (Number(l.id) === 0) throw invalid(`location[${i}] has id 0`);
-    for (const line of l.line) {
-      if (!functionIds.has(String(line.functionId))) {
+    for (const line of l.lines) {
+      if (!functionIds.has(line.functionId)) {
         throw invalid(`location ${l.id} refers to function ${line.functionId}, which the profile does not define`);
       }
     }
-    locationIds.add(String(l.id));
+    locationIds.add(l.id);
   });
-  p.sample.forEach((s, i) => {
-    if (s.value.length !== types.length) {
-      throw invalid(`sample[${i}] has ${s.value.length} values for ${types.length} sample types`);
+  const { locationStart, locationIds: locs, valueStart, values } = p;
+  for (let i = 0; i < p.sampleCount; i++) {
+    const valueCount = valueStart[i + 1]! - valueStart[i]!;
+    if (valueCount !== types.length) {
+      throw invalid(`sample[${i}] has ${valueCount} values for ${types.length} sample types`);
     }
-    if (s.locationId.length > limits.maxStackDepth) {
-      throw invalid(`sample[${i}] is ${s.locationId.length} frames deep, over the ${limits.maxStackDepth} limit`);
+    const depth = locationStart[i + 1]! - locationStart[i]!;
+    if (depth > limits.maxStackDepth) {
+      throw invalid(`sample[${i}] is ${depth} frames deep, over the ${limits.maxStackDepth} limit`);
     }
-    for (const id of s.locationId) {
-      if (!locationIds.has(String(id))) throw invalid(`sample[${i}] refers to location ${id}, which the profile does not define`);
+    for (let k = locationStart[i]!; k < locationStart[i + 1]!; k++) {
+      const id = locs[k]!;
+      if (!locationIds.has(id)) throw invalid(`sample[${i}] refers to location ${id}, which the profile does not define`);
     }
-    for (const v of s.value) {
-      if (Number(v) < 0) throw invalid(`sample[${i}] has a negative value; heap profiles count in-use amounts`);
+    for (let k = valueStart[i]!; k < valueStart[i + 1]!; k++) {
+      if (values[k]! < 0) throw invalid(`sample[${i}] has a negative value; heap profiles count in-use amounts`);
     }
-  });
+  }
   return { profile: p, objectsIndex, bytesIndex };
 }

@@ -28,6 +28,9 @@ const SETTINGS: ClickHouseSettings = {
   date_time_input_format: 'best_effort',
 };
 
+/** The parser's limit for statements that carry their rows (the default is 256 KiB). */
+const MAX_INLINE_QUERY_BYTES = 1 << 30;
+
 /** The oldest ClickHouse server release the schema and queries are written for. */
 export const MIN_SERVER_VERSION = [24, 8] as const;
 
@@ -59,6 +62,11 @@ export class Store {
 
   async command(query: string, params: Record<string, unknown> = {}): Promise<void> {
     await this.client.command({ query, query_params: params });
+  }
+
+  /** A statement that carries its data inline, megabytes of it (store/samples-insert.ts). */
+  async commandWithData(query: string): Promise<void> {
+    await this.client.command({ query, clickhouse_settings: { max_query_size: String(MAX_INLINE_QUERY_BYTES) } });
   }
 
   async close(): Promise<void> {
