@@ -1,0 +1,96 @@
+// Part 4: bytes on disk per stored stack value and per profile, after merges.
+//
+// One instance, one day at 60 s intervals (1,440 profiles), sent through the
+// real collector over gRPC; then the store is merged (OPTIMIZE ... FINAL)
+// and measured from system.parts.
+//
+//   node bench/storage.mjs [--quick] [--stacks 5000] [--hours 24]
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { encodeProfile, InstanceSeries, serviceStacks } from './lib/profiles.mjs';
+import { ingestClient, ingestRequest, instanceOf, send, startCollectorProcess } from './lib/collector.mjs';
+import { fmt, header, mib, parseArgs, ROOT, table, targetsTable, writeResult } from './lib/report.mjs';
+
+const require = createRequire(import.meta.url);
+const { Store } = require(`${ROOT}/collector/dist/index.js`);
+
+const args = parseArgs({ quick: false, stacks: 5000, hours: 24, intervalS: 60, concurrency: 4, targetBytesPerValue: 2 });
+if (args.quick) Object.assign(args, { hours: 2 });
+const settings = { ...args };
+
+const profiles = Math.round((args.hours * 3600) / args.intervalS);
+const startMs = Date.now() - 3 * 86400_000;
+const stacks = serviceStacks(4242, Math.round(args.stacks * 1.1));
+const series = new InstanceSeries(stacks, 4243);
+const instance = instanceOf(0, startMs - 3600_000);
+
+const collector = await startCollectorProcess();
+const client = ingestClient(collector.grpcAddress);
+let sent = 0;
+let values = 0;
+let gzBytes = 0;
+const t0 = performance.now();
+console.error(`sending ${profiles} profiles of one instance ...`);
+await Promise.all(
+  Array.from({ length: args.concurrency }, async () => {
+    while (sent < profiles) {
+      const i = sent++;
+      const snap = series.next();
+      values += snap.length;
+      const endTimeMs = startMs + i * args.intervalS * 1000;
+      const pprofGzip = encodeProfile(stacks, snap, endTimeMs);
+      gzBytes += pprofGzip.length;
+      await send(client, ingestRequest({ service: 'storage-bench', instance, pprofGzip, endTimeMs, startTimeMs: endTimeMs - args.intervalS * 1000 }));
+    }
+  }),
+);
+const loadSeconds = (performance.now() - t0) / 1000;
+client.close();
+await collector.stop();
+
+// The collector is down; its data directory is ours to open and merge.
+const store = await Store.open({ target: { kind: 'embedded', dataDir: collector.dataDir }, retentionDays: 0 });
+for (const t of ['samples', 'profiles', 'stacks']) await store.command(`OPTIMIZE TABLE ${t} FINAL`);
+const parts = await store.query(
+  `SELECT table, count() AS parts, sum(rows) AS rows, sum(bytes_on_disk) AS disk, sum(data_compressed_bytes) AS compressed,
+          sum(data_uncompressed_bytes) AS uncompressed
+   FROM system.parts WHERE active AND database = currentDatabase() AND table IN ('samples', 'profiles', 'stacks')
+   GROUP BY table ORDER BY table`,
+);
+const columns = await store.query(
+  `SELECT column AS name, sum(column_data_compressed_bytes) AS compressed, sum(column_data_uncompressed_bytes) AS uncompressed
+   FROM system.parts_columns WHERE active AND database = currentDatabase() AND table = 'samples' GROUP BY column ORDER BY column`,
+);
+await store.close();
+fs.rmSync(collector.dataDir, { recursive: true, force: true });
+
+const by = Object.fromEntries(parts.map((p) => [p.table, { parts: Number(p.parts), rows: Number(p.rows), disk: Number(p.disk), compressed: Number(p.compressed), uncompressed: Number(p.uncompressed) }]));
+const samples = by.samples ?? { rows: 0, disk: 0 };
+const total = Object.values(by).reduce((a, t) => a + t.disk, 0);
+const bytesPerValue = samples.disk / samples.rows;
+const targets = [{ name: `<= ${args.targetBytesPerValue} bytes on disk per stack value`, measured: `${bytesPerValue.toFixed(2)} bytes`, met: bytesPerValue <= args.targetBytesPerValue }];
+const markdown = [
+  header('Storage: one instance, one day at 60 s', settings),
+  `Loaded ${profiles} profiles (${fmt(values / profiles, 0)} stack values each, ${fmt(values)} in all) in ${loadSeconds.toFixed(1)} s; merged with OPTIMIZE FINAL.`,
+  '',
+  table(
+    ['table', 'parts', 'rows', 'bytes on disk', 'uncompressed', 'bytes/row'],
+    Object.entries(by).map(([name, t]) => [name, t.parts, t.rows, t.disk, t.uncompressed, (t.disk / t.rows).toFixed(2)]),
+  ),
+  '',
+  table(['samples column', 'compressed bytes', 'bytes per value'], columns.map((c) => [c.name, Number(c.compressed), (Number(c.compressed) / samples.rows).toFixed(3)])),
+  '',
+  table(
+    ['figure', 'value'],
+    [
+      ['bytes on disk per stack value (samples)', bytesPerValue.toFixed(2)],
+      ['bytes on disk per profile (samples + profiles + stacks)', fmt(total / profiles, 0)],
+      ['gzipped pprof the agent sent, per profile', fmt(gzBytes / profiles, 0)],
+      ['store size for the day, MiB', fmt(mib(total))],
+    ],
+  ),
+  '',
+  targetsTable(targets),
+].join('\n');
+writeResult('storage', { settings, targets, data: { profiles, values, loadSeconds, tables: by, columns, bytesPerValue, bytesPerProfile: total / profiles, gzBytesPerProfile: gzBytes / profiles }, markdown });
+process.exit(0);
