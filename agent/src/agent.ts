@@ -79,8 +79,13 @@ export class Agent {
   /** Takes a profile now and tries to send everything queued, until done or the deadline. */
   async flush(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    await this.takeSnapshot();
-    await this.sender.drain(deadline);
+    const hold = holdProcess(timeoutMs);
+    try {
+      await this.takeSnapshot();
+      await this.sender.drain(deadline);
+    } finally {
+      clearTimeout(hold);
+    }
   }
 
   /** Last profile, bounded send, then release everything. Never rejects. */
@@ -89,6 +94,7 @@ export class Agent {
     this.stopped = true;
     this.timer.stop();
     const deadline = Date.now() + timeoutMs;
+    const hold = holdProcess(timeoutMs);
     try {
       await this.takeSnapshot();
       await this.sender.drain(deadline);
@@ -102,6 +108,7 @@ export class Agent {
       } catch (e) {
         this.log.debug(`sampler stop: ${String(e)}`);
       }
+      clearTimeout(hold);
       this.log.info('stopped');
     }
   }
@@ -144,6 +151,15 @@ export class Agent {
       },
     });
   }
+}
+
+/**
+ * A host that awaits stop() or flush() asked for that work explicitly, so keep
+ * the process alive for it, bounded by the deadline. Everything else the agent
+ * does is unref'd and never delays the host's exit.
+ */
+function holdProcess(ms: number): NodeJS.Timeout {
+  return setTimeout(() => {}, ms);
 }
 
 function readMemory(): ProcessMemory {

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { heap } from '@datadog/pprof';
+import type { Profile } from 'pprof-format';
 
 const gzip = promisify(zlib.gzip);
 
@@ -41,11 +42,28 @@ export class HeapSampler {
   async snapshot(startMs: number, endMs: number): Promise<Snapshot> {
     const t0 = process.hrtime.bigint();
     const profile = heap.profile();
+    renameSampleTypes(profile);
     profile.timeNanos = BigInt(endMs) * 1_000_000n;
     profile.durationNanos = BigInt(Math.max(0, endMs - startMs)) * 1_000_000n;
     const encoded = profile.encode();
     const samplingTimeUs = Number((process.hrtime.bigint() - t0) / 1000n);
     const pprofGzip = await gzip(encoded);
     return { pprofGzip, samplingTimeUs };
+  }
+}
+
+/**
+ * @datadog/pprof names the heap sample types inuse_objects/inuse_space; the
+ * heapwatch contract (ingest.proto) and the field (Cloud Profiler, Pyroscope)
+ * use objects/count + space/bytes, and the collector rejects anything else
+ * with INVALID_ARGUMENT. Rename in place: only two string-table entries.
+ */
+const SAMPLE_TYPE_NAMES: Readonly<Record<string, string>> = { inuse_objects: 'objects', inuse_space: 'space' };
+
+export function renameSampleTypes(profile: Profile): void {
+  const strings = profile.stringTable;
+  for (const t of profile.sampleType) {
+    const to = SAMPLE_TYPE_NAMES[strings.strings[Number(t.type)] ?? ''];
+    if (to !== undefined) t.type = strings.dedup(to);
   }
 }

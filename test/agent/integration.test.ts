@@ -1,0 +1,216 @@
+/**
+ * Integration: real Node child processes with the agent preloaded, sending
+ * to a real grpc-js server (a test double of the collector).
+ */
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bytesByTopUserFrame, startCollectorDouble, topOf, type CollectorDouble } from './helpers/collector-double';
+import { runWithAgent, type Run } from './helpers/run-agent';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+function track(run: Run): Run {
+  cleanups.push(() => run.child.exitCode === null && run.child.kill('SIGKILL'));
+  return run;
+}
+async function collector(port = 0): Promise<CollectorDouble> {
+  const c = await startCollectorDouble(port);
+  cleanups.push(() => c.close());
+  return c;
+}
+const str = (p: { stringTable: { strings: string[] } }, i: number | bigint): string => p.stringTable.strings[Number(i)] ?? '';
+
+describe('agent preloaded with --require', () => {
+  it('sends profiles with identity, labels, token and the retaining function', async () => {
+    const c = await collector();
+    const run = track(
+      runWithAgent('leaky.js', {
+        HEAPWATCH_COLLECTOR: c.address,
+        HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_LABELS: 'env=test, team=core',
+        HEAPWATCH_TOKEN: 's3cret',
+        HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536',
+        FIXTURE_RUN_MS: '2500',
+        FIXTURE_STOP: '1',
+      }),
+    );
+    const { code } = await run.exited;
+    expect(run.stderr()).toBe('');
+    expect(code).toBe(0);
+    expect(run.stdout()).toContain('stopped');
+    // ~4 interval profiles plus the one stop() takes.
+    expect(c.received.length).toBeGreaterThanOrEqual(3);
+    const ids = new Set(c.received.map((r) => r.request.profileId));
+    expect(ids.size).toBe(c.received.length);
+
+    const first = c.received[0]!;
+    const req = first.request;
+    expect(req.service).toBe('leaky'); // main script basename
+    expect(req.labels).toEqual({ env: 'test', team: 'core' });
+    expect(first.authorization).toBe('Bearer s3cret');
+    expect(req.instance).toMatchObject({ pid: run.child.pid, threadId: 0, runtimeVersion: process.version, agentVersion: '0.1.0' });
+    expect(req.instance!.processStartTimeMs).toBeGreaterThan(Date.now() - 60_000);
+    expect(req.memory!.heapSizeLimitBytes).toBeGreaterThan(0);
+    expect(req.memory!.rssBytes).toBeGreaterThan(req.memory!.heapUsedBytes);
+    expect(req.endTimeMs).toBeGreaterThan(req.startTimeMs);
+    // Consecutive snapshots chain: each window starts where the previous ended.
+    for (let i = 1; i < c.received.length; i++) {
+      expect(c.received[i]!.request.startTimeMs).toBe(c.received[i - 1]!.request.endTimeMs);
+    }
+    const last = c.received.at(-1)!;
+    expect(last.request.agent!.profilesSent).toBe(c.received.length - 1);
+    expect(last.request.agent!.samplingTimeUs).toBeGreaterThan(0);
+    expect(last.request.agent!.profilesDropped).toBe(0);
+
+    const p = last.profile;
+    expect(p.sampleType.map((t) => `${str(p, t.type)}/${str(p, t.unit)}`)).toEqual(['objects/count', 'space/bytes']);
+    expect(Number(p.period)).toBe(65536);
+    expect(Number(p.timeNanos)).toBe(last.request.endTimeMs * 1e6);
+    expect(Number(p.durationNanos)).toBe((last.request.endTimeMs - last.request.startTimeMs) * 1e6);
+    const fn = p.function.find((f) => str(p, f.name) === 'recordFailure');
+    expect(fn, 'recordFailure is a function in the profile').toBeDefined();
+    expect(str(p, fn!.filename)).toMatch(/fixtures\/leaky\.js$/);
+    const loc = p.location.find((l) => l.line.some((ln) => ln.functionId === fn!.id));
+    expect(Number(loc!.line[0]!.line)).toBe(5); // the line where recordFailure starts
+    // With inlining disabled (the default) the leak is charged to the small helper, not the loop.
+    expect(topOf(bytesByTopUserFrame(p))).toBe('recordFailure');
+  });
+
+  it('without disableInlining, the optimizer charges the helper to its caller (why the default exists)', async () => {
+    const c = await collector();
+    const run = track(
+      runWithAgent('leaky.js', {
+        HEAPWATCH_COLLECTOR: c.address,
+        HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_DISABLE_INLINING: 'false',
+        HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536',
+        FIXTURE_RUN_MS: '2500',
+        FIXTURE_STOP: '1',
+      }),
+    );
+    await run.exited;
+    const last = c.received.at(-1);
+    expect(last).toBeDefined();
+    const byFrame = bytesByTopUserFrame(last!.profile);
+    expect(topOf(byFrame)).toBe('tick');
+  });
+
+  it('a worker thread runs its own agent, identified by its thread id', async () => {
+    const c = await collector();
+    const run = track(
+      runWithAgent('with-worker.js', { HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_INTERVAL_MS: '400', FIXTURE_RUN_MS: '2500' }),
+    );
+    await c.waitFor(
+      (all) => all.some((r) => r.request.instance!.threadId === 0) && all.some((r) => r.request.instance!.threadId === 1),
+      8000,
+      'profiles from the main thread and worker 1',
+    );
+    const pids = new Set(c.received.map((r) => r.request.instance!.pid));
+    expect([...pids]).toEqual([run.child.pid]);
+    const threads = new Set(c.received.map((r) => r.request.instance!.threadId));
+    expect([...threads].sort()).toEqual([0, 1]); // never the agent's own transport thread
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+  });
+
+  it('bad env values are warned about and ignored; the agent still works', async () => {
+    const c = await collector();
+    const run = track(
+      runWithAgent('leaky.js', {
+        HEAPWATCH_COLLECTOR: c.address,
+        HEAPWATCH_INTERVAL_MS: '400',
+        HEAPWATCH_SAMPLING_INTERVAL_BYTES: 'banana',
+        HEAPWATCH_LABELS: 'novalue',
+        FIXTURE_RUN_MS: '1500',
+      }),
+    );
+    await c.waitFor((all) => all.length >= 1, 6000, 'a profile');
+    await run.exited;
+    expect(run.stderr()).toContain('[heapwatch] warn: ignoring HEAPWATCH_SAMPLING_INTERVAL_BYTES="banana"');
+    expect(run.stderr()).toContain('[heapwatch] warn: ignoring HEAPWATCH_LABELS="novalue"');
+    expect(Number(c.received[0]!.profile.period)).toBe(524288);
+    expect(c.received[0]!.request.labels).toEqual({});
+  });
+
+  it('the host exits promptly while the collector accepts TCP and never answers', async () => {
+    const sockets: net.Socket[] = [];
+    const blackHole = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+      blackHole.close();
+    });
+    const port = (blackHole.address() as net.AddressInfo).port;
+    const run = track(
+      runWithAgent('leaky.js', {
+        HEAPWATCH_COLLECTOR: `127.0.0.1:${port}`,
+        HEAPWATCH_INTERVAL_MS: '200',
+        HEAPWATCH_TIMEOUT_MS: '30000',
+        FIXTURE_RUN_MS: '1500',
+      }),
+    );
+    const { code, atMs } = await run.exited;
+    expect(sockets.length, 'the agent did connect').toBeGreaterThan(0);
+    const doneAt = Number(/done (\d+)/.exec(run.stdout())?.[1]);
+    expect(code).toBe(0);
+    expect(atMs - doneAt).toBeLessThan(1500);
+  });
+
+  it('collector down then up: profiles resume, drops are counted within the queue bound', async () => {
+    const first = await collector();
+    const port = first.port;
+    const run = track(
+      runWithAgent('leaky.js', {
+        HEAPWATCH_COLLECTOR: first.address,
+        HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_MAX_QUEUE_PROFILES: '3',
+        HEAPWATCH_TIMEOUT_MS: '1000',
+        FIXTURE_RUN_MS: '12000',
+      }),
+    );
+    await first.waitFor((all) => all.length >= 1, 5000, 'a first profile');
+    await first.close();
+    await new Promise((r) => setTimeout(r, 3500)); // ~7 snapshots into a queue of 3
+    const second = await collector(port);
+    const backAt = Date.now();
+    await second.waitFor((all) => all.some((r) => r.request.agent!.profilesDropped > 0), 6000, 'profiles after restart');
+    const resumed = second.received[0]!;
+    expect(resumed.atMs - backAt).toBeLessThan(4000);
+    const stats = second.received.find((r) => r.request.agent!.profilesDropped > 0)!.request.agent!;
+    expect(stats.sendFailures).toBeGreaterThan(0);
+    expect(stats.queueLength).toBeLessThanOrEqual(3);
+    expect(stats.profilesDropped).toBeGreaterThanOrEqual(2);
+    expect(run.stderr().match(/dropping profiles/g)?.length ?? 0).toBe(1); // once per burst
+    expect(run.stderr().match(/collector unreachable/g)?.length ?? 0).toBe(1);
+    run.child.kill('SIGKILL');
+  }, 20_000);
+});
+
+describe('agent preloaded with --import (ESM)', () => {
+  it('is one instance even when the script also imports and requires it', async () => {
+    const c = await collector();
+    const run = track(
+      runWithAgent('esm-both.mjs', { HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_INTERVAL_MS: '500', FIXTURE_RUN_MS: '2300' }, 'import'),
+    );
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    expect(JSON.parse(run.stdout().trim())).toEqual({
+      importedRunning: true,
+      requiredRunning: true,
+      sameModule: true,
+      startedAgain: true,
+      hasSingleton: true,
+    });
+    expect(c.received.length).toBeGreaterThanOrEqual(2);
+    expect(c.received[0]!.request.service).toBe('esm-both');
+    // One sampler: at the 500 ms interval, not the 200 ms the second start() asked for.
+    expect(c.received.length).toBeLessThanOrEqual(6);
+    const names = new Set(c.received.at(-1)!.profile.function.map((f) => str(c.received.at(-1)!.profile, f.name)));
+    expect(names.has('hold')).toBe(true);
+  });
+});
