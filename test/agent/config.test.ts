@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { enabledFromEnv, resolveConfig } from '../../agent/src/config';
+
+describe('resolveConfig: option ?? env ?? default', () => {
+  it('uses defaults with an empty environment', () => {
+    const r = resolveConfig({}, {});
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.warnings).toEqual([]);
+    expect(r.config).toMatchObject({
+      collector: '127.0.0.1:7801',
+      intervalMs: 60_000,
+      samplingIntervalBytes: 524_288,
+      stackDepth: 64,
+      logLevel: 'warn',
+      disableInlining: true,
+      timeoutMs: 10_000,
+      stopTimeoutMs: 5_000,
+      tls: false,
+      labels: {},
+      token: undefined,
+    });
+  });
+
+  it('env overrides defaults and options override env', () => {
+    const env = {
+      HEAPWATCH_COLLECTOR: 'collector.internal:9000',
+      HEAPWATCH_INTERVAL_MS: '1000',
+      HEAPWATCH_LABELS: 'env=prod, region = eu-west-1',
+      HEAPWATCH_TOKEN: 'from-env',
+      HEAPWATCH_DISABLE_INLINING: 'false',
+      HEAPWATCH_SERVICE: 'env-service',
+    };
+    const fromEnv = resolveConfig({}, env);
+    expect(fromEnv.ok && fromEnv.config).toMatchObject({
+      collector: 'collector.internal:9000',
+      intervalMs: 1000,
+      labels: { env: 'prod', region: 'eu-west-1' },
+      token: 'from-env',
+      disableInlining: false,
+      service: 'env-service',
+    });
+    const both = resolveConfig({ intervalMs: 250, labels: { a: 'b' }, service: 'opt' }, env);
+    expect(both.ok && both.config).toMatchObject({ intervalMs: 250, labels: { a: 'b' }, service: 'opt', token: 'from-env' });
+  });
+
+  it('service defaults to OTEL_SERVICE_NAME, then the main script name', () => {
+    const otel = resolveConfig({}, { OTEL_SERVICE_NAME: 'otel-name' });
+    expect(otel.ok && otel.config.service).toBe('otel-name');
+    const script = resolveConfig({}, {});
+    const expected = require('node:path').basename(process.argv[1]!, require('node:path').extname(process.argv[1]!));
+    expect(script.ok && script.config.service).toBe(expected);
+  });
+
+  it.each([
+    ['HEAPWATCH_INTERVAL_MS', '100'], // below the 200 ms minimum
+    ['HEAPWATCH_INTERVAL_MS', '5s'],
+    ['HEAPWATCH_SAMPLING_INTERVAL_BYTES', '-1'],
+    ['HEAPWATCH_COLLECTOR', 'no-port'],
+    ['HEAPWATCH_COLLECTOR', 'http://x:1'],
+    ['HEAPWATCH_LABELS', 'a=b,oops'],
+    ['HEAPWATCH_LOG_LEVEL', 'loud'],
+    ['HEAPWATCH_TLS', 'maybe'],
+    ['HEAPWATCH_MAX_QUEUE_BYTES', '0'],
+  ])('a bad env value %s=%s is a warning and falls back to the default', (name, value) => {
+    const r = resolveConfig({}, { [name]: value });
+    expect(r.ok).toBe(true);
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toContain(name);
+    const defaults = resolveConfig({}, {});
+    if (r.ok && defaults.ok) expect({ ...r.config, random: 0 }).toEqual({ ...defaults.config, random: 0 });
+  });
+
+  it.each([
+    [{ intervalMs: 199 }],
+    [{ intervalMs: 1.5 }],
+    [{ collector: 'nope' }],
+    [{ logLevel: 'verbose' }],
+    [{ labels: { a: 1 } }],
+    [{ tls: 'yes' }],
+    [{ maxQueueProfiles: 0 }],
+    [{ intervallMs: 1000 }], // typo: unknown option
+  ])('a bad explicit option %j is an error', (opts) => {
+    const r = resolveConfig(opts as never, {});
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors).toHaveLength(1);
+  });
+
+  it('accepts IPv6 collector addresses', () => {
+    const r = resolveConfig({ collector: '[::1]:7801' }, {});
+    expect(r.ok && r.config.collector).toBe('[::1]:7801');
+  });
+
+  it('HEAPWATCH_ENABLED', () => {
+    expect(enabledFromEnv({})).toEqual({ enabled: true });
+    expect(enabledFromEnv({ HEAPWATCH_ENABLED: 'false' })).toEqual({ enabled: false });
+    expect(enabledFromEnv({ HEAPWATCH_ENABLED: '0' })).toEqual({ enabled: false });
+    const bad = enabledFromEnv({ HEAPWATCH_ENABLED: 'nah' });
+    expect(bad.enabled).toBe(true);
+    expect(bad.warning).toContain('HEAPWATCH_ENABLED');
+  });
+});
