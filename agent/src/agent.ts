@@ -136,7 +136,9 @@ export class Agent {
     const memory = readMemory();
     const snap = await this.sampler.snapshot(startMs, endMs);
     this.sender.samplingTimeUs += snap.samplingTimeUs;
-    this.log.debug(`profile taken: ${snap.pprofGzip.length} bytes gzipped, ${snap.samplingTimeUs} us on thread`);
+    this.log.debug(
+      `profile taken (after ${this.timer.lastTrigger ?? 'request'}): ${snap.pprofGzip.length} bytes gzipped, ${snap.samplingTimeUs} us on thread`,
+    );
     this.sender.enqueue({
       bytes: snap.pprofGzip.length,
       request: {
