@@ -55,8 +55,8 @@ export function start(options?: AgentOptions): boolean {
   try {
     const rt = runtime();
     if (rt.agent) {
-      rt.agent.config.logLevel !== 'silent' && options !== undefined &&
-        createLogger(rt.agent.config.logLevel).debug('start() called while already running; ignoring options');
+      // One agent per isolate: a second start() (e.g. --require plus an explicit call) keeps the first one's config.
+      if (options !== undefined) createLogger(rt.agent.config.logLevel).debug('start() called while running; options ignored');
       return true;
     }
     const resolved = resolveConfig(options ?? {}, process.env);
