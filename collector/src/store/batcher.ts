@@ -90,20 +90,25 @@ export class Batcher<Row> {
     while (this.inFlight < this.opts.concurrency && this.queued.length > 0) {
       const batch = this.queued.shift()!;
       this.inFlight++;
+      const settle = (): void => {
+        // Before the waiters run: a caller whose rows are written must see
+        // them gone from the pending count.
+        this.inFlight--;
+        this.pending -= batch.rows.length;
+        queueMicrotask(() => this.drain());
+      };
       this.insert(batch.rows).then(
         () => {
+          settle();
           this.insertedRows += batch.rows.length;
           for (const w of batch.waiters) w.resolve();
         },
         (err: unknown) => {
+          settle();
           this.failedInserts++;
           for (const w of batch.waiters) w.reject(err);
         },
-      ).finally(() => {
-        this.inFlight--;
-        this.pending -= batch.rows.length;
-        this.drain();
-      });
+      );
     }
   }
 }

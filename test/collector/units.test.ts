@@ -1,0 +1,110 @@
+/** Unit tests of the collector's small parts: batching, caches, parsing. */
+import { describe, expect, it } from 'vitest';
+import { Batcher, OverloadedError } from '../../collector/src/store/batcher';
+import { BoundedSet } from '../../collector/src/lru';
+import { combine, hashString, toDecimal } from '../../collector/src/hash';
+import { parseTime } from '../../collector/src/http/server';
+import { serveOptions } from '../../collector/src/cli';
+import { schemaStatements } from '../../collector/src/store/schema';
+
+describe('Batcher', () => {
+  const opts = { maxBatchRows: 3, maxDelayMs: 10, maxPendingRows: 5, concurrency: 1 };
+
+  it('groups rows from several callers into one insert and settles each caller with it', async () => {
+    const inserts: number[][] = [];
+    const b = new Batcher<number>(async (rows) => void inserts.push([...rows]), { ...opts, maxBatchRows: 100 });
+    await Promise.all([b.add([1]), b.add([2, 3])]);
+    expect(inserts).toEqual([[1, 2, 3]]);
+    expect(b.insertedRows).toBe(3);
+  });
+
+  it('flushes at maxBatchRows without waiting for the delay', async () => {
+    const inserts: number[][] = [];
+    const b = new Batcher<number>(async (rows) => void inserts.push([...rows]), { ...opts, maxDelayMs: 60_000 });
+    await b.add([1, 2, 3]);
+    expect(inserts).toEqual([[1, 2, 3]]);
+  });
+
+  it('refuses past maxPendingRows, counts the refusal, and recovers once written', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new Batcher<number>(() => gate, opts);
+    const first = b.add([1, 2, 3]);
+    await expect(b.add([4, 5, 6])).rejects.toBeInstanceOf(OverloadedError);
+    expect(b.refusedRows).toBe(3);
+    expect(b.pendingRows).toBe(3);
+    release();
+    await first;
+    expect(b.pendingRows).toBe(0);
+    await expect(b.add([7])).resolves.toBeUndefined();
+  });
+
+  it('rejects every caller of a failed insert and keeps working', async () => {
+    let fail = true;
+    const b = new Batcher<number>(async () => {
+      if (fail) throw new Error('store down');
+    }, opts);
+    await expect(Promise.all([b.add([1]), b.add([2])])).rejects.toThrow('store down');
+    expect(b.failedInserts).toBe(1);
+    fail = false;
+    await expect(b.add([3])).resolves.toBeUndefined();
+    expect(b.pendingRows).toBe(0);
+  });
+});
+
+describe('BoundedSet', () => {
+  it('forgets the oldest keys beyond its capacity and counts them', () => {
+    const s = new BoundedSet(2);
+    for (const k of ['a', 'b', 'c']) s.add(k);
+    expect([s.has('a'), s.has('b'), s.has('c'), s.size, s.evicted]).toEqual([false, true, true, 2, 1]);
+  });
+});
+
+describe('hash', () => {
+  it('is deterministic, order-sensitive and 64-bit', () => {
+    const a = hashString('recordFailure\0/app/retry.js\x0012');
+    const b = hashString('tick\0/app/loop.js\x003');
+    expect(toDecimal(combine([a, b]))).toBe(toDecimal(combine([a, b])));
+    expect(toDecimal(combine([a, b]))).not.toBe(toDecimal(combine([b, a])));
+    expect(BigInt(toDecimal(combine([a, b])))).toBeLessThan(2n ** 64n);
+  });
+});
+
+describe('parseTime', () => {
+  it('takes ISO 8601 and Unix milliseconds, and says what is wrong otherwise', () => {
+    expect(parseTime('from', '2026-11-27T10:00:00Z', 0)).toBe(Date.UTC(2026, 10, 27, 10));
+    expect(parseTime('from', '1700000000000', 0)).toBe(1_700_000_000_000);
+    expect(parseTime('from', null, 42)).toBe(42);
+    expect(() => parseTime('from', 'last tuesday', 0)).toThrow(/from="last tuesday" is neither/);
+  });
+});
+
+describe('heapwatch serve options', () => {
+  it('lets flags win over the environment', () => {
+    expect(serveOptions(['--grpc-port', '9000'], { HEAPWATCH_GRPC_PORT: '8000', HEAPWATCH_HTTP_PORT: '8001' })).toMatchObject({ grpcPort: 9000, httpPort: 8001 });
+  });
+
+  it.each([
+    [['--grpc-port', 'abc'], {}, /--grpc-port must be a whole number/],
+    [['--http-port', '70000'], {}, /--http-port must be a whole number from 0 to 65535/],
+    [[], { HEAPWATCH_LOG_LEVEL: 'loud' }, /--log-level must be/],
+    [['--clickhouse-url', 'clickhouse:9000'], {}, /must be an http\(s\):\/\/ URL/],
+    [['--bogus'], {}, /Unknown option/],
+  ])('fails fast on %j %j', (argv, env, message) => {
+    expect(() => serveOptions(argv as string[], env as NodeJS.ProcessEnv)).toThrow(message);
+  });
+});
+
+describe('schema', () => {
+  it('uses plain MergeTree engines alone, Replicated + Distributed in a cluster', () => {
+    const single = schemaStatements({ retentionDays: 30 }).join('\n');
+    expect(single).not.toMatch(/Replicated|Distributed|ON CLUSTER/);
+    expect(single).toMatch(/TTL toDateTime\(time\) \+ INTERVAL 30 DAY/);
+    const cluster = schemaStatements({ retentionDays: 0, cluster: 'heapwatch' }).join('\n');
+    expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS samples_local ON CLUSTER heapwatch/);
+    expect(cluster).toMatch(/ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/samples', '\{replica\}'\)/);
+    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), samples_local, cityHash64\(service, instance\)\)/);
+    expect(cluster).not.toMatch(/TTL/);
+    expect(() => schemaStatements({ retentionDays: 1, cluster: 'x; DROP TABLE' })).toThrow(/invalid identifier/);
+  });
+});
