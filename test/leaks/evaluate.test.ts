@@ -16,7 +16,7 @@ let collector: Collector;
 let client: IngestServiceClient;
 
 beforeAll(async () => {
-  collector = await startCollector({ grpcPort: 0, httpPort: 0, dataDir: tempDir('leaks-eval'), logLevel: 'silent' });
+  collector = await startCollector({ grpcPort: 0, httpPort: 0, dataDir: tempDir('leaks-eval'), logLevel: 'error' });
   const Client = ingestProto().heapwatch.v1.IngestService;
   client = new Client(`127.0.0.1:${collector.grpcPort}`, grpc.credentials.createInsecure());
 });

@@ -19,7 +19,9 @@ function profilesToFlag(series: readonly number[]): number | null {
   return null;
 }
 
-const SEEDS = Array.from({ length: 40 }, (_, i) => i + 1);
+// 20 seeds keep the file under ~40 s on 2 cores; the diagnostics behind the
+// thresholds used 40 (see rule.ts).
+const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 
 function flaggedCount(make: (seed: number) => number[]): number {
   return SEEDS.filter((s) => profilesToFlag(make(s)) !== null).length;
@@ -45,8 +47,8 @@ describe('decideSeries: leaks', () => {
 
   it('flags a leak on top of a large churning site', () => {
     // 1 sample/profile under 400 churning samples (sd 20 per profile): the
-    // hardest case here; measured 35/40 within 120 profiles.
-    expect(flaggedCount((s) => leakSeries(120, 1, s, 400))).toBeGreaterThanOrEqual(SEEDS.length - 6);
+    // hardest case here; measured 35/40 seeds within 120 profiles.
+    expect(flaggedCount((s) => leakSeries(120, 1, s, 400))).toBeGreaterThanOrEqual(SEEDS.length - 3);
   });
 });
 

@@ -3,13 +3,16 @@
  * `flagAfter` consecutive positive evaluations and cleared after `clearAfter`
  * consecutive non-positive ones. The state travels inside the stored report
  * (findings table), so any collector instance continues where the last
- * evaluation, on whichever instance, left off. Only evaluations that saw a
- * newer profile advance the counters: asking twice a second does not make a
- * leak.
+ * evaluation, on whichever instance, left off. The counters count
+ * profiles: each new profile since the last evaluation is one step, so
+ * asking twice a second does not make a leak, and evaluating every 30 s at a
+ * 500 ms profile interval does not slow detection down.
  */
 
 export interface AlertEntry {
+  /** Consecutive positive profiles. */
   positive: number;
+  /** Consecutive non-positive profiles. */
   flat: number;
   flagged: boolean;
   /** ISO time the key was first flagged (kept while flagged). */
@@ -34,30 +37,40 @@ export function emptyAlertState(): AlertState {
 }
 
 /**
- * Next state from the previous one and this evaluation's positive keys.
- * Keys neither positive nor flagged are dropped, which bounds the state.
+ * Next state from the previous one and, per key, the verdicts of the
+ * profiles that arrived since (oldest first): the counters are in profiles,
+ * not evaluations, so the alert does not depend on how often anyone asks.
+ * A key with no verdicts this time (its site vanished) counts as one flat
+ * step. Keys neither positive nor flagged are dropped, which bounds the state.
  */
 export function advanceAlerts(
   prev: AlertState,
-  positive: ReadonlySet<string>,
+  steps: ReadonlyMap<string, readonly boolean[]>,
   latestProfileMs: number,
   nowIso: string,
   opts: AlertOptions = DEFAULT_ALERT,
 ): AlertState {
   if (latestProfileMs <= prev.latestProfileMs) return prev; // no new data: nothing to count
   const entries: Record<string, AlertEntry> = {};
-  const keys = new Set([...Object.keys(prev.entries), ...positive]);
+  const keys = new Set([...Object.keys(prev.entries), ...steps.keys()]);
   for (const key of keys) {
-    const old = prev.entries[key] ?? { positive: 0, flat: 0, flagged: false, firstFlaggedAt: null };
-    const e: AlertEntry = positive.has(key)
-      ? { ...old, positive: old.positive + 1, flat: 0 }
-      : { ...old, positive: 0, flat: old.flat + 1 };
-    if (!e.flagged && e.positive >= opts.flagAfter) {
-      e.flagged = true;
-      e.firstFlaggedAt = nowIso;
-    } else if (e.flagged && e.flat >= opts.clearAfter) {
-      e.flagged = false;
-      e.firstFlaggedAt = null;
+    const e: AlertEntry = { ...(prev.entries[key] ?? { positive: 0, flat: 0, flagged: false, firstFlaggedAt: null }) };
+    const verdicts = steps.get(key);
+    for (const positive of verdicts && verdicts.length ? verdicts : [false]) {
+      if (positive) {
+        e.positive++;
+        e.flat = 0;
+      } else {
+        e.positive = 0;
+        e.flat++;
+      }
+      if (!e.flagged && e.positive >= opts.flagAfter) {
+        e.flagged = true;
+        e.firstFlaggedAt = nowIso;
+      } else if (e.flagged && e.flat >= opts.clearAfter) {
+        e.flagged = false;
+        e.firstFlaggedAt = null;
+      }
     }
     if (e.flagged || e.positive > 0) entries[key] = e;
   }

@@ -20,6 +20,11 @@ export interface DetectOptions {
   staleProfiles: number;
   /** Share of the instances holding a site that must be rising (at least one). */
   minInstanceFraction: number;
+  /**
+   * Most new profiles per instance replayed through the rule in one
+   * evaluation (each one is a step of the alert counters, see alert.ts).
+   */
+  maxReplayProfiles: number;
 }
 
 export const DEFAULT_DETECT: DetectOptions = {
@@ -30,11 +35,14 @@ export const DEFAULT_DETECT: DetectOptions = {
   processRule: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1 },
   staleProfiles: 5,
   minInstanceFraction: 0.3,
+  maxReplayProfiles: 20,
 };
 
 export interface SiteDecision {
   siteId: string;
   positive: boolean;
+  /** Verdicts at each new profile since the previous evaluation, oldest first (the last is `positive`). */
+  steps: boolean[];
   growthBytesPerInterval: number;
   growthBytesPerHour: number;
   retainedBytes: number;
@@ -49,6 +57,7 @@ export interface ProcessDecision {
   kind: 'heap' | 'external';
   instance: string;
   positive: boolean;
+  steps: boolean[];
   growthBytesPerHour: number;
   timeToLimitSeconds: number | null;
 }
@@ -61,13 +70,52 @@ export interface Detection {
 
 interface InstanceSeries {
   instance: string;
+  /** Profiles newer than the previous evaluation's newest, capped. */
+  replay: number;
   times: number[];
   index: Map<number, number>;
   intervalMs: number;
   profiles: ProfilePoint[];
 }
 
-export function detect(profiles: readonly ProfilePoint[], points: readonly SitePoint[], opts: DetectOptions = DEFAULT_DETECT): Detection {
+/**
+ * Verdicts of `ys` cut at each of its last `replay` profiles, oldest first:
+ * what an evaluation after each of those profiles would have said.
+ */
+function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions): SeriesVerdict[] {
+  const out: SeriesVerdict[] = [];
+  for (let j = Math.min(replay, ys.length) - 1; j >= 0; j--) out.push(decideSeries(j ? ys.slice(0, ys.length - j) : ys, rule));
+  return out;
+}
+
+/** Combines per-instance step verdicts aligned on their last profile. */
+function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: number): boolean[] {
+  const steps = Math.max(0, ...perInstance.map((v) => v.length));
+  const out: boolean[] = [];
+  for (let back = steps - 1; back >= 0; back--) {
+    let seen = 0;
+    let rising = 0;
+    for (const v of perInstance) {
+      const x = v[v.length - 1 - back];
+      if (!x) continue;
+      seen++;
+      if (x.rising) rising++;
+    }
+    out.push(rising >= 1 && rising >= Math.ceil(minFraction * seen));
+  }
+  return out;
+}
+
+/**
+ * `prevLatestProfileMs`: the newest profile the previous evaluation saw;
+ * profiles after it are replayed one by one (at most maxReplayProfiles).
+ */
+export function detect(
+  profiles: readonly ProfilePoint[],
+  points: readonly SitePoint[],
+  opts: DetectOptions = DEFAULT_DETECT,
+  prevLatestProfileMs = 0,
+): Detection {
   const byInstance = new Map<string, ProfilePoint[]>();
   for (const p of profiles) {
     let list = byInstance.get(p.instance);
@@ -83,7 +131,8 @@ export function detect(profiles: readonly ProfilePoint[], points: readonly SiteP
     const intervalMs = gaps.length ? Math.max(1, median(gaps)) : 0;
     const last = times[times.length - 1]!;
     if (intervalMs > 0 && latestProfileMs - last > opts.staleProfiles * intervalMs) continue;
-    series.set(instance, { instance, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
+    const fresh = times.filter((t) => t > prevLatestProfileMs).length;
+    series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
 
   // site -> instance -> values (0 where the sampler saw nothing alive).
@@ -102,8 +151,12 @@ export function detect(profiles: readonly ProfilePoint[], points: readonly SiteP
   const sites = new Map<string, SiteDecision>();
   for (const [siteId, perInstance] of values) {
     const verdicts: Array<{ v: SeriesVerdict; s: InstanceSeries }> = [];
+    const stepVerdicts: SeriesVerdict[][] = [];
     for (const [instance, ys] of perInstance) {
-      verdicts.push({ v: decideSeries(ys, opts.rule), s: series.get(instance)! });
+      const s = series.get(instance)!;
+      const replayed = replayVerdicts(ys, s.replay, opts.rule);
+      stepVerdicts.push(replayed);
+      verdicts.push({ v: replayed[replayed.length - 1]!, s });
     }
     const rising = verdicts.filter((x) => x.v.rising);
     const seen = verdicts.length;
@@ -111,9 +164,12 @@ export function detect(profiles: readonly ProfilePoint[], points: readonly SiteP
     const basis = rising.length ? rising : verdicts;
     const perHour = (x: { v: SeriesVerdict; s: InstanceSeries }): number =>
       x.s.intervalMs > 0 ? (x.v.slopePerProfile * 3_600_000) / x.s.intervalMs : 0;
+    const steps = combineSteps(stepVerdicts, opts.minInstanceFraction);
+    steps[steps.length - 1] = positive;
     sites.set(siteId, {
       siteId,
       positive,
+      steps,
       growthBytesPerInterval: basis.reduce((a, x) => a + x.v.slopePerProfile, 0),
       growthBytesPerHour: basis.reduce((a, x) => a + perHour(x), 0),
       retainedBytes: verdicts.reduce((a, x) => a + x.v.last, 0),
@@ -127,7 +183,8 @@ export function detect(profiles: readonly ProfilePoint[], points: readonly SiteP
   const process: ProcessDecision[] = [];
   for (const s of series.values()) {
     const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * 3_600_000) / s.intervalMs : 0);
-    const heap = decideSeries(s.profiles.map((p) => p.heapUsedBytes), opts.processRule);
+    const heapSteps = replayVerdicts(s.profiles.map((p) => p.heapUsedBytes), s.replay, opts.processRule);
+    const heap = heapSteps[heapSteps.length - 1]!;
     const limit = s.profiles[s.profiles.length - 1]!.heapSizeLimitBytes;
     const slopePerSec = s.intervalMs > 0 ? (heap.slopePerProfile * 1000) / s.intervalMs : 0;
     process.push({
@@ -135,16 +192,19 @@ export function detect(profiles: readonly ProfilePoint[], points: readonly SiteP
       kind: 'heap',
       instance: s.instance,
       positive: heap.rising,
+      steps: heapSteps.map((v) => v.rising),
       growthBytesPerHour: perHour(heap.slopePerProfile),
       timeToLimitSeconds: heap.rising && slopePerSec > 0 && limit > heap.last ? (limit - heap.last) / slopePerSec : null,
     });
     // `external` already includes arrayBuffers (Node's process.memoryUsage docs).
-    const ext = decideSeries(s.profiles.map((p) => p.externalBytes), opts.processRule);
+    const extSteps = replayVerdicts(s.profiles.map((p) => p.externalBytes), s.replay, opts.processRule);
+    const ext = extSteps[extSteps.length - 1]!;
     process.push({
       key: `external:${s.instance}`,
       kind: 'external',
       instance: s.instance,
       positive: ext.rising,
+      steps: extSteps.map((v) => v.rising),
       growthBytesPerHour: perHour(ext.slopePerProfile),
       timeToLimitSeconds: null,
     });

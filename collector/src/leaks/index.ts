@@ -83,12 +83,12 @@ export async function evaluateLeaks(
   const profiles = await readProfiles(client, service, o.detect.rule.maxProfiles, o.lookbackMs);
   const sinceMs = profiles.reduce((m, p) => Math.min(m, p.timeMs), Infinity);
   const points = profiles.length ? await readSitePoints(client, service, sinceMs) : [];
-  const d = detect(profiles, points, o.detect);
+  const d = detect(profiles, points, o.detect, prev.latestProfileMs);
 
-  const positive = new Set<string>();
-  for (const s of d.sites.values()) if (s.positive) positive.add(`site:${s.siteId}`);
-  for (const p of d.process) if (p.positive) positive.add(p.key);
-  const state = advanceAlerts(prev, positive, d.latestProfileMs, evaluatedAt, o.alert);
+  const steps = new Map<string, boolean[]>();
+  for (const s of d.sites.values()) if (s.steps.some(Boolean) || prev.entries[`site:${s.siteId}`]) steps.set(`site:${s.siteId}`, s.steps);
+  for (const p of d.process) if (p.steps.some(Boolean) || prev.entries[p.key]) steps.set(p.key, p.steps);
+  const state = advanceAlerts(prev, steps, d.latestProfileMs, evaluatedAt, o.alert);
   const flagged = (key: string): string | null => {
     const e = state.entries[key];
     return e?.flagged ? e.firstFlaggedAt ?? evaluatedAt : null;

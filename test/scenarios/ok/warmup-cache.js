@@ -3,7 +3,7 @@
 // (a few thousand SKUs), so the cache fills during warm-up and levels off.
 'use strict';
 const JOBS_PER_SEC = Number(process.env.SCENARIO_JOBS_PER_SEC) || 300;
-const SKUS = Number(process.env.SCENARIO_KEYS) || 3000;
+const SKUS = Number(process.env.SCENARIO_KEYS) || 600;
 const TICK_MS = 20;
 const catalog = new Map();
 let seq = 0;
@@ -12,7 +12,7 @@ let total = 0;
 function loadProduct(sku) {
   let p = catalog.get(sku);
   if (!p) {
-    p = { sku, name: `Product ${sku}`, description: `Long description of product ${sku} `.repeat(4), price: (sku % 500) + 0.99, tags: [`cat-${sku % 20}`, `brand-${sku % 50}`] };
+    p = { sku, name: `Product ${sku}`, description: `Long description of product ${sku}, with care instructions and specifications. `.repeat(24), price: (sku % 500) + 0.99, tags: [`cat-${sku % 20}`, `brand-${sku % 50}`] };
     catalog.set(sku, p);
   }
   return p;
