@@ -3,15 +3,10 @@
 // environment (HEAPWATCH_*; see README). HEAPWATCH_ENABLED=false turns it off.
 // Never throws into the host.
 try {
-  const { workerData } = require('node:worker_threads');
-  // The agent's own transport thread must not run an agent.
-  const isTransport = workerData !== null && typeof workerData === 'object' && workerData.heapwatchTransportWorker === true;
-  if (!isTransport) {
-    const { enabledFromEnv } = require('./dist/config.js');
-    const { enabled, warning } = enabledFromEnv(process.env);
-    if (warning) process.stderr.write(`[heapwatch] warn: ${warning}\n`);
-    if (enabled) require('./dist/index.js').start();
-  }
+  const { enabledFromEnv } = require('./dist/config.js');
+  const { enabled, warning } = enabledFromEnv(process.env);
+  if (warning) process.stderr.write(`[heapwatch] warn: ${warning}\n`);
+  if (enabled) require('./dist/index.js').start();
 } catch (e) {
   try {
     process.stderr.write(`[heapwatch] error: register failed: ${e && e.message ? e.message : String(e)}\n`);

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
-import type { Instance, ProcessMemory } from '@heapwatch/proto';
+import type { Instance, ProcessMemory } from '@heapwatch/proto/messages';
 import { Backoff, backoffCapMs } from './backoff';
 import type { AgentConfig } from './config';
 import { GcAlignedTimer } from './gc-aligned-timer';
 import type { Logger } from './logger';
 import { HeapSampler } from './sampler';
 import { Sender, type Counters } from './sender';
-import { WorkerTransport, type Transport } from './transport';
+import { Http2Transport, type Transport } from './transport';
 import { AGENT_VERSION } from './version';
 
 /** One running agent: sampler + schedule + sender, for one isolate. */
@@ -28,19 +28,10 @@ export class Agent {
     private readonly log: Logger,
     transport?: Transport,
   ) {
-    const capMs = backoffCapMs(config.intervalMs);
-    this.transport =
-      transport ??
-      new WorkerTransport({
-        collector: config.collector,
-        token: config.token,
-        tls: config.tls,
-        initialReconnectBackoffMs: Math.min(1000, capMs),
-        maxReconnectBackoffMs: capMs,
-      });
+    this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls });
     this.sender = new Sender(
       this.transport,
-      new Backoff(capMs, config.random),
+      new Backoff(backoffCapMs(config.intervalMs), config.random),
       { maxItems: config.maxQueueProfiles, maxBytes: config.maxQueueBytes },
       config.timeoutMs,
       log,

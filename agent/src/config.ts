@@ -1,9 +1,10 @@
 import * as path from 'node:path';
+import { parseCollectorAddress } from './collector-address';
 import { LOG_LEVELS, type LogLevel } from './logger';
 
 /** Options accepted by `start()`. Every one can also come from the environment; see README. */
 export interface AgentOptions {
-  /** Collector address, `host:port`. */
+  /** Collector address, `host:port`, `[v6]:port` or `dns:///host:port`. */
   collector?: string;
   service?: string;
   labels?: Record<string, string>;
@@ -77,13 +78,9 @@ const nonEmpty: Check<string> = (v) =>
 
 const bool: Check<boolean> = (v) => (typeof v === 'boolean' ? { value: v } : { error: 'must be a boolean' });
 
-// host:port, [v6]:port; the port is required so that a typo fails loudly.
-const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
 const collector: Check<string> = (v) => {
   if (typeof v !== 'string') return { error: 'must be a "host:port" string' };
-  const m = HOST_PORT.exec(v.trim());
-  const port = m ? Number(m[2]) : NaN;
-  return m && port > 0 && port < 65536 ? { value: v.trim() } : { error: 'must be "host:port"' };
+  return parseCollectorAddress(v) ? { value: v.trim() } : { error: 'must be "host:port", "[v6]:port" or "dns:///host:port"' };
 };
 
 const logLevel: Check<LogLevel> = (v) =>

@@ -1,15 +1,15 @@
-import { status } from '@grpc/grpc-js';
-import type { AgentStats, IngestRequest } from '@heapwatch/proto';
+import type { AgentStats, IngestRequest } from '@heapwatch/proto/messages';
 import { Backoff } from './backoff';
+import { GrpcStatus } from './grpc-status';
 import type { Logger } from './logger';
 import { BoundedQueue, type QueuedItem } from './queue';
 import type { Transport } from './transport';
 
 /** Retrying cannot help: the collector rejected this profile or this agent. */
 const PERMANENT_CODES: ReadonlySet<number> = new Set([
-  status.INVALID_ARGUMENT,
-  status.UNAUTHENTICATED,
-  status.PERMISSION_DENIED,
+  GrpcStatus.INVALID_ARGUMENT,
+  GrpcStatus.UNAUTHENTICATED,
+  GrpcStatus.PERMISSION_DENIED,
 ]);
 
 export interface PendingProfile extends QueuedItem {

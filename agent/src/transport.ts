@@ -1,65 +1,75 @@
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { status } from '@grpc/grpc-js';
-import type { IngestRequest } from '@heapwatch/proto';
-import {
-  TRANSPORT_WORKER_MARK,
-  type FromTransport,
-  type SendResult,
-  type ToTransport,
-  type TransportSettings,
-} from './transport-protocol';
+/**
+ * The agent's gRPC client: unary IngestService.Ingest over node:http2, on the
+ * host's thread, with no gRPC library.
+ *
+ * Why not @grpc/grpc-js: it deliberately holds the process open while a call
+ * is in flight (a ref'd deadline timer, a ref'd timer while the call waits
+ * for a connection, a ref'd HTTP/2 session while it is active; grpc-node PRs
+ * #1580, #2322), and none of that can be unref'd from outside. An agent must
+ * never keep its host alive, so it used to run grpc-js in a worker thread:
+ * a second isolate and heap that cost about 23 MB RSS. Here the session and
+ * its socket are unref'd and so is every timer; the only thing that holds the
+ * process is a host awaiting stop()/flush() (agent.ts, bounded by their
+ * deadline).
+ *
+ * One session is reused across calls and replaced after GOAWAY, close or
+ * error (the collector recycles connections with grpc.max_connection_age_ms).
+ * Without grpc-js there is no client-side load balancing: one connection per
+ * agent to whatever `host` resolves to, rebalanced by that connection age.
+ * The sender sends one request at a time; nothing here depends on that.
+ */
+import * as http2 from 'node:http2';
+import { INGEST_METHOD_PATH, ingestMessages, type IngestRequest } from '@heapwatch/proto/messages';
+import { collectorUrl, parseCollectorAddress } from './collector-address';
+import { GrpcStatus, statusFromHttp } from './grpc-status';
+import { decodeGrpcMessage, encodeTimeout, frameMessage, unframeSingleMessage } from './grpc-wire';
+import { AGENT_VERSION } from './version';
 
-export type { SendResult } from './transport-protocol';
-
-/** Heap cap of the transport thread: it holds one request at a time plus grpc-js. */
-const TRANSPORT_MAX_OLD_GENERATION_MB = 64;
-/** Extra time past the RPC deadline before the main side gives up on a reply. */
-const REPLY_GRACE_MS = 1_000;
+export interface SendResult {
+  ok: boolean;
+  /** gRPC status code on failure (see grpc-status.ts). */
+  code?: number;
+  details?: string;
+  stored?: boolean;
+}
 
 export interface Transport {
+  /** Never rejects: every failure is a SendResult with a gRPC status code. */
   send(request: IngestRequest, timeoutMs: number): Promise<SendResult>;
   close(): void;
 }
 
-/**
- * Main-thread side of the gRPC transport: forwards each request to the
- * transport worker (see transport-worker.ts for why it is a thread) and
- * resolves with its outcome. Never rejects. A crashed worker fails the
- * pending sends with UNAVAILABLE and is respawned on the next send.
- */
-export class WorkerTransport implements Transport {
-  private worker: Worker | undefined;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: SendResult) => void; timer: NodeJS.Timeout }>();
+export interface TransportSettings {
+  collector: string;
+  token: string | undefined;
+  tls: boolean;
+}
+
+/** An IngestResponse is a few bytes; a larger body is a broken or hostile peer, not something to buffer. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+const USER_AGENT = `heapwatch-agent/${AGENT_VERSION} node/${process.versions.node}`;
+
+const first = (v: string | string[] | number | undefined): string | undefined =>
+  Array.isArray(v) ? v[0] : v === undefined ? undefined : String(v);
+
+export class Http2Transport implements Transport {
+  private session: http2.ClientHttp2Session | undefined;
+  /** Cancels of the calls in flight, for close(). */
+  private readonly inFlight = new Set<() => void>();
+  private readonly url: string | undefined;
   private closed = false;
 
-  constructor(private readonly settings: TransportSettings) {}
+  constructor(private readonly settings: TransportSettings) {
+    const address = parseCollectorAddress(settings.collector);
+    this.url = address && collectorUrl(address, settings.tls);
+  }
 
   send(request: IngestRequest, timeoutMs: number): Promise<SendResult> {
     return new Promise<SendResult>((resolve) => {
-      if (this.closed) {
-        resolve({ ok: false, code: status.CANCELLED, details: 'transport closed' });
-        return;
-      }
-      let worker: Worker;
       try {
-        worker = this.ensureWorker();
+        this.call(request, timeoutMs, resolve);
       } catch (e) {
-        resolve({ ok: false, code: status.UNAVAILABLE, details: `cannot start transport thread: ${String(e)}` });
-        return;
-      }
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.settle(id, { ok: false, code: status.DEADLINE_EXCEEDED, details: 'no reply from transport thread' });
-      }, timeoutMs + REPLY_GRACE_MS);
-      timer.unref();
-      this.pending.set(id, { resolve, timer });
-      try {
-        const msg: ToTransport = { type: 'send', id, request, timeoutMs };
-        worker.postMessage(msg);
-      } catch (e) {
-        this.settle(id, { ok: false, code: status.INTERNAL, details: String(e) });
+        resolve({ ok: false, code: GrpcStatus.INTERNAL, details: String(e) });
       }
     });
   }
@@ -67,63 +77,161 @@ export class WorkerTransport implements Transport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) {
-      try {
-        w.postMessage({ type: 'close' } satisfies ToTransport);
-      } catch {
-        // already gone
-      }
-      // Give grpc-js a moment to close cleanly, then make sure the thread ends.
-      const t = setTimeout(() => void w.terminate().catch(() => {}), 1000);
-      t.unref();
+    for (const cancel of [...this.inFlight]) cancel();
+    const s = this.session;
+    this.session = undefined;
+    // Graceful (GOAWAY) now that no stream is open; unref'd, so it cannot hold the host either way.
+    if (s && !s.destroyed) s.close();
+  }
+
+  private call(request: IngestRequest, timeoutMs: number, resolve: (r: SendResult) => void): void {
+    if (this.closed) return resolve({ ok: false, code: GrpcStatus.CANCELLED, details: 'transport closed' });
+    if (this.url === undefined) {
+      return resolve({ ok: false, code: GrpcStatus.INTERNAL, details: `bad collector address ${JSON.stringify(this.settings.collector)}` });
     }
-    this.failAll('transport closed', status.CANCELLED);
-  }
+    if (!(timeoutMs > 0)) return resolve({ ok: false, code: GrpcStatus.DEADLINE_EXCEEDED, details: 'no time left' });
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(path.join(__dirname, 'transport-worker.js'), {
-      workerData: { [TRANSPORT_WORKER_MARK]: true, settings: this.settings },
-      // Do not inherit --require/--import of the agent: no agent in this thread.
-      execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: TRANSPORT_MAX_OLD_GENERATION_MB },
-      stdout: false,
-      stderr: false,
-    });
-    w.on('message', (msg: FromTransport) => {
-      if (msg.type === 'result') {
-        const { type: _t, id, ...result } = msg;
-        this.settle(id, result);
+    let body: Buffer;
+    try {
+      const { IngestRequest: Msg } = ingestMessages();
+      body = frameMessage(Msg.encode(Msg.fromObject(request as Record<string, unknown>)).finish());
+    } catch (e) {
+      return resolve({ ok: false, code: GrpcStatus.INTERNAL, details: `cannot encode IngestRequest: ${String(e)}` });
+    }
+
+    let session: http2.ClientHttp2Session;
+    let stream: http2.ClientHttp2Stream;
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': 'POST',
+      ':path': INGEST_METHOD_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'grpc-timeout': encodeTimeout(timeoutMs),
+      'user-agent': USER_AGENT,
+    };
+    if (this.settings.token !== undefined) headers.authorization = `Bearer ${this.settings.token}`;
+    try {
+      session = this.currentSession(this.url);
+      stream = session.request(headers, { endStream: false });
+    } catch (e) {
+      // A session that closed between our check and request() (GOAWAY race):
+      // nothing was sent, so one fresh session is safe to try.
+      this.dropSession();
+      try {
+        session = this.currentSession(this.url);
+        stream = session.request(headers, { endStream: false });
+      } catch (e2) {
+        return resolve({ ok: false, code: GrpcStatus.UNAVAILABLE, details: `cannot open a stream: ${String(e2)}` });
       }
-    });
-    w.on('error', (e) => {
-      if (this.worker === w) this.worker = undefined;
-      this.failAll(`transport thread failed: ${String(e)}`, status.UNAVAILABLE);
-    });
-    w.on('exit', () => {
-      if (this.worker === w) {
-        this.worker = undefined;
-        this.failAll('transport thread exited', status.UNAVAILABLE);
+    }
+
+    let settled = false;
+    const finish = (r: SendResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      this.inFlight.delete(cancel);
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      resolve(r);
+    };
+    const cancel = (): void => finish({ ok: false, code: GrpcStatus.CANCELLED, details: 'transport closed' });
+    this.inFlight.add(cancel);
+
+    const deadline = setTimeout(() => {
+      // The connect time counts against the call's deadline. A session that
+      // has not connected, or whose peer has not even sent response headers,
+      // is abandoned so the next send starts afresh (perhaps on another
+      // address behind the name) instead of queueing on a dead connection.
+      if (httpStatus === undefined) this.dropSession(session, true);
+      finish({ ok: false, code: GrpcStatus.DEADLINE_EXCEEDED, details: `deadline of ${timeoutMs} ms exceeded` });
+    }, timeoutMs);
+    deadline.unref();
+
+    let httpStatus: number | undefined;
+    let contentType: string | undefined;
+    let grpcStatus: string | undefined;
+    let grpcMessage: string | undefined;
+    let streamError: Error | undefined;
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const readStatus = (h: http2.IncomingHttpHeaders): void => {
+      const s = first(h['grpc-status']);
+      if (s !== undefined) {
+        grpcStatus = s;
+        grpcMessage = first(h['grpc-message']);
       }
+    };
+
+    stream.on('response', (h) => {
+      httpStatus = Number(first(h[':status']));
+      contentType = first(h['content-type']);
+      readStatus(h); // trailers-only responses carry the status in the headers
     });
-    // The whole point of the thread: it must never keep the host alive.
-    // After the listeners: attaching a 'message' listener re-refs the port.
-    w.unref();
-    this.worker = w;
-    return w;
+    stream.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > MAX_RESPONSE_BYTES) {
+        finish({ ok: false, code: GrpcStatus.RESOURCE_EXHAUSTED, details: `response larger than ${MAX_RESPONSE_BYTES} bytes` });
+      } else chunks.push(chunk);
+    });
+    stream.on('trailers', readStatus);
+    stream.on('error', (e: Error) => {
+      streamError = e;
+    });
+    stream.on('close', () => {
+      if (settled) return;
+      if (httpStatus !== undefined && httpStatus !== 200) {
+        return finish({ ok: false, code: statusFromHttp(httpStatus), details: `HTTP ${httpStatus} from collector` });
+      }
+      if (grpcStatus === undefined) {
+        const why = streamError ? streamError.message : `stream closed without a gRPC status (HTTP/2 code ${stream.rstCode ?? '?'})`;
+        return finish({ ok: false, code: GrpcStatus.UNAVAILABLE, details: why });
+      }
+      if (contentType === undefined || !contentType.startsWith('application/grpc')) {
+        return finish({ ok: false, code: GrpcStatus.UNKNOWN, details: `unexpected content-type ${String(contentType)}` });
+      }
+      const code = Number(grpcStatus);
+      const details = grpcMessage === undefined ? undefined : decodeGrpcMessage(grpcMessage);
+      if (!Number.isInteger(code)) return finish({ ok: false, code: GrpcStatus.UNKNOWN, details: `bad grpc-status ${grpcStatus}` });
+      if (code !== GrpcStatus.OK) return finish({ ok: false, code, details });
+      finish(decodeResponse(Buffer.concat(chunks, bytes)));
+    });
+    stream.end(body);
   }
 
-  private settle(id: number, result: SendResult): void {
-    const p = this.pending.get(id);
-    if (!p) return;
-    this.pending.delete(id);
-    clearTimeout(p.timer);
-    p.resolve(result);
+  private currentSession(url: string): http2.ClientHttp2Session {
+    const s = this.session;
+    if (s && !s.closed && !s.destroyed) return s;
+    const next = http2.connect(url, { settings: { enablePush: false } });
+    // Without a listener an 'error' would be thrown into the host. The
+    // streams on this session see the error themselves; we only drop it.
+    next.on('error', () => this.dropSession(next));
+    // After GOAWAY no new stream may start here; calls in flight finish.
+    next.on('goaway', () => this.dropSession(next));
+    next.on('close', () => this.dropSession(next));
+    next.unref(); // the session and its socket never keep the host alive
+    this.session = next;
+    return next;
   }
 
-  private failAll(details: string, code: number): void {
-    for (const id of [...this.pending.keys()]) this.settle(id, { ok: false, code, details });
+  /**
+   * Forgets the current session (or `which`, if it is still current) so the
+   * next call connects anew; destroys it if it never connected or if asked.
+   */
+  private dropSession(which?: http2.ClientHttp2Session, destroy = false): void {
+    const s = which ?? this.session;
+    if (this.session === s) this.session = undefined;
+    if (s && !s.destroyed && (destroy || s.connecting)) s.destroy();
+  }
+}
+
+function decodeResponse(body: Buffer): SendResult {
+  const unframed = unframeSingleMessage(body);
+  if ('error' in unframed) return { ok: false, code: GrpcStatus.INTERNAL, details: unframed.error };
+  try {
+    const { IngestResponse: Msg } = ingestMessages();
+    const res = Msg.toObject(Msg.decode(unframed.message), { defaults: true }) as { stored?: boolean };
+    return { ok: true, stored: res.stored === true };
+  } catch (e) {
+    return { ok: false, code: GrpcStatus.INTERNAL, details: `cannot decode IngestResponse: ${String(e)}` };
   }
 }

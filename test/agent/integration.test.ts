@@ -110,9 +110,18 @@ describe('agent preloaded with --require', () => {
     const pids = new Set(c.received.map((r) => r.request.instance!.pid));
     expect([...pids]).toEqual([run.child.pid]);
     const threads = new Set(c.received.map((r) => r.request.instance!.threadId));
-    expect([...threads].sort()).toEqual([0, 1]); // never the agent's own transport thread
+    expect([...threads].sort()).toEqual([0, 1]);
     const { code } = await run.exited;
     expect(code).toBe(0);
+  });
+
+  it('speaks gRPC without loading @grpc/grpc-js into the host', async () => {
+    const c = await collector();
+    const run = track(runWithAgent('loaded-modules.js', { HEAPWATCH_COLLECTOR: c.address }));
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    expect(JSON.parse(run.stdout().trim())).toEqual({ profilesSent: 1, grpcJs: 0, protobufjs: true });
+    expect(c.received).toHaveLength(1);
   });
 
   it('bad env values are warned about and ignored; the agent still works', async () => {

@@ -13,10 +13,13 @@ export interface Run {
   exited: Promise<{ code: number | null; atMs: number }>;
 }
 
-/** Runs a fixture in a real Node child with the agent preloaded; HEAPWATCH_* from the parent are not inherited. */
-export function runWithAgent(fixture: string, env: Record<string, string>, preload: 'require' | 'import' = 'require'): Run {
+/**
+ * Runs a fixture in a real Node child with the agent preloaded ('none': without
+ * the agent, as a baseline); HEAPWATCH_* from the parent are not inherited.
+ */
+export function runWithAgent(fixture: string, env: Record<string, string>, preload: 'require' | 'import' | 'none' = 'require'): Run {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HEAPWATCH_') && k !== 'OTEL_SERVICE_NAME' && k !== 'NODE_OPTIONS'));
-  const flag = preload === 'require' ? ['--require', REGISTER_CJS] : ['--import', REGISTER_ESM];
+  const flag = preload === 'none' ? [] : preload === 'require' ? ['--require', REGISTER_CJS] : ['--import', REGISTER_ESM];
   const child = spawn(process.execPath, [...flag, path.join(FIXTURES, fixture)], {
     env: { ...clean, ...env },
     cwd: REPO,
