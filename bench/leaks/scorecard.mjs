@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+/**
+ * Leak detector scorecard: runs the scenario corpus (test/scenarios) against
+ * a real collector (`heapwatch serve`, embedded ClickHouse) with the agent
+ * preloaded in each worker, and prints per scenario whether it was flagged,
+ * the reported site against the true one and the profile intervals from
+ * leak onset (process start) to the flag; then recall, false flags, top-1
+ * attribution and median intervals to detect, for each sampling interval.
+ *
+ *   node bench/leaks/scorecard.mjs [--interval-ms 500] [--sampling 16384,65536]
+ *        [--only retry-buffer,warmup-cache] [--parallel 3] [--json]
+ *
+ * Leak rates are set relative to the sampling interval S: a "fast" run leaks
+ * ~2 S per profile interval (target: flagged within 20 intervals), a "slow"
+ * run ~S/4 (target: within 120). The rate comes from each scenario's
+ * `@bytes-per-job` estimate; the measured rate (the detector's own growth
+ * figure) is printed next to it. Non-leak scenarios get their periods in
+ * profile intervals (a warm-up of ~3 intervals, a flush every 3, ...), the
+ * proportions a 60 s production interval gives these shapes.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = process.env.HEAPWATCH_BENCH_CLI ?? path.join(ROOT, 'collector/dist/cli.js');
+const AGENT = process.env.HEAPWATCH_BENCH_AGENT ?? path.join(ROOT, 'agent/register.js');
+const SCENARIOS = path.join(ROOT, 'test/scenarios');
+
+const { values: args } = parseArgs({
+  options: {
+    'interval-ms': { type: 'string', default: '500' },
+    sampling: { type: 'string', default: '16384,65536' },
+    only: { type: 'string' },
+    parallel: { type: 'string', default: '3' },
+    'fast-intervals': { type: 'string', default: '40' },
+    'slow-intervals': { type: 'string', default: '140' },
+    'ok-intervals': { type: 'string', default: '60' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const INTERVAL_MS = Number(args['interval-ms']);
+const SAMPLINGS = args.sampling.split(',').map(Number);
+const PARALLEL = Number(args.parallel);
+const ONLY = args.only ? new Set(args.only.split(',')) : null;
+
+/** Reads the machine-readable header of a scenario file. */
+export function readScenario(file) {
+  const text = fs.readFileSync(file, 'utf8');
+  const leak = /^\/\/ @leak (\S+)/m.exec(text);
+  const ok = /^\/\/ @ok\b/m.test(text);
+  const bpj = /^\/\/ @bytes-per-job (\d+)/m.exec(text);
+  return {
+    name: path.basename(file, '.js'),
+    file,
+    kind: leak ? 'leak' : ok ? 'ok' : 'unknown',
+    trueSite: leak ? leak[1] : null,
+    bytesPerJob: bpj ? Number(bpj[1]) : null,
+  };
+}
+
+export function listScenarios() {
+  const out = [];
+  for (const dir of ['leaks', 'ok']) {
+    for (const f of fs.readdirSync(path.join(SCENARIOS, dir)).sort()) {
+      if (f.endsWith('.js')) out.push(readScenario(path.join(SCENARIOS, dir, f)));
+    }
+  }
+  return out;
+}
+
+/** Environment for a non-leak scenario: its periods in profile intervals. */
+function okEnv(name, intervalMs) {
+  const s = intervalMs / 1000;
+  switch (name) {
+    case 'warmup-cache': return { SCENARIO_JOBS_PER_SEC: String(Math.round(600 / (3 * s))) }; // ~3 intervals to fill 600 keys
+    case 'batch-release': return { SCENARIO_PERIOD_MS: String(3 * intervalMs) };
+    case 'sawtooth-flush': return { SCENARIO_PERIOD_MS: String(Math.round(2.5 * intervalMs)) };
+    case 'ramp-then-hold': return { SCENARIO_PERIOD_MS: String(5 * intervalMs) };
+    case 'ttl-cache': return { SCENARIO_PERIOD_MS: String(4 * intervalMs) };
+    case 'lazy-require-jit': return { SCENARIO_PERIOD_MS: String(Math.round(intervalMs / 3)) };
+    default: return {};
+  }
+}
+
+export async function startCollector(dataDir, intervalMs) {
+  const child = spawn(process.execPath, [CLI, 'serve', '--grpc-port', '0', '--http-port', '0', '--data', dataDir, '--leak-interval-ms', String(intervalMs), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const ports = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`collector did not start:\n${out}`)), 60_000);
+    const check = () => {
+      const g = /grpc [^\s]+:(\d+)/.exec(out);
+      const h = /http http:\/\/[^\s]+:(\d+)/.exec(out);
+      if (g && h) {
+        clearTimeout(timer);
+        resolve({ grpc: Number(g[1]), http: Number(h[1]) });
+      }
+    };
+    child.stdout.on('data', check);
+    child.once('exit', (code) => reject(new Error(`collector exited with ${code}:\n${out}`)));
+  });
+  return {
+    grpc: `127.0.0.1:${ports.grpc}`,
+    http: `http://127.0.0.1:${ports.http}`,
+    output: () => out,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    },
+  };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function leaksOf(http, service) {
+  try {
+    const res = await fetch(`${http}/api/v1/leaks?service=${encodeURIComponent(service)}`, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) return null;
+    return await res.json();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs one scenario with the agent until it is flagged (leaks) or for its
+ * whole duration (non-leaks), polling the stored report once per interval.
+ */
+export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service }) {
+  const env = { ...process.env, HEAPWATCH_COLLECTOR: collector.grpc, HEAPWATCH_SERVICE: service, HEAPWATCH_INTERVAL_MS: String(intervalMs), HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(samplingBytes), HEAPWATCH_LOG_LEVEL: 'error' };
+  let targetBytesPerInterval = null;
+  if (sc.kind === 'leak') {
+    const multiple = mode === 'slow' ? 0.25 : 2;
+    targetBytesPerInterval = multiple * samplingBytes;
+    const jobsPerSec = targetBytesPerInterval / (sc.bytesPerJob * (intervalMs / 1000));
+    env.SCENARIO_JOBS_PER_SEC = String(Math.max(0.5, Math.min(20_000, jobsPerSec)).toFixed(2));
+  } else {
+    Object.assign(env, okEnv(sc.name, intervalMs));
+  }
+  const child = spawn(process.execPath, ['--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const startMs = Date.now();
+  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, trueSite: sc.trueSite, flagged: false, reported: null, sites: [], intervalsToFlag: null, measuredRate: null, error: null };
+  try {
+    while (Date.now() - startMs < maxIntervals * intervalMs) {
+      if (child.exitCode !== null) {
+        result.error = `scenario exited with ${child.exitCode}: ${stderr.slice(-300)}`;
+        break;
+      }
+      await sleep(intervalMs);
+      const r = await leaksOf(collector.http, service);
+      if (!r || !Array.isArray(r.leaks) || r.leaks.length === 0) continue;
+      result.flagged = true;
+      result.reported = r.leaks[0].function;
+      for (const l of r.leaks) if (!result.sites.includes(l.function)) result.sites.push(l.function);
+      if (result.intervalsToFlag === null) result.intervalsToFlag = Math.round((Date.parse(r.leaks[0].firstFlaggedAt) - startMs) / intervalMs);
+      const own = r.leaks.find((l) => l.function === sc.trueSite);
+      if (own) result.measuredRate = own.growthBytesPerInterval / samplingBytes;
+      if (sc.kind === 'leak') break;
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
+  }
+  return result;
+}
+
+async function pool(tasks, n) {
+  const out = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]();
+    }
+  }));
+  return out;
+}
+
+function median(xs) {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function summarize(results) {
+  const fast = results.filter((r) => r.kind === 'leak' && r.mode === 'fast');
+  const slow = results.filter((r) => r.kind === 'leak' && r.mode === 'slow');
+  const ok = results.filter((r) => r.kind === 'ok');
+  const leaks = [...fast, ...slow];
+  return {
+    recall: `${leaks.filter((r) => r.flagged).length}/${leaks.length}`,
+    falseFlags: `${ok.filter((r) => r.flagged).length}/${ok.length}`,
+    top1: `${leaks.filter((r) => r.reported === r.trueSite).length}/${leaks.length}`,
+    medianIntervalsFast: median(fast.filter((r) => r.flagged).map((r) => r.intervalsToFlag)),
+    fastWithin20: `${fast.filter((r) => r.flagged && r.intervalsToFlag <= 20).length}/${fast.length}`,
+    medianIntervalsSlow: median(slow.filter((r) => r.flagged).map((r) => r.intervalsToFlag)),
+    slowWithin120: `${slow.filter((r) => r.flagged && r.intervalsToFlag <= 120).length}/${slow.length}`,
+  };
+}
+
+function printTable(samplingBytes, results, summary) {
+  const rows = results.map((r) => [
+    r.scenario,
+    r.kind === 'leak' ? `leak/${r.mode}` : 'ok',
+    r.flagged ? 'FLAGGED' : '-',
+    r.kind === 'leak' ? r.trueSite : '-',
+    r.reported ?? '-',
+    r.kind === 'leak' ? (r.reported === r.trueSite ? 'yes' : 'NO') : r.flagged ? 'FALSE FLAG' : 'ok',
+    r.intervalsToFlag === null ? '-' : String(r.intervalsToFlag),
+    r.measuredRate === null ? '-' : `${r.measuredRate.toFixed(2)}x`,
+    r.error ?? '',
+  ]);
+  const head = ['SCENARIO', 'KIND', 'RESULT', 'TRUE SITE', 'REPORTED', 'TOP-1', 'INTERVALS', 'GROWTH/S', 'NOTE'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
+  console.log(`\n== sampling interval ${samplingBytes} B, profile interval ${INTERVAL_MS} ms ==`);
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
+  console.log(
+    `recall ${summary.recall}  false flags ${summary.falseFlags}  top-1 ${summary.top1}  ` +
+      `median intervals to flag: fast (2x S) ${summary.medianIntervalsFast ?? '-'} (${summary.fastWithin20} within 20), ` +
+      `slow (S/4) ${summary.medianIntervalsSlow ?? '-'} (${summary.slowWithin120} within 120)`,
+  );
+}
+
+async function main() {
+  const scenarios = listScenarios().filter((s) => !ONLY || ONLY.has(s.name));
+  const all = {};
+  for (const samplingBytes of SAMPLINGS) {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-scorecard-'));
+    const collector = await startCollector(dataDir, INTERVAL_MS);
+    try {
+      const runs = [];
+      for (const sc of scenarios) {
+        if (sc.kind === 'leak') {
+          runs.push({ sc, mode: 'fast', maxIntervals: Number(args['fast-intervals']) });
+          if (sc.name === 'slow-leak' || sc.name === 'retry-buffer') runs.push({ sc, mode: 'slow', maxIntervals: Number(args['slow-intervals']) });
+        } else {
+          runs.push({ sc, mode: 'ok', maxIntervals: Number(args['ok-intervals']) });
+        }
+      }
+      // Long runs first so the pool finishes together.
+      runs.sort((a, b) => b.maxIntervals - a.maxIntervals);
+      const results = await pool(
+        runs.map((r) => () =>
+          runScenario(collector, r.sc, { mode: r.mode, samplingBytes, intervalMs: INTERVAL_MS, maxIntervals: r.maxIntervals, service: `${r.sc.name}-${r.mode}-${samplingBytes}` }),
+        ),
+        PARALLEL,
+      );
+      results.sort((a, b) => (a.kind === b.kind ? a.scenario.localeCompare(b.scenario) || a.mode.localeCompare(b.mode) : a.kind === 'leak' ? -1 : 1));
+      const summary = summarize(results);
+      all[samplingBytes] = { results, summary };
+      if (!args.json) printTable(samplingBytes, results, summary);
+    } finally {
+      await collector.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+  if (args.json) console.log(JSON.stringify(all, null, 2));
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
