@@ -19,7 +19,7 @@
  * The sender sends one request at a time; nothing here depends on that.
  */
 import * as http2 from 'node:http2';
-import { INGEST_METHOD_PATH, ingestMessages, type IngestRequest } from '@heapwatch/proto/messages';
+import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH, type IngestRequest } from '@heapwatch/proto/messages';
 import { collectorUrl, parseCollectorAddress } from './collector-address';
 import { GrpcStatus, statusFromHttp } from './grpc-status';
 import { decodeGrpcMessage, encodeTimeout, frameMessage, unframeSingleMessage } from './grpc-wire';
@@ -93,8 +93,7 @@ export class Http2Transport implements Transport {
 
     let body: Buffer;
     try {
-      const { IngestRequest: Msg } = ingestMessages();
-      body = frameMessage(Msg.encode(Msg.fromObject(request as Record<string, unknown>)).finish());
+      body = frameMessage(encodeIngestRequest(request));
     } catch (e) {
       return resolve({ ok: false, code: GrpcStatus.INTERNAL, details: `cannot encode IngestRequest: ${String(e)}` });
     }
@@ -228,9 +227,7 @@ function decodeResponse(body: Buffer): SendResult {
   const unframed = unframeSingleMessage(body);
   if ('error' in unframed) return { ok: false, code: GrpcStatus.INTERNAL, details: unframed.error };
   try {
-    const { IngestResponse: Msg } = ingestMessages();
-    const res = Msg.toObject(Msg.decode(unframed.message), { defaults: true }) as { stored?: boolean };
-    return { ok: true, stored: res.stored === true };
+    return { ok: true, stored: decodeIngestResponse(unframed.message).stored };
   } catch (e) {
     return { ok: false, code: GrpcStatus.INTERNAL, details: `cannot decode IngestResponse: ${String(e)}` };
   }

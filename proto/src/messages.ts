@@ -1,12 +1,16 @@
 /**
  * The heapwatch.v1 messages alone, for encoding and decoding without a gRPC
- * library: `@heapwatch/proto/messages`. It loads the same ingest.proto as
- * ./index.ts (so the wire format cannot drift from the contract), with
- * protobufjs only: the agent uses it to speak gRPC over node:http2 without
- * pulling @grpc/grpc-js into the host process.
+ * or protobuf library: `@heapwatch/proto/messages`. The agent speaks gRPC
+ * over node:http2 with this, inside the host's process, where every
+ * megabyte counts: loading protobufjs alone costs a host about 8 MB RSS.
+ *
+ * The codec is driven by the field tables below, which restate
+ * ingest.proto. test/proto/messages.test.ts fails when a table and the
+ * .proto disagree (a field added, renumbered or re-typed) and round-trips
+ * every field through protobufjs loaded from the .proto, so the wire format
+ * cannot drift from the contract.
  */
-import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
+import type { IngestRequest } from './generated/heapwatch/v1/IngestRequest';
 
 export type { IngestRequest } from './generated/heapwatch/v1/IngestRequest';
 export type { IngestResponse, IngestResponse__Output } from './generated/heapwatch/v1/IngestResponse';
@@ -14,34 +18,237 @@ export type { Instance } from './generated/heapwatch/v1/Instance';
 export type { ProcessMemory } from './generated/heapwatch/v1/ProcessMemory';
 export type { AgentStats } from './generated/heapwatch/v1/AgentStats';
 
-/** Same values as PROTO_ROOT/INGEST_PROTO in ./index.ts, kept here so this module never loads grpc-js. */
-const PROTO_ROOT = path.join(__dirname, '..');
-const INGEST_PROTO = 'heapwatch/v1/ingest.proto';
-
 /** The fully-qualified method path of IngestService.Ingest, as it goes on the wire (`:path`). */
 export const INGEST_METHOD_PATH = '/heapwatch.v1.IngestService/Ingest';
 
-export interface IngestMessages {
-  IngestRequest: protobuf.Type;
-  IngestResponse: protobuf.Type;
+export type ScalarType = 'string' | 'bytes' | 'bool' | 'int64' | 'uint32' | 'uint64';
+
+export interface FieldSpec {
+  /** camelCase, as @grpc/proto-loader and the generated types name it. */
+  name: string;
+  id: number;
+  type: ScalarType | 'message' | 'map<string,string>';
+  message?: MessageSpec;
 }
 
-let messages: IngestMessages | undefined;
+export interface MessageSpec {
+  /** Fully-qualified name in the .proto. */
+  fullName: string;
+  fields: FieldSpec[];
+}
 
-/**
- * IngestRequest/IngestResponse, parsed once per process. Field names are
- * camelCase (`keepCase: false`), as with @grpc/proto-loader and the generated
- * types; int64/uint64 fields accept numbers when encoding.
- */
-export function ingestMessages(): IngestMessages {
-  if (!messages) {
-    const root = new protobuf.Root();
-    root.loadSync(path.join(PROTO_ROOT, INGEST_PROTO), { keepCase: false });
-    root.resolveAll();
-    messages = {
-      IngestRequest: root.lookupType('heapwatch.v1.IngestRequest'),
-      IngestResponse: root.lookupType('heapwatch.v1.IngestResponse'),
-    };
+const Instance: MessageSpec = {
+  fullName: 'heapwatch.v1.Instance',
+  fields: [
+    { name: 'hostname', id: 1, type: 'string' },
+    { name: 'pid', id: 2, type: 'uint32' },
+    { name: 'processStartTimeMs', id: 3, type: 'int64' },
+    { name: 'threadId', id: 4, type: 'uint32' },
+    { name: 'runtimeVersion', id: 5, type: 'string' },
+    { name: 'agentVersion', id: 6, type: 'string' },
+  ],
+};
+
+const ProcessMemory: MessageSpec = {
+  fullName: 'heapwatch.v1.ProcessMemory',
+  fields: [
+    { name: 'rssBytes', id: 1, type: 'uint64' },
+    { name: 'heapUsedBytes', id: 2, type: 'uint64' },
+    { name: 'heapTotalBytes', id: 3, type: 'uint64' },
+    { name: 'externalBytes', id: 4, type: 'uint64' },
+    { name: 'arrayBuffersBytes', id: 5, type: 'uint64' },
+    { name: 'heapSizeLimitBytes', id: 6, type: 'uint64' },
+  ],
+};
+
+const AgentStats: MessageSpec = {
+  fullName: 'heapwatch.v1.AgentStats',
+  fields: [
+    { name: 'profilesSent', id: 1, type: 'uint64' },
+    { name: 'profilesDropped', id: 2, type: 'uint64' },
+    { name: 'samplingTimeUs', id: 3, type: 'uint64' },
+    { name: 'queueLength', id: 4, type: 'uint64' },
+    { name: 'queueBytes', id: 5, type: 'uint64' },
+    { name: 'sendFailures', id: 6, type: 'uint64' },
+  ],
+};
+
+export const INGEST_REQUEST: MessageSpec = {
+  fullName: 'heapwatch.v1.IngestRequest',
+  fields: [
+    { name: 'profileId', id: 1, type: 'string' },
+    { name: 'service', id: 2, type: 'string' },
+    { name: 'labels', id: 3, type: 'map<string,string>' },
+    { name: 'instance', id: 4, type: 'message', message: Instance },
+    { name: 'startTimeMs', id: 5, type: 'int64' },
+    { name: 'endTimeMs', id: 6, type: 'int64' },
+    { name: 'pprofGzip', id: 7, type: 'bytes' },
+    { name: 'memory', id: 8, type: 'message', message: ProcessMemory },
+    { name: 'agent', id: 9, type: 'message', message: AgentStats },
+  ],
+};
+
+export const INGEST_RESPONSE: MessageSpec = {
+  fullName: 'heapwatch.v1.IngestResponse',
+  fields: [{ name: 'stored', id: 1, type: 'bool' }],
+};
+
+const VARINT = 0;
+const FIXED64 = 1;
+const LENGTH_DELIMITED = 2;
+const FIXED32 = 5;
+
+/** Collects the encoded pieces; big byte fields are referenced, not copied, until the end. */
+class Writer {
+  readonly parts: Uint8Array[] = [];
+  length = 0;
+
+  varint(value: number | bigint): void {
+    let v = typeof value === 'bigint' ? BigInt.asUintN(64, value) : value;
+    if (typeof v === 'number' && v < 0) v = BigInt.asUintN(64, BigInt(v));
+    const out: number[] = [];
+    if (typeof v === 'bigint') {
+      while (v > 0x7fn) {
+        out.push(Number(v & 0x7fn) | 0x80);
+        v >>= 7n;
+      }
+      out.push(Number(v));
+    } else {
+      // Numbers above 2^31 must not go through bitwise operators.
+      while (v > 0x7f) {
+        out.push((v % 0x80) | 0x80);
+        v = Math.floor(v / 0x80);
+      }
+      out.push(v);
+    }
+    this.push(Uint8Array.from(out));
   }
-  return messages;
+
+  tag(id: number, wireType: number): void {
+    this.varint(id * 8 + wireType);
+  }
+
+  bytes(data: Uint8Array): void {
+    this.varint(data.length);
+    this.push(data);
+  }
+
+  push(part: Uint8Array): void {
+    this.parts.push(part);
+    this.length += part.length;
+  }
+
+  finish(): Buffer {
+    return Buffer.concat(this.parts, this.length);
+  }
+}
+
+function toInteger(name: string, value: unknown): number | bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  throw new TypeError(`${name} must be an integer, got ${String(value)}`);
+}
+
+function writeMessage(w: Writer, spec: MessageSpec, msg: Record<string, unknown>): void {
+  for (const f of spec.fields) {
+    const value = msg[f.name];
+    // proto3 implicit presence: defaults are not written.
+    if (value === undefined || value === null) continue;
+    switch (f.type) {
+      case 'string': {
+        if (value === '') break;
+        w.tag(f.id, LENGTH_DELIMITED);
+        w.bytes(Buffer.from(String(value), 'utf8'));
+        break;
+      }
+      case 'bytes': {
+        const data = typeof value === 'string' ? Buffer.from(value, 'base64') : (value as Uint8Array);
+        if (data.length === 0) break;
+        w.tag(f.id, LENGTH_DELIMITED);
+        w.bytes(data);
+        break;
+      }
+      case 'bool':
+        if (value !== true) break;
+        w.tag(f.id, VARINT);
+        w.varint(1);
+        break;
+      case 'int64':
+      case 'uint32':
+      case 'uint64': {
+        const n = toInteger(`${spec.fullName}.${f.name}`, value);
+        if (n === 0 || n === 0n) break;
+        w.tag(f.id, VARINT);
+        w.varint(n);
+        break;
+      }
+      case 'map<string,string>':
+        for (const [k, v] of Object.entries(value as Record<string, string>)) {
+          const entry = new Writer();
+          writeMessage(entry, MAP_ENTRY, { key: k, value: v });
+          w.tag(f.id, LENGTH_DELIMITED);
+          w.varint(entry.length);
+          for (const p of entry.parts) w.push(p);
+        }
+        break;
+      case 'message': {
+        const nested = new Writer();
+        writeMessage(nested, f.message!, value as Record<string, unknown>);
+        w.tag(f.id, LENGTH_DELIMITED);
+        w.varint(nested.length);
+        for (const p of nested.parts) w.push(p);
+        break;
+      }
+    }
+  }
+}
+
+const MAP_ENTRY: MessageSpec = {
+  fullName: '(map entry)',
+  fields: [
+    { name: 'key', id: 1, type: 'string' },
+    { name: 'value', id: 2, type: 'string' },
+  ],
+};
+
+/** IngestRequest -> protobuf bytes (not framed). Throws TypeError on a non-integer numeric field. */
+export function encodeIngestRequest(request: IngestRequest): Buffer {
+  const w = new Writer();
+  writeMessage(w, INGEST_REQUEST, request as Record<string, unknown>);
+  return w.finish();
+}
+
+/** protobuf bytes -> IngestResponse. Unknown fields are skipped, as protobuf requires. Throws on malformed input. */
+export function decodeIngestResponse(data: Uint8Array): { stored: boolean } {
+  let stored = false;
+  let pos = 0;
+  const varint = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= data.length) throw new RangeError('truncated varint');
+      const b = data[pos++]!;
+      if (shift < 53) result += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return result;
+      shift += 7;
+      if (shift > 63) throw new RangeError('varint longer than 10 bytes');
+    }
+  };
+  while (pos < data.length) {
+    const key = varint();
+    const id = Math.floor(key / 8);
+    const wireType = key % 8;
+    if (wireType === VARINT) {
+      const v = varint();
+      if (id === 1) stored = v !== 0;
+    } else if (wireType === LENGTH_DELIMITED) {
+      const length = varint(); // read before adding: `pos += varint()` would add to the old pos
+      pos += length;
+    } else if (wireType === FIXED64) pos += 8;
+    else if (wireType === FIXED32) pos += 4;
+    else throw new RangeError(`unsupported wire type ${wireType}`);
+    if (pos > data.length) throw new RangeError('truncated field');
+  }
+  return { stored };
 }

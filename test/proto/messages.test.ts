@@ -1,0 +1,76 @@
+/**
+ * The agent's static codec (@heapwatch/proto/messages) against the contract:
+ * its field tables must say exactly what ingest.proto says, and what it
+ * encodes must decode, field for field, with protobufjs loaded from the
+ * .proto (the reading grpc-js servers use).
+ */
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { decodeIngestResponse, encodeIngestRequest, INGEST_REQUEST, INGEST_RESPONSE, type MessageSpec } from '../../proto/src/messages';
+import { ROOT } from '../helpers/collector';
+
+const root = new protobuf.Root();
+root.loadSync(path.join(ROOT, 'proto/heapwatch/v1/ingest.proto'), { keepCase: false });
+root.resolveAll();
+
+function fieldsOf(type: protobuf.Type): unknown[] {
+  return type.fieldsArray
+    .map((f) => ({
+      name: f.name,
+      id: f.id,
+      type: f instanceof protobuf.MapField ? `map<${f.keyType},${f.type}>` : f.resolvedType ? 'message' : f.type,
+      message: f.resolvedType ? (f.resolvedType as protobuf.Type).fullName.replace(/^\./, '') : undefined,
+    }))
+    .sort((a, b) => a.id - b.id);
+}
+
+function specFields(spec: MessageSpec): unknown[] {
+  return spec.fields.map((f) => ({ name: f.name, id: f.id, type: f.type, message: f.message?.fullName }));
+}
+
+function nestedSpecs(spec: MessageSpec): MessageSpec[] {
+  return [spec, ...spec.fields.flatMap((f) => (f.message ? nestedSpecs(f.message) : []))];
+}
+
+describe('the static codec and ingest.proto', () => {
+  it.each([...nestedSpecs(INGEST_REQUEST), INGEST_RESPONSE].map((s) => [s.fullName, s] as const))('%s has the same fields', (name, spec) => {
+    expect(specFields(spec)).toEqual(fieldsOf(root.lookupType(name)));
+  });
+
+  it('encodes every field so that protobufjs reads it back', () => {
+    const request = {
+      profileId: '3f2c9a4e-0000-4000-8000-000000000001',
+      service: 'payments-worker ✓',
+      labels: { env: 'prod', region: 'eu-west-1' },
+      instance: { hostname: 'worker-7', pid: 4_000_000_000, processStartTimeMs: 1_764_000_000_123, threadId: 3, runtimeVersion: 'v20.20.2', agentVersion: '0.1.0' },
+      startTimeMs: 1_764_000_060_000,
+      endTimeMs: 2 ** 53 - 1,
+      pprofGzip: Buffer.from([0x1f, 0x8b, 0, 1, 2, 255]),
+      memory: { rssBytes: 5 * 2 ** 32, heapUsedBytes: 1, heapTotalBytes: 2 ** 31, externalBytes: 127, arrayBuffersBytes: 128, heapSizeLimitBytes: 4_345_298_944 },
+      agent: { profilesSent: 10, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 300_000, sendFailures: 1 },
+    };
+    const Msg = root.lookupType('heapwatch.v1.IngestRequest');
+    const decoded = Msg.toObject(Msg.decode(encodeIngestRequest(request)), { longs: Number, bytes: Buffer, defaults: true });
+    expect(decoded).toEqual({ ...request, memory: request.memory, agent: request.agent });
+  });
+
+  it('writes nothing for proto3 defaults, and negative int64 as ten-byte varints', () => {
+    expect(encodeIngestRequest({ profileId: '', labels: {}, startTimeMs: 0, pprofGzip: Buffer.alloc(0) })).toHaveLength(0);
+    const Msg = root.lookupType('heapwatch.v1.IngestRequest');
+    expect(Number(Msg.decode(encodeIngestRequest({ startTimeMs: -5 })).toJSON().startTimeMs)).toBe(-5);
+  });
+
+  it('refuses a non-integer where the contract has an integer', () => {
+    expect(() => encodeIngestRequest({ endTimeMs: 1.5 })).toThrow(/endTimeMs must be an integer/);
+  });
+
+  it('decodes IngestResponse, skipping fields it does not know', () => {
+    const Msg = root.lookupType('heapwatch.v1.IngestResponse');
+    expect(decodeIngestResponse(Msg.encode({ stored: true }).finish())).toEqual({ stored: true });
+    expect(decodeIngestResponse(new Uint8Array())).toEqual({ stored: false });
+    // field 2 (length-delimited "hi"), field 3 (fixed32), then stored = true
+    expect(decodeIngestResponse(Uint8Array.from([0x12, 2, 0x68, 0x69, 0x1d, 1, 2, 3, 4, 0x08, 1]))).toEqual({ stored: true });
+    expect(() => decodeIngestResponse(Uint8Array.from([0x12, 5, 1]))).toThrow(/truncated/);
+  });
+});
