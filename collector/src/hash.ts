@@ -19,6 +19,40 @@ export function hashString(s: string): Hash64 {
   return finalise(h1, h2, s.length);
 }
 
+/**
+ * `hashString` in two steps, for strings that share a prefix: the state
+ * after the prefix, then `hashStringSuffix(state, suffix)` equals
+ * `hashString(prefix + suffix)`. Ingest hashes `function\0file\0line` for
+ * every location; the prefix is one per function.
+ */
+export interface HashState {
+  h1: number;
+  h2: number;
+  length: number;
+}
+
+export function hashStringPrefix(prefix: string): HashState {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < prefix.length; i++) {
+    const ch = prefix.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  return { h1, h2, length: prefix.length };
+}
+
+export function hashStringSuffix(state: HashState, suffix: string): Hash64 {
+  let h1 = state.h1;
+  let h2 = state.h2;
+  for (let i = 0; i < suffix.length; i++) {
+    const ch = suffix.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  return finalise(h1, h2, state.length + suffix.length);
+}
+
 /** Folds an ordered list of hashes into one (order matters: a stack is a path). */
 export function combine(parts: readonly Hash64[]): Hash64 {
   let h1 = 0x9e3779b9;
@@ -54,6 +88,20 @@ export function toDecimal([hi, lo]: Hash64): string {
  * without building a tuple per part (ingest calls this once per sample).
  */
 export function combineIndexed(hi: ArrayLike<number>, lo: ArrayLike<number>, order: ArrayLike<number>, start: number, end: number): Hash64 {
+  const out = new Uint32Array(2);
+  combineIndexedInto(hi, lo, order, start, end, out);
+  return [out[0]!, out[1]!];
+}
+
+/** `combineIndexed` that writes [hi, lo] into `out` instead of allocating a tuple. */
+export function combineIndexedInto(
+  hi: ArrayLike<number>,
+  lo: ArrayLike<number>,
+  order: ArrayLike<number>,
+  start: number,
+  end: number,
+  out: Uint32Array,
+): void {
   let h1 = 0x9e3779b9;
   let h2 = 0x7f4a7c15;
   for (let k = start; k < end; k++) {
@@ -61,5 +109,13 @@ export function combineIndexed(hi: ArrayLike<number>, lo: ArrayLike<number>, ord
     h1 = Math.imul(rotl(h1 ^ hi[i]!, 13), 0x85ebca6b) + h2;
     h2 = Math.imul(rotl(h2 ^ lo[i]!, 17), 0xc2b2ae35) ^ h1;
   }
-  return finalise(h1, h2, end - start);
+  // finalise(), inline: it returns a tuple.
+  const n = end - start;
+  h1 ^= n;
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  out[0] = h1 >>> 0;
+  out[1] = h2 >>> 0;
 }

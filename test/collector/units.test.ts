@@ -101,9 +101,11 @@ describe('schema', () => {
     expect(single).not.toMatch(/Replicated|Distributed|ON CLUSTER/);
     expect(single).toMatch(/TTL toDateTime\(time\) \+ INTERVAL 30 DAY/);
     const cluster = schemaStatements({ retentionDays: 0, cluster: 'heapwatch' }).join('\n');
-    expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS samples_local ON CLUSTER heapwatch/);
-    expect(cluster).toMatch(/ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/samples', '\{replica\}'\)/);
-    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), samples_local, cityHash64\(service, instance\)\)/);
+    // Schema 2: stack values live in the profiles row; samples is a view over the Distributed profiles.
+    expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch/);
+    expect(cluster).toMatch(/ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/profiles', '\{replica\}'\)/);
+    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_local, cityHash64\(service, instance\)\)/);
+    expect(cluster).toMatch(/CREATE VIEW IF NOT EXISTS samples ON CLUSTER heapwatch AS\s+SELECT .* FROM profiles ARRAY JOIN/s);
     expect(cluster).not.toMatch(/TTL/);
     expect(() => schemaStatements({ retentionDays: 1, cluster: 'x; DROP TABLE' })).toThrow(/invalid identifier/);
   });

@@ -8,8 +8,10 @@ import type { IngestRequest__Output } from '@heapwatch/proto';
 import { BoundedSet } from '../lru';
 import { Batcher, type BatcherOptions } from '../store/batcher';
 import type { Store } from '../store/clickhouse';
-import { samplesInsert, type ProfileRef, type SampleRow } from '../store/samples-insert';
-import { normalize, siteOf } from './normalize';
+import { profilesInsert, type ProfileRow } from '../store/profiles-insert';
+import { KnownStacks } from './known-stacks';
+import { normalize, siteOf, stackIdDecimal } from './normalize';
+import { StoredProfiles } from './stored-profiles';
 import { decodeProfile, DEFAULT_LIMITS, validateEnvelope, type Limits } from './validate';
 
 export interface IngesterOptions {
@@ -41,11 +43,12 @@ export function instanceKey(i: NonNullable<IngestRequest__Output['instance']>): 
 
 export class Ingester {
   readonly limits: Limits;
-  private readonly samples: Batcher<SampleRow>;
   private readonly stacks: Batcher<unknown[]>;
-  private readonly profiles: Batcher<Record<string, unknown>>;
-  private readonly knownStacks: BoundedSet;
+  /** Rows weigh their stack values: batches are bounded by values, not profiles. */
+  private readonly profiles: Batcher<ProfileRow>;
+  private readonly knownStacks: KnownStacks;
   private readonly knownProfiles: BoundedSet;
+  private readonly storedProfiles: StoredProfiles;
   readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0 };
 
   constructor(
@@ -54,26 +57,24 @@ export class Ingester {
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     const batch = { ...DEFAULT_BATCH, ...opts.batch };
-    const insert = (table: string, format: 'JSONCompactEachRow' | 'JSONEachRow') => async (values: unknown[]) => {
-      await store.client.insert({ table, values, format });
-    };
-    this.samples = new Batcher<SampleRow>(async (rows) => {
-      await store.commandWithData(samplesInsert('samples', rows));
+    this.stacks = new Batcher<unknown[]>(async (values) => {
+      await store.client.insert({ table: 'stacks', values, format: 'JSONCompactEachRow' });
     }, batch);
-    this.stacks = new Batcher<unknown[]>(insert('stacks', 'JSONCompactEachRow'), batch);
-    // The commit markers: few rows, written only after their samples.
-    this.profiles = new Batcher<Record<string, unknown>>(insert('profiles', 'JSONEachRow'), { ...batch, maxBatchRows: 1000 });
-    this.knownStacks = new BoundedSet(opts.stackCacheSize ?? 500_000);
+    this.profiles = new Batcher<ProfileRow>(async (rows) => {
+      await store.commandWithData(profilesInsert('profiles', rows));
+    }, batch);
+    this.knownStacks = new KnownStacks(opts.stackCacheSize ?? 500_000);
     this.knownProfiles = new BoundedSet(opts.profileIdCacheSize ?? 100_000);
+    this.storedProfiles = new StoredProfiles(store);
   }
 
   /** Rows buffered or being written, for /metrics-style introspection and tests. */
   get pendingRows(): number {
-    return this.samples.pendingRows + this.stacks.pendingRows + this.profiles.pendingRows;
+    return this.stacks.pendingRows + this.profiles.pendingRows;
   }
 
   get refusedRows(): number {
-    return this.samples.refusedRows + this.stacks.refusedRows + this.profiles.refusedRows;
+    return this.stacks.refusedRows + this.profiles.refusedRows;
   }
 
   async ingest(req: IngestRequest__Output): Promise<IngestResult> {
@@ -85,7 +86,7 @@ export class Ingester {
     }
     const instance = instanceKey(req.instance!);
     const profileKey = `${req.service}\0${instance}\0${req.profileId}`;
-    if (this.knownProfiles.has(profileKey) || (await this.isStored(req.service, instance, req.profileId))) {
+    if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(req.service, instance, req.profileId))) {
       this.counters.duplicates++;
       return { stored: false, stacks: 0 };
     }
@@ -98,53 +99,53 @@ export class Ingester {
     }
 
     const time = req.endTimeMs;
-    const profileRef: ProfileRef = { service: req.service, instance, timeMs: time };
-    const sampleRows: SampleRow[] = [];
+    const known = this.knownStacks.of(req.service);
     const stackRows: unknown[][] = [];
+    const newStacks: number[] = [];
     let totalBytes = 0;
     let totalObjects = 0;
-    for (const s of stacks) {
-      sampleRows.push([profileRef, s.id, s.objects, s.bytes]);
-      totalBytes += s.bytes;
-      totalObjects += s.objects;
-      const stackKey = `${req.service}\0${s.id}`;
-      if (!this.knownStacks.has(stackKey)) {
-        const site = siteOf(s.frames);
-        stackRows.push([
-          req.service,
-          s.id,
-          s.frames.map((f) => f.function),
-          s.frames.map((f) => f.file),
-          s.frames.map((f) => f.line),
-          site.id,
-          site.frame.function,
-          site.frame.file,
-          site.frame.line,
-          time,
-        ]);
-      }
+    for (let k = 0; k < stacks.count; k++) {
+      totalBytes += stacks.bytes[k]!;
+      totalObjects += stacks.objects[k]!;
+      if (known.has(stacks.idHi[k]!, stacks.idLo[k]!)) continue;
+      const frames = stacks.frames(k);
+      const site = siteOf(frames);
+      newStacks.push(k);
+      stackRows.push([
+        req.service,
+        stackIdDecimal(stacks, k),
+        frames.map((f) => f.function),
+        frames.map((f) => f.file),
+        frames.map((f) => f.line),
+        site.id,
+        site.frame.function,
+        site.frame.file,
+        site.frame.line,
+        time,
+      ]);
     }
-    await Promise.all([this.samples.add(sampleRows), this.stacks.add(stackRows)]);
-    for (const row of stackRows) this.knownStacks.add(`${req.service}\0${row[1] as string}`);
+    // Stacks first: a visible profile's stacks are always there to read.
+    await this.stacks.add(stackRows);
+    for (const k of newStacks) known.add(stacks.idHi[k]!, stacks.idLo[k]!);
 
     const inst = req.instance!;
     const mem = req.memory;
     const agent = req.agent;
-    await this.profiles.add([
-      {
+    const row: ProfileRow = {
+      fields: {
         service: req.service,
         instance,
         profile_id: req.profileId,
         start_time: req.startTimeMs || time,
         time,
-        labels: req.labels,
+        labels: req.labels ?? {},
         hostname: inst.hostname,
         pid: inst.pid,
         thread_id: inst.threadId,
         process_start_time: inst.processStartTimeMs,
         runtime_version: inst.runtimeVersion,
         agent_version: inst.agentVersion,
-        stacks: stacks.length,
+        stacks: stacks.count,
         total_bytes: totalBytes,
         total_objects: totalObjects,
         rss_bytes: mem?.rssBytes ?? 0,
@@ -161,24 +162,17 @@ export class Ingester {
         agent_send_failures: agent?.sendFailures ?? 0,
         received_at: Date.now(),
       },
-    ]);
+      values: stacks,
+    };
+    await this.profiles.add([row], Math.max(1, stacks.count));
     this.knownProfiles.add(profileKey);
     this.counters.profiles++;
-    this.counters.stackValues += sampleRows.length;
-    return { stored: true, stacks: stacks.length };
-  }
-
-  private async isStored(service: string, instance: string, profileId: string): Promise<boolean> {
-    const rows = await this.store.query<{ n: string }>(
-      `SELECT count() AS n FROM profiles
-       WHERE service = {service:String} AND instance = {instance:String} AND profile_id = {id:String}`,
-      { service, instance, id: profileId },
-    );
-    return Number(rows[0]?.n ?? 0) > 0;
+    this.counters.stackValues += stacks.count;
+    return { stored: true, stacks: stacks.count };
   }
 
   async flush(): Promise<void> {
-    await Promise.all([this.samples.flush(), this.stacks.flush()]);
+    await this.stacks.flush();
     await this.profiles.flush();
   }
 }

@@ -2,19 +2,32 @@
  * A validated pprof, folded into what the store keeps: one entry per
  * distinct stack with its summed in-use objects and bytes, and each stack's
  * frames and allocation site, keyed by deterministic 64-bit ids.
+ *
+ * The result is columns (typed arrays), not an object per stack: ingest
+ * runs this for every profile, ~100 times a second, and at that rate the
+ * garbage of 5,000 stack objects, their decimal id strings and the Map that
+ * deduplicated them cost more than the hashing itself. Ids stay two 32-bit
+ * halves until the store (the samples insert builds the UInt64 in SQL);
+ * a decimal string is made only for stacks the store does not have yet.
  */
-import { combine, combineIndexed, hashString, toDecimal } from '../hash';
+import { combine, combineIndexedInto, hashString, hashStringPrefix, hashStringSuffix, toDecimal, type Hash64, type HashState } from '../hash';
 import { siteIndex, type Frame } from '../leaks/site';
-import type { Int } from './pprof-reader';
 import type { ValidProfile } from './validate';
 
-export interface NormalizedStack {
-  /** UInt64 as a decimal string. */
-  id: string;
-  /** Leaf first. */
-  readonly frames: Frame[];
-  objects: number;
-  bytes: number;
+export interface NormalizedProfile {
+  /** Distinct stacks; the arrays below may be longer. */
+  readonly count: number;
+  /** Stack k's id is the UInt64 `idHi[k] * 2^32 + idLo[k]`. */
+  readonly idHi: Uint32Array;
+  readonly idLo: Uint32Array;
+  readonly objects: Float64Array;
+  readonly bytes: Float64Array;
+  /**
+   * Stack k's frames, leaf first, built when asked for: consecutive profiles
+   * of one instance repeat nearly all their stacks, which the ingester has
+   * stored already and never asks about again.
+   */
+  frames(k: number): Frame[];
 }
 
 export interface Site {
@@ -27,81 +40,108 @@ export function siteOf(frames: readonly Frame[]): Site {
   return { id: toDecimal(hashString(`${frame.function}\0${frame.file}\0${frame.line}`)), frame };
 }
 
-/**
- * A stack's frames are expanded only when asked for: consecutive profiles of
- * one instance repeat nearly all their stacks, which the ingester has stored
- * already and never asks about again.
- */
-class Stack implements NormalizedStack {
-  constructor(
-    readonly id: string,
-    public objects: number,
-    public bytes: number,
-    private readonly order: Int32Array,
-    private readonly start: number,
-    private readonly end: number,
-    private readonly locationFrames: Frame[][],
-  ) {}
-
-  get frames(): Frame[] {
-    const out: Frame[] = [];
-    for (let k = this.start; k < this.end; k++) for (const f of this.locationFrames[this.order[k]!]!) out.push(f);
-    return out;
-  }
+/** The UInt64 stack id as ClickHouse takes it in JSON: a decimal string. */
+export function stackIdDecimal(n: NormalizedProfile, k: number): string {
+  return toDecimal([n.idHi[k]!, n.idLo[k]!]);
 }
 
-export function normalize({ profile: p, objectsIndex, bytesIndex }: ValidProfile): NormalizedStack[] {
+export function normalize({ profile: p, objectsIndex, bytesIndex, frameLocation, lineFunction }: ValidProfile): NormalizedProfile {
   const strings = p.strings;
-  const functions = new Map<Int, { name: string; file: string; startLine: number }>();
-  for (const f of p.function) {
-    functions.set(f.id, {
-      name: strings[Number(f.name)] || strings[Number(f.systemName)] || '(anonymous)',
-      file: strings[Number(f.filename)] ?? '',
-      startLine: Number(f.startLine),
-    });
+  const fnCount = p.function.length;
+  const fnName: string[] = new Array<string>(fnCount);
+  const fnFile: string[] = new Array<string>(fnCount);
+  const fnStartLine = new Float64Array(fnCount);
+  // A frame hashes as `function\0file\0line`; the part before the line is
+  // hashed once per function, not once per location.
+  const fnPrefix: HashState[] = new Array<HashState>(fnCount);
+  for (let i = 0; i < fnCount; i++) {
+    const f = p.function[i]!;
+    const name = strings[Number(f.name)] || strings[Number(f.systemName)] || '(anonymous)';
+    const file = strings[Number(f.filename)] ?? '';
+    fnName[i] = name;
+    fnFile[i] = file;
+    fnStartLine[i] = Number(f.startLine);
+    fnPrefix[i] = hashStringPrefix(`${name}\0${file}\0`);
   }
+  const { lineStart, lineNumber } = p;
+  const lineOf = (j: number): number => Number(lineNumber[j]) || fnStartLine[lineFunction[j]!]!;
+
   // Each location expands to its frames (pprof lists inlined callees before
   // the caller they were inlined into) and hashes once per profile.
-  const locationIndex = new Map<Int, number>();
-  const locationFrames: Frame[][] = [];
-  const locationHi: number[] = [];
-  const locationLo: number[] = [];
-  for (const l of p.location) {
-    const frames: Frame[] = l.lines.map((line) => {
-      const fn = functions.get(line.functionId)!;
-      return { function: fn.name, file: fn.file, line: Number(line.line) || fn.startLine };
-    });
-    const [hi, lo] = combine(frames.map((f) => hashString(`${f.function}\0${f.file}\0${f.line}`)));
-    // A repeated location id: the last definition wins, as a Map.set would.
-    let index = locationIndex.get(l.id);
-    if (index === undefined) {
-      index = locationFrames.length;
-      locationIndex.set(l.id, index);
-    }
-    locationFrames[index] = frames;
-    locationHi[index] = hi;
-    locationLo[index] = lo;
+  const locationCount = p.locationCount;
+  const locationHi = new Uint32Array(locationCount);
+  const locationLo = new Uint32Array(locationCount);
+  for (let k = 0; k < locationCount; k++) {
+    const first = lineStart[k]!;
+    const end = lineStart[k + 1]!;
+    const parts: Hash64[] = [];
+    for (let j = first; j < end; j++) parts.push(hashStringSuffix(fnPrefix[lineFunction[j]!]!, String(lineOf(j))));
+    const [hi, lo] = combine(parts);
+    locationHi[k] = hi;
+    locationLo[k] = lo;
   }
-  const ids = p.locationIds;
-  const order = new Int32Array(ids.length);
-  for (let k = 0; k < ids.length; k++) order[k] = locationIndex.get(ids[k]!)!;
 
-  const stacks = new Map<string, Stack>();
+  // Stacks deduplicated by id in an open-addressing table of stack index + 1.
+  const sampleCount = p.sampleCount;
+  let slots = 16;
+  while (slots < sampleCount * 2) slots *= 2;
+  const mask = slots - 1;
+  const table = new Int32Array(slots);
+  const idHi = new Uint32Array(sampleCount);
+  const idLo = new Uint32Array(sampleCount);
+  const objects = new Float64Array(sampleCount);
+  const bytes = new Float64Array(sampleCount);
+  const firstSample = new Int32Array(sampleCount);
+  const id = new Uint32Array(2);
   const { locationStart, valueStart, values } = p;
-  for (let i = 0; i < p.sampleCount; i++) {
-    const objects = Number(values[valueStart[i]! + objectsIndex]);
-    const bytes = Number(values[valueStart[i]! + bytesIndex]);
-    if (objects === 0 && bytes === 0) continue;
-    const start = locationStart[i]!;
-    const end = locationStart[i + 1]!;
-    const id = toDecimal(combineIndexed(locationHi, locationLo, order, start, end));
-    const seen = stacks.get(id);
-    if (seen) {
-      seen.objects += objects;
-      seen.bytes += bytes;
-    } else {
-      stacks.set(id, new Stack(id, objects, bytes, order, start, end, locationFrames));
+  let count = 0;
+  for (let i = 0; i < sampleCount; i++) {
+    const o = Number(values[valueStart[i]! + objectsIndex]);
+    const b = Number(values[valueStart[i]! + bytesIndex]);
+    if (o === 0 && b === 0) continue;
+    combineIndexedInto(locationHi, locationLo, frameLocation, locationStart[i]!, locationStart[i + 1]!, id);
+    const hi = id[0]!;
+    const lo = id[1]!;
+    let slot = (lo ^ Math.imul(hi, 0x9e3779b1)) & mask;
+    for (;;) {
+      const entry = table[slot]!;
+      if (entry === 0) {
+        table[slot] = count + 1;
+        idHi[count] = hi;
+        idLo[count] = lo;
+        objects[count] = o;
+        bytes[count] = b;
+        firstSample[count] = i;
+        count++;
+        break;
+      }
+      const k = entry - 1;
+      if (idHi[k] === hi && idLo[k] === lo) {
+        objects[k] = objects[k]! + o;
+        bytes[k] = bytes[k]! + b;
+        break;
+      }
+      slot = (slot + 1) & mask;
     }
   }
-  return [...stacks.values()];
+
+  return {
+    count,
+    idHi,
+    idLo,
+    objects,
+    bytes,
+    frames(k: number): Frame[] {
+      const out: Frame[] = [];
+      const i = firstSample[k]!;
+      for (let t = locationStart[i]!; t < locationStart[i + 1]!; t++) {
+        const loc = frameLocation[t]!;
+        for (let j = lineStart[loc]!; j < lineStart[loc + 1]!; j++) {
+          const fn = lineFunction[j]!;
+          out.push({ function: fnName[fn]!, file: fnFile[fn]!, line: lineOf(j) });
+        }
+      }
+      return out;
+    },
+  };
 }

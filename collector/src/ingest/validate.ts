@@ -8,6 +8,7 @@ import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import type { IngestRequest__Output } from '@heapwatch/proto';
 import { invalid } from './errors';
+import { IdIndex } from './id-index';
 import { readProfile, type DecodedProfile, type Int } from './pprof-reader';
 
 const gunzip = promisify(zlib.gunzip);
@@ -42,6 +43,13 @@ export interface ValidProfile {
   profile: DecodedProfile;
   objectsIndex: number;
   bytesIndex: number;
+  /**
+   * The id lookups validation had to make anyway, kept for normalisation:
+   * for each entry of `profile.locationIds`, the position of its location;
+   * for each line, the position of its function (last definitions win).
+   */
+  frameLocation: Int32Array;
+  lineFunction: Int32Array;
 }
 
 export function validateEnvelope(req: IngestRequest__Output, limits: Limits): void {
@@ -125,27 +133,28 @@ function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
     throw invalid(`${p.sampleCount} samples, over the ${limits.maxSamples} limit`);
   }
 
-  // Ids are keyed as decoded (number, or bigint past 2^53): Map and Set
-  // compare both by value, with no string made per lookup.
-  const functionIds = new Set<Int>();
   p.function.forEach((f, i) => {
     if (Number(f.id) === 0) throw invalid(`function[${i}] has id 0`);
     str(f.name, `function ${f.id} name`);
     str(f.systemName, `function ${f.id} system_name`);
     str(f.filename, `function ${f.id} filename`);
-    functionIds.add(f.id);
   });
-  const locationIds = new Set<Int>();
-  p.location.forEach((l, i) => {
-    if (Number(l.id) === 0) throw invalid(`location[${i}] has id 0`);
-    for (const line of l.lines) {
-      if (!functionIds.has(line.functionId)) {
-        throw invalid(`location ${l.id} refers to function ${line.functionId}, which the profile does not define`);
+  const functionIndex = new IdIndex(p.function.map((f) => f.id));
+  const { locationId, lineStart, lineFunctionId } = p;
+  const lineFunction = new Int32Array(lineFunctionId.length);
+  for (let i = 0; i < p.locationCount; i++) {
+    if (Number(locationId[i]) === 0) throw invalid(`location[${i}] has id 0`);
+    for (let j = lineStart[i]!; j < lineStart[i + 1]!; j++) {
+      const fn = functionIndex.get(lineFunctionId[j]!);
+      if (fn < 0) {
+        throw invalid(`location ${locationId[i]} refers to function ${lineFunctionId[j]}, which the profile does not define`);
       }
+      lineFunction[j] = fn;
     }
-    locationIds.add(l.id);
-  });
+  }
+  const locationIndex = new IdIndex(locationId);
   const { locationStart, locationIds: locs, valueStart, values } = p;
+  const frameLocation = new Int32Array(locs.length);
   for (let i = 0; i < p.sampleCount; i++) {
     const valueCount = valueStart[i + 1]! - valueStart[i]!;
     if (valueCount !== types.length) {
@@ -156,12 +165,13 @@ function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
       throw invalid(`sample[${i}] is ${depth} frames deep, over the ${limits.maxStackDepth} limit`);
     }
     for (let k = locationStart[i]!; k < locationStart[i + 1]!; k++) {
-      const id = locs[k]!;
-      if (!locationIds.has(id)) throw invalid(`sample[${i}] refers to location ${id}, which the profile does not define`);
+      const loc = locationIndex.get(locs[k]!);
+      if (loc < 0) throw invalid(`sample[${i}] refers to location ${locs[k]}, which the profile does not define`);
+      frameLocation[k] = loc;
     }
     for (let k = valueStart[i]!; k < valueStart[i + 1]!; k++) {
       if (values[k]! < 0) throw invalid(`sample[${i}] has a negative value; heap profiles count in-use amounts`);
     }
   }
-  return { profile: p, objectsIndex, bytesIndex };
+  return { profile: p, objectsIndex, bytesIndex, frameLocation, lineFunction };
 }

@@ -69,8 +69,8 @@ export interface MergedProfile {
   stacks: MergedStack[];
 }
 
-/** The profiles (commit markers) that a query selects, as a SQL subquery. */
-function selectedProfiles(q: ProfileQuery, params: Record<string, unknown>): string {
+/** The WHERE clause of the profiles a query selects, with its parameters. */
+function selection(q: ProfileQuery, params: Record<string, unknown>): string {
   params.service = q.service;
   params.from = q.fromMs;
   params.to = q.toMs;
@@ -81,34 +81,38 @@ function selectedProfiles(q: ProfileQuery, params: Record<string, unknown>): str
       return ` AND labels[{lk${i}:String}] = {lv${i}:String}`;
     })
     .join('');
-  return `SELECT DISTINCT instance, time FROM profiles
-    WHERE service = {service:String}
+  return `service = {service:String}
       AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
       AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')${labelFilter}`;
 }
 
+/**
+ * A profile's values are arrays in its `profiles` row (store/schema.ts), so
+ * the merge reads only the selected rows, with no join against a commit
+ * marker: a profile is visible whole or not at all. One profile per
+ * (instance, time) counts, as before, should a retry have been stored twice
+ * before the ReplacingMergeTree merged it.
+ */
 export async function mergedProfile(store: Store, q: ProfileQuery): Promise<MergedProfile> {
   const params: Record<string, unknown> = {};
-  const selected = selectedProfiles(q, params);
+  const where = selection(q, params);
   const [counts] = await store.query<{ profiles: string; instances: string }>(
-    `SELECT count() AS profiles, uniqExact(instance) AS instances FROM (${selected})`,
+    `SELECT count() AS profiles, uniqExact(instance) AS instances
+       FROM (SELECT DISTINCT instance, time FROM profiles WHERE ${where})`,
     params,
   );
   const rows = await store.query<{ functions: string[]; files: string[]; lines: number[]; objects: number; bytes: number }>(
-    `WITH selected AS (${selected})
+    `WITH per_instance AS (
+       SELECT instance, count() AS n, sumMap(stack_ids, stack_objects, stack_bytes) AS m
+       FROM (SELECT instance, stack_ids, stack_objects, stack_bytes FROM profiles
+             WHERE ${where}
+             LIMIT 1 BY instance, time)
+       GROUP BY instance
+     )
      SELECT s.functions AS functions, s.files AS files, s.lines AS lines, m.objects AS objects, m.bytes AS bytes
      FROM (
        SELECT stack_id, sum(o / n) AS objects, sum(b / n) AS bytes
-       FROM (
-         SELECT instance, stack_id, sum(objects) AS o, sum(bytes) AS b
-         FROM samples
-         WHERE service = {service:String}
-           AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
-           AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-           AND (instance, time) GLOBAL IN (SELECT instance, time FROM selected)
-         GROUP BY instance, stack_id
-       ) AS per_instance
-       INNER JOIN (SELECT instance, count() AS n FROM selected GROUP BY instance) AS c USING (instance)
+       FROM per_instance ARRAY JOIN m.1 AS stack_id, m.2 AS o, m.3 AS b
        GROUP BY stack_id
      ) AS m
      GLOBAL INNER JOIN (
@@ -121,7 +125,7 @@ export async function mergedProfile(store: Store, q: ProfileQuery): Promise<Merg
     query: q,
     profiles: Number(counts?.profiles ?? 0),
     instances: Number(counts?.instances ?? 0),
-    stacks: rows.map((r) => ({ ...r, objects: Number(r.objects), bytes: Number(r.bytes) })),
+    stacks: rows.map((r) => ({ functions: r.functions, files: r.files, lines: r.lines, objects: Number(r.objects), bytes: Number(r.bytes) })),
   };
 }
 

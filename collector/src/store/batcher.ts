@@ -29,11 +29,13 @@ export class OverloadedError extends Error {
 
 interface Batch<Row> {
   rows: Row[];
+  /** Sum of the rows' weights (see `add`). */
+  weight: number;
   waiters: { resolve: () => void; reject: (err: unknown) => void }[];
 }
 
 export class Batcher<Row> {
-  private current: Batch<Row> = { rows: [], waiters: [] };
+  private current: Batch<Row> = { rows: [], weight: 0, waiters: [] };
   private readonly queued: Batch<Row>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
@@ -52,17 +54,23 @@ export class Batcher<Row> {
     return this.pending;
   }
 
-  add(rows: Row[]): Promise<void> {
+  /**
+   * `weight` is what the rows count for against maxBatchRows and
+   * maxPendingRows, for rows that stand for many (a profile row carries its
+   * thousands of stack values); by default one each.
+   */
+  add(rows: Row[], weight = rows.length): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
-    if (this.pending + rows.length > this.opts.maxPendingRows) {
-      this.refusedRows += rows.length;
+    if (this.pending + weight > this.opts.maxPendingRows) {
+      this.refusedRows += weight;
       return Promise.reject(new OverloadedError(this.pending));
     }
-    this.pending += rows.length;
+    this.pending += weight;
     const batch = this.current;
     for (const row of rows) batch.rows.push(row);
+    batch.weight += weight;
     const done = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-    if (batch.rows.length >= this.opts.maxBatchRows) this.seal();
+    if (batch.weight >= this.opts.maxBatchRows) this.seal();
     else this.timer ??= setTimeout(() => this.seal(), this.opts.maxDelayMs);
     return done;
   }
@@ -81,7 +89,7 @@ export class Batcher<Row> {
     this.timer = undefined;
     if (this.current.rows.length > 0) {
       this.queued.push(this.current);
-      this.current = { rows: [], waiters: [] };
+      this.current = { rows: [], weight: 0, waiters: [] };
     }
     this.drain();
   }
@@ -94,13 +102,13 @@ export class Batcher<Row> {
         // Before the waiters run: a caller whose rows are written must see
         // them gone from the pending count.
         this.inFlight--;
-        this.pending -= batch.rows.length;
+        this.pending -= batch.weight;
         queueMicrotask(() => this.drain());
       };
       this.insert(batch.rows).then(
         () => {
           settle();
-          this.insertedRows += batch.rows.length;
+          this.insertedRows += batch.weight;
           for (const w of batch.waiters) w.resolve();
         },
         (err: unknown) => {

@@ -64,7 +64,7 @@ export class Store {
     await this.client.command({ query, query_params: params });
   }
 
-  /** A statement that carries its data inline, megabytes of it (store/samples-insert.ts). */
+  /** A statement that carries its data inline, megabytes of it (store/profiles-insert.ts). */
   async commandWithData(query: string): Promise<void> {
     await this.client.command({ query, clickhouse_settings: { max_query_size: String(MAX_INLINE_QUERY_BYTES) } });
   }
@@ -95,11 +95,23 @@ export class Store {
   }
 
   private async migrate(opts: SchemaOptions): Promise<void> {
+    const [samples] = await this.query<{ engine: string }>(
+      `SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'samples'`,
+    );
+    if (samples !== undefined && samples.engine !== 'View') {
+      // Schema 1 kept a row per stack value in a `samples` table; schema 2
+      // keeps them as arrays in the profile's row (schema.ts says why).
+      // There is no in-place conversion: failing here beats a store whose
+      // old profiles silently count as empty.
+      throw new Error(
+        'this store was written by heapwatch schema 1 (a samples table of one row per stack value); ' +
+          `schema ${SCHEMA_VERSION} stores a profile's values in its profiles row: start with a new data directory or database`,
+      );
+    }
     // ON CLUSTER DDL waits for every node; a collector must still start
     // while one node is down once the tables exist.
     if (opts.cluster && (await this.tablesExist())) return;
     for (const statement of schemaStatements(opts)) await this.command(statement);
-    void SCHEMA_VERSION; // version 1 is the first schema; later versions add ALTERs here.
   }
 }
 

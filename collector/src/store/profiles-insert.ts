@@ -1,59 +1,129 @@
 /**
- * The insert of sample values, the one write whose cost grows with the
- * stacks of every profile (5,000 stacks x 100 profiles/s is 500k rows/s).
+ * The insert of profiles: one row per profile, its stack values as three
+ * arrays in the row (schema.ts says why). The one write whose size grows
+ * with the stacks of every profile (5,000 stacks x 100 profiles/s is 500k
+ * values/s).
  *
- * Why not rows of (service, instance, stack_id, time, objects, bytes)
- * through `client.insert`: measured here on chDB, the engine parsed ~400k
- * such rows/s (it reads and dictionary-encodes the two strings and the
- * time of every row), below the 500k rows/s the ingest target needs before
- * the collector has done any work of its own. The three values that are the
- * same for every row of a profile are sent once per profile instead, as
- * array constants, and each row carries a profile ordinal; the rows travel
- * inside the statement through the `format()` table function: the engine
- * then takes ~1.3M rows/s. The stored rows are the same.
- *
+ * How the rows travel, and why:
+ * - The arrays go as TabSeparated text inside the statement, through the
+ *   `format()` table function, one line per profile: `[hi,...]` and
+ *   `[lo,...]` halves of the stack ids, `[objects,...]`, `[bytes,...]`.
+ *   Typed arrays print themselves with a native `join`, and the UInt64 id is
+ *   put together in SQL from its halves, so no 64-bit decimal is formatted
+ *   in JS (BigInt was ~1.5 ms a profile). `@clickhouse/client` has no binary
+ *   row format, and JSON of the same arrays costs more to write and parse.
+ * - The other columns, a few per profile, go as array constants indexed by
+ *   the line's profile ordinal. The data is digits, brackets, commas, tabs
+ *   and newlines only, so it cannot hold the `$$` that ends the heredoc
+ *   literal, and strings never enter it.
  * (`INSERT ... SELECT ... FROM input() FORMAT X` with the data after the
  * statement would be the usual form, but chDB silently inserts nothing for
- * it; `format()` with the data as a heredoc literal works on both chDB and
- * a server. The data is digits, tabs and newlines, so it cannot hold the
- * `$$` that would end the literal.)
+ * it; `format()` with a heredoc literal works on both chDB and a server.)
  */
 
-export interface ProfileRef {
-  service: string;
-  instance: string;
-  timeMs: number;
+export interface StackValues {
+  /** Entries used in each array (they may be longer). */
+  count: number;
+  idHi: Uint32Array;
+  idLo: Uint32Array;
+  objects: Float64Array;
+  bytes: Float64Array;
 }
 
-/** [profile, stack id (UInt64 decimal), objects, bytes] */
-export type SampleRow = [profile: ProfileRef, stackId: string, objects: number, bytes: number];
+type Kind = 'string' | 'number' | 'time' | 'labels';
 
-/** A ClickHouse string literal; service and instance names carry no control characters (validate.ts). */
-function literal(s: string): string {
+/** Every column of `profiles` but the arrays, in insert order, with its kind. */
+const COLUMNS = [
+  ['service', 'string'],
+  ['instance', 'string'],
+  ['profile_id', 'string'],
+  ['start_time', 'time'],
+  ['time', 'time'],
+  ['labels', 'labels'],
+  ['hostname', 'string'],
+  ['pid', 'number'],
+  ['thread_id', 'number'],
+  ['process_start_time', 'time'],
+  ['runtime_version', 'string'],
+  ['agent_version', 'string'],
+  ['stacks', 'number'],
+  ['total_bytes', 'number'],
+  ['total_objects', 'number'],
+  ['rss_bytes', 'number'],
+  ['heap_used_bytes', 'number'],
+  ['heap_total_bytes', 'number'],
+  ['external_bytes', 'number'],
+  ['array_buffers_bytes', 'number'],
+  ['heap_size_limit_bytes', 'number'],
+  ['agent_profiles_sent', 'number'],
+  ['agent_profiles_dropped', 'number'],
+  ['agent_sampling_time_us', 'number'],
+  ['agent_queue_length', 'number'],
+  ['agent_queue_bytes', 'number'],
+  ['agent_send_failures', 'number'],
+  ['received_at', 'time'],
+] as const satisfies readonly (readonly [string, Kind])[];
+
+export type ProfileColumn = (typeof COLUMNS)[number][0];
+type ValueOf<K extends Kind> = K extends 'string' ? string : K extends 'labels' ? Record<string, string> : number;
+/** `time` kinds are epoch milliseconds. */
+export type ProfileFields = { [C in (typeof COLUMNS)[number] as C[0]]: ValueOf<C[1]> };
+
+export interface ProfileRow {
+  fields: ProfileFields;
+  values: StackValues;
+}
+
+/** A ClickHouse string literal; names carry no control characters (validate.ts). */
+export function literal(s: string): string {
   return `'${s.replace(/[\\']/g, '\\$&')}'`;
 }
 
-export function samplesInsert(table: string, rows: readonly SampleRow[]): string {
-  const ordinal = new Map<ProfileRef, number>();
-  const services: string[] = [];
-  const instances: string[] = [];
-  const times: number[] = [];
-  let data = '';
-  for (const [profile, stackId, objects, bytes] of rows) {
-    let p = ordinal.get(profile);
-    if (p === undefined) {
-      p = ordinal.size + 1; // ClickHouse arrays are 1-based
-      ordinal.set(profile, p);
-      services.push(literal(profile.service));
-      instances.push(literal(profile.instance));
-      times.push(Math.trunc(profile.timeMs));
+function number(n: number): string {
+  // Integers only: the columns are (U)Int; anything else (NaN, a fraction
+  // from a confused agent) would make the whole batch fail to parse.
+  return Number.isSafeInteger(n) ? String(n) : Number.isFinite(n) ? String(Math.trunc(n)) : '0';
+}
+
+function constant(kind: Kind, v: unknown): string {
+  switch (kind) {
+    case 'string':
+      return literal(v as string);
+    case 'number':
+    case 'time':
+      return number(v as number);
+    case 'labels': {
+      const entries = Object.entries(v as Record<string, string>);
+      return `map(${entries.map(([k, x]) => `${literal(k)}, ${literal(x)}`).join(', ')})`;
     }
-    data += `${p}\t${stackId}\t${objects}\t${bytes}\n`;
   }
+}
+
+function selectExpression(name: string, kind: Kind, values: string[]): string {
+  const array = `[${values.join(',')}]`;
+  switch (kind) {
+    case 'time':
+      return `fromUnixTimestamp64Milli(toInt64(${array}[p]), 'UTC') AS ${name}`;
+    case 'labels':
+      return `CAST(${array}, 'Array(Map(String, String))')[p] AS ${name}`;
+    default:
+      return `${array}[p] AS ${name}`;
+  }
+}
+
+export function profilesInsert(table: string, rows: readonly ProfileRow[]): string {
+  const constants: string[][] = COLUMNS.map(() => []);
+  let data = '';
+  rows.forEach(({ fields, values: v }, i) => {
+    COLUMNS.forEach(([name, kind], c) => constants[c]!.push(constant(kind, fields[name])));
+    const n = v.count;
+    data += `${i + 1}\t[${v.idHi.subarray(0, n).join(',')}]\t[${v.idLo.subarray(0, n).join(',')}]\t[${v.objects.subarray(0, n).join(',')}]\t[${v.bytes.subarray(0, n).join(',')}]\n`;
+  });
+  const columns = COLUMNS.map(([name, kind], c) => selectExpression(name, kind, constants[c]!));
   return (
-    `INSERT INTO ${table} (service, instance, stack_id, time, objects, bytes) ` +
-    `SELECT [${services.join(',')}][p], [${instances.join(',')}][p], stack_id, ` +
-    `fromUnixTimestamp64Milli([${times.join(',')}][p], 'UTC'), objects, bytes ` +
-    `FROM format(TabSeparated, 'p UInt32, stack_id UInt64, objects Int64, bytes Int64', $$${data}$$)`
+    `INSERT INTO ${table} (${COLUMNS.map(([name]) => name).join(', ')}, stack_ids, stack_objects, stack_bytes) ` +
+    `SELECT ${columns.join(', ')}, ` +
+    `arrayMap((h, l) -> bitOr(bitShiftLeft(toUInt64(h), 32), toUInt64(l)), h, l), o, b ` +
+    `FROM format(TabSeparated, 'p UInt32, h Array(UInt32), l Array(UInt32), o Array(Int64), b Array(Int64)', $$${data}$$)`
   );
 }
