@@ -18,17 +18,13 @@
  * profile intervals (a warm-up of ~3 intervals, a flush every 3, ...), the
  * proportions a 60 s production interval gives these shapes.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { listScenarios, runScenario, startCollector } from '../../test/scenarios/runner.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = process.env.HEAPWATCH_BENCH_CLI ?? path.join(ROOT, 'collector/dist/cli.js');
-const AGENT = process.env.HEAPWATCH_BENCH_AGENT ?? path.join(ROOT, 'agent/register.js');
-const SCENARIOS = path.join(ROOT, 'test/scenarios');
 
 const { values: args } = parseArgs({
   options: {
@@ -46,130 +42,6 @@ const INTERVAL_MS = Number(args['interval-ms']);
 const SAMPLINGS = args.sampling.split(',').map(Number);
 const PARALLEL = Number(args.parallel);
 const ONLY = args.only ? new Set(args.only.split(',')) : null;
-
-/** Reads the machine-readable header of a scenario file. */
-export function readScenario(file) {
-  const text = fs.readFileSync(file, 'utf8');
-  const leak = /^\/\/ @leak (\S+)/m.exec(text);
-  const ok = /^\/\/ @ok\b/m.test(text);
-  const bpj = /^\/\/ @bytes-per-job (\d+)/m.exec(text);
-  return {
-    name: path.basename(file, '.js'),
-    file,
-    kind: leak ? 'leak' : ok ? 'ok' : 'unknown',
-    trueSite: leak ? leak[1] : null,
-    bytesPerJob: bpj ? Number(bpj[1]) : null,
-  };
-}
-
-export function listScenarios() {
-  const out = [];
-  for (const dir of ['leaks', 'ok']) {
-    for (const f of fs.readdirSync(path.join(SCENARIOS, dir)).sort()) {
-      if (f.endsWith('.js')) out.push(readScenario(path.join(SCENARIOS, dir, f)));
-    }
-  }
-  return out;
-}
-
-/** Environment for a non-leak scenario: its periods in profile intervals. */
-function okEnv(name, intervalMs) {
-  const s = intervalMs / 1000;
-  switch (name) {
-    case 'warmup-cache': return { SCENARIO_JOBS_PER_SEC: String(Math.round(600 / (3 * s))) }; // ~3 intervals to fill 600 keys
-    case 'batch-release': return { SCENARIO_PERIOD_MS: String(3 * intervalMs) };
-    case 'sawtooth-flush': return { SCENARIO_PERIOD_MS: String(Math.round(2.5 * intervalMs)) };
-    case 'ramp-then-hold': return { SCENARIO_PERIOD_MS: String(5 * intervalMs) };
-    case 'ttl-cache': return { SCENARIO_PERIOD_MS: String(4 * intervalMs) };
-    case 'lazy-require-jit': return { SCENARIO_PERIOD_MS: String(Math.round(intervalMs / 3)) };
-    default: return {};
-  }
-}
-
-export async function startCollector(dataDir, intervalMs) {
-  const child = spawn(process.execPath, [CLI, 'serve', '--grpc-port', '0', '--http-port', '0', '--data', dataDir, '--leak-interval-ms', String(intervalMs), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const ports = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`collector did not start:\n${out}`)), 60_000);
-    const check = () => {
-      const g = /grpc [^\s]+:(\d+)/.exec(out);
-      const h = /http http:\/\/[^\s]+:(\d+)/.exec(out);
-      if (g && h) {
-        clearTimeout(timer);
-        resolve({ grpc: Number(g[1]), http: Number(h[1]) });
-      }
-    };
-    child.stdout.on('data', check);
-    child.once('exit', (code) => reject(new Error(`collector exited with ${code}:\n${out}`)));
-  });
-  return {
-    grpc: `127.0.0.1:${ports.grpc}`,
-    http: `http://127.0.0.1:${ports.http}`,
-    output: () => out,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
-    },
-  };
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function leaksOf(http, service) {
-  try {
-    const res = await fetch(`${http}/api/v1/leaks?service=${encodeURIComponent(service)}`, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) return null;
-    return await res.json();
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Runs one scenario with the agent until it is flagged (leaks) or for its
- * whole duration (non-leaks), polling the stored report once per interval.
- */
-export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service }) {
-  const env = { ...process.env, HEAPWATCH_COLLECTOR: collector.grpc, HEAPWATCH_SERVICE: service, HEAPWATCH_INTERVAL_MS: String(intervalMs), HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(samplingBytes), HEAPWATCH_LOG_LEVEL: 'error' };
-  let targetBytesPerInterval = null;
-  if (sc.kind === 'leak') {
-    const multiple = mode === 'slow' ? 0.25 : 2;
-    targetBytesPerInterval = multiple * samplingBytes;
-    const jobsPerSec = targetBytesPerInterval / (sc.bytesPerJob * (intervalMs / 1000));
-    env.SCENARIO_JOBS_PER_SEC = String(Math.max(0.5, Math.min(20_000, jobsPerSec)).toFixed(2));
-  } else {
-    Object.assign(env, okEnv(sc.name, intervalMs));
-  }
-  const child = spawn(process.execPath, ['--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
-  const startMs = Date.now();
-  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, trueSite: sc.trueSite, flagged: false, reported: null, sites: [], intervalsToFlag: null, measuredRate: null, error: null };
-  try {
-    while (Date.now() - startMs < maxIntervals * intervalMs) {
-      if (child.exitCode !== null) {
-        result.error = `scenario exited with ${child.exitCode}: ${stderr.slice(-300)}`;
-        break;
-      }
-      await sleep(intervalMs);
-      const r = await leaksOf(collector.http, service);
-      if (!r || !Array.isArray(r.leaks) || r.leaks.length === 0) continue;
-      result.flagged = true;
-      result.reported = r.leaks[0].function;
-      for (const l of r.leaks) if (!result.sites.includes(l.function)) result.sites.push(l.function);
-      if (result.intervalsToFlag === null) result.intervalsToFlag = Math.round((Date.parse(r.leaks[0].firstFlaggedAt) - startMs) / intervalMs);
-      const own = r.leaks.find((l) => l.function === sc.trueSite);
-      if (own) result.measuredRate = own.growthBytesPerInterval / samplingBytes;
-      if (sc.kind === 'leak') break;
-    }
-  } finally {
-    child.kill('SIGKILL');
-    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
-  }
-  return result;
-}
 
 async function pool(tasks, n) {
   const out = new Array(tasks.length);
@@ -215,7 +87,7 @@ function printTable(samplingBytes, results, summary) {
     r.kind === 'leak' ? (r.reported === r.trueSite ? 'yes' : 'NO') : r.flagged ? 'FALSE FLAG' : 'ok',
     r.intervalsToFlag === null ? '-' : String(r.intervalsToFlag),
     r.measuredRate === null ? '-' : `${r.measuredRate.toFixed(2)}x`,
-    r.error ?? '',
+    r.error ?? (r.reported && r.reported !== r.trueSite ? r.reportedAt : ''),
   ]);
   const head = ['SCENARIO', 'KIND', 'RESULT', 'TRUE SITE', 'REPORTED', 'TOP-1', 'INTERVALS', 'GROWTH/S', 'NOTE'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

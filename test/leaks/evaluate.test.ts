@@ -66,7 +66,9 @@ function profile(service: string, i: number): IngestRequest {
     pprofGzip: gzipProfile(buildProfile(stacks)),
     memory: {
       rssBytes: 300 << 20,
-      heapUsedBytes: (100 << 20) + leak[i]! + cache[i]!,
+      // Garbage builds up between major GCs (every 5th profile here): the
+      // detector needs to see a GC cycle before it trusts a short window.
+      heapUsedBytes: (100 << 20) + leak[i]! + cache[i]! + (i % 5) * (8 << 20),
       heapTotalBytes: 250 << 20,
       externalBytes: 2 << 20,
       arrayBuffersBytes: 1 << 20,

@@ -72,6 +72,8 @@ interface InstanceSeries {
   instance: string;
   /** Profiles newer than the previous evaluation's newest, capped. */
   replay: number;
+  /** See gcResets(). */
+  resets: number[];
   times: number[];
   index: Map<number, number>;
   intervalMs: number;
@@ -82,9 +84,19 @@ interface InstanceSeries {
  * Verdicts of `ys` cut at each of its last `replay` profiles, oldest first:
  * what an evaluation after each of those profiles would have said.
  */
-function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions): SeriesVerdict[] {
+function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions, gcResets?: readonly number[]): SeriesVerdict[] {
   const out: SeriesVerdict[] = [];
-  for (let j = Math.min(replay, ys.length) - 1; j >= 0; j--) out.push(decideSeries(j ? ys.slice(0, ys.length - j) : ys, rule));
+  for (let j = Math.min(replay, ys.length) - 1; j >= 0; j--) out.push(decideSeries(j ? ys.slice(0, ys.length - j) : ys, rule, gcResets));
+  return out;
+}
+
+/** A drop of heap used by this fraction between two profiles is taken as a major GC. */
+export const GC_DROP_FRACTION = 0.1;
+
+/** Indices of profiles whose heap used fell by GC_DROP_FRACTION or more since the previous one. */
+export function gcResets(heapUsed: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < heapUsed.length; i++) if (heapUsed[i]! < (1 - GC_DROP_FRACTION) * heapUsed[i - 1]!) out.push(i);
   return out;
 }
 
@@ -132,7 +144,7 @@ export function detect(
     const last = times[times.length - 1]!;
     if (intervalMs > 0 && latestProfileMs - last > opts.staleProfiles * intervalMs) continue;
     const fresh = times.filter((t) => t > prevLatestProfileMs).length;
-    series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
+    series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets: gcResets(list.map((p) => p.heapUsedBytes)), times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
 
   // site -> instance -> values (0 where the sampler saw nothing alive).
@@ -154,7 +166,7 @@ export function detect(
     const stepVerdicts: SeriesVerdict[][] = [];
     for (const [instance, ys] of perInstance) {
       const s = series.get(instance)!;
-      const replayed = replayVerdicts(ys, s.replay, opts.rule);
+      const replayed = replayVerdicts(ys, s.replay, opts.rule, s.resets);
       stepVerdicts.push(replayed);
       verdicts.push({ v: replayed[replayed.length - 1]!, s });
     }

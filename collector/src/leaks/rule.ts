@@ -35,6 +35,21 @@
  * a random walk with drift whose drift/noise ratio grows like sqrt(samples).
  * That is why a slow leak needs a longer window: roughly 15-30 leaked
  * samples in the window are enough to pass every check.
+ *
+ * Noise is estimated from the data, not from samplingIntervalBytes (which
+ * the schema does not hold): the residual scatter around the Theil-Sen line
+ * carries the Poisson and churn noise of that very series, and the smallest
+ * step between consecutive profiles bounds one sample's size from below.
+ *
+ * Known limits, measured on synthetic series (test/leaks/rule.test.ts):
+ *  - A warm-up still filling when the window first reaches minProfiles
+ *    (time constant above ~minProfiles/2 profiles) is, while it lasts, a leak
+ *    as far as the data can tell; it is flagged and cleared once it bends
+ *    (clearAfter flat profiles). At 60 s profiles that is a warm-up longer
+ *    than ~6 minutes.
+ *  - A leak whose rate halves within the window (rare: leaks scale with
+ *    jobs) fails the plateau ratio until the window holds mostly the slower
+ *    part.
  */
 import { blockMinima, mannKendall, olsSlope, robustSigma, sampleQuantum, theilSen } from './stats';
 
@@ -60,6 +75,11 @@ export interface RuleOptions {
    * noise applies, or is a process gauge (heap used) whose noise is GC timing.
    */
   poisson: boolean;
+  /**
+   * Profiles a window must span to be trusted when no major GC shows in it
+   * (see `gcResets` of decideSeries). 0 disables the check.
+   */
+  profilesWithoutGc: number;
 }
 
 export const DEFAULT_RULE: RuleOptions = {
@@ -72,12 +92,13 @@ export const DEFAULT_RULE: RuleOptions = {
   minRecentSlopeRatio: 0.5,
   envelopeBlocks: 4,
   poisson: true,
+  profilesWithoutGc: 60,
 };
 
 export interface SeriesVerdict {
   rising: boolean;
   /** First failed check, or 'rising'. */
-  reason: 'too-short' | 'not-rising' | 'no-trend' | 'within-noise' | 'plateau' | 'floor-flat' | 'rising';
+  reason: 'too-short' | 'no-gc-cycle' | 'not-rising' | 'no-trend' | 'within-noise' | 'plateau' | 'floor-flat' | 'rising';
   /** Theil-Sen slope in bytes per profile over the window. */
   slopePerProfile: number;
   /** One-sided Mann-Kendall (Hamed-Rao) p-value on the window. */
@@ -88,12 +109,26 @@ export interface SeriesVerdict {
   last: number;
 }
 
-export function decideSeries(all: readonly number[], opts: RuleOptions = DEFAULT_RULE): SeriesVerdict {
+/**
+ * `gcResets`: indices into `all` of profiles taken just after the process's
+ * heap dropped (a major GC). The agent's native sampler counts sampled
+ * objects no GC has freed yet, so between major GCs every churning site
+ * climbs with uncollected garbage and falls back at the next one: a window
+ * without a major GC cannot tell that climb from a leak. When the process
+ * GCs rarely (small heap, short profile interval) the window must therefore
+ * contain a reset, or be `profilesWithoutGc` long. Omit it to skip the check.
+ */
+export function decideSeries(all: readonly number[], opts: RuleOptions = DEFAULT_RULE, gcResets?: readonly number[]): SeriesVerdict {
   const ys = all.length > opts.maxProfiles ? all.slice(all.length - opts.maxProfiles) : all;
   const n = ys.length;
   const last = n ? ys[n - 1]! : 0;
   const base = { slopePerProfile: 0, pRising: 1, profiles: n, last };
   if (n < opts.minProfiles) return { ...base, rising: false, reason: 'too-short' };
+  if (gcResets && opts.profilesWithoutGc > 0 && n < opts.profilesWithoutGc) {
+    const from = all.length - n;
+    // A reset at the window's first profile shows nothing inside the window.
+    if (!gcResets.some((i) => i > from && i < all.length)) return { ...base, rising: false, reason: 'no-gc-cycle' };
+  }
 
   // Cheap pre-filter: most sites of a healthy worker are flat or falling.
   const q = Math.max(1, Math.floor(n / 4));
