@@ -33,9 +33,40 @@ export interface DecodedProfile {
   /** Sample i has location ids `locationIds[locationStart[i] .. locationStart[i+1])`, likewise values. */
   sampleCount: number;
   locationStart: number[];
-  locationIds: Int[];
+  locationIds: ArrayLike<Int>;
   valueStart: number[];
-  values: Int[];
+  values: ArrayLike<Int>;
+}
+
+/**
+ * The two long repeated fields (~180k location ids and ~15k values in a
+ * 5,000-stack profile) go into typed arrays that grow by doubling: as JS
+ * arrays they were megabytes of heap per profile, and the collector spent a
+ * quarter of its main thread in GC. A value past 2^53 (a bigint) cannot be
+ * held in one, so the profile is read again with JS arrays (NeedsBigInt).
+ */
+class Numbers {
+  a = new Float64Array(1024);
+  length = 0;
+  push(v: Int): void {
+    if (typeof v !== 'number') throw NEEDS_BIGINT;
+    if (this.length === this.a.length) {
+      const next = new Float64Array(this.a.length * 2);
+      next.set(this.a);
+      this.a = next;
+    }
+    this.a[this.length++] = v;
+  }
+  view(): Float64Array {
+    return this.a.subarray(0, this.length);
+  }
+}
+
+const NEEDS_BIGINT = new Error('a 64-bit value past 2^53');
+
+interface Sink {
+  push(v: Int): void;
+  readonly length: number;
 }
 
 export class PprofDecodeError extends Error {}
@@ -118,7 +149,7 @@ class Reader {
   }
 
   /** A repeated scalar, packed (wire type 2) or not (wire type 0). */
-  repeated(wireType: number, out: Int[]): void {
+  repeated(wireType: number, out: Sink): void {
     if (wireType === 0) {
       out.push(this.varint());
       return;
@@ -168,6 +199,17 @@ function scalar(r: Reader, wireType: number): Int {
 }
 
 export function readProfile(buf: Uint8Array): DecodedProfile {
+  try {
+    return read(buf, true);
+  } catch (err) {
+    if (err !== NEEDS_BIGINT) throw err;
+    return read(buf, false);
+  }
+}
+
+function read(buf: Uint8Array, typed: boolean): DecodedProfile {
+  const locationIds: Sink = typed ? new Numbers() : [];
+  const values: Sink = typed ? new Numbers() : [];
   const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const p: DecodedProfile = {
     strings: [],
@@ -206,13 +248,13 @@ export function readProfile(buf: Uint8Array): DecodedProfile {
         const m = r.sub();
         while (m.pos < m.end) {
           const [f, w] = m.tag();
-          if (f === 1) m.repeated(w, p.locationIds);
-          else if (f === 2) m.repeated(w, p.values);
+          if (f === 1) m.repeated(w, locationIds);
+          else if (f === 2) m.repeated(w, values);
           else m.skip(w);
         }
         p.sampleCount++;
-        p.locationStart.push(p.locationIds.length);
-        p.valueStart.push(p.values.length);
+        p.locationStart.push(locationIds.length);
+        p.valueStart.push(values.length);
         break;
       }
       case 4: {
@@ -270,5 +312,7 @@ export function readProfile(buf: Uint8Array): DecodedProfile {
     }
   }
   if (r.pos !== r.end) throw new PprofDecodeError('message overruns the buffer');
+  p.locationIds = locationIds instanceof Numbers ? locationIds.view() : (locationIds as Int[]);
+  p.values = values instanceof Numbers ? values.view() : (values as Int[]);
   return p;
 }
