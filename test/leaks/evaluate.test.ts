@@ -68,7 +68,7 @@ function profile(service: string, i: number): IngestRequest {
       rssBytes: 300 << 20,
       // Garbage builds up between major GCs (every 5th profile here): the
       // detector needs to see a GC cycle before it trusts a short window.
-      heapUsedBytes: (100 << 20) + leak[i]! + cache[i]! + (i % 5) * (8 << 20),
+      heapUsedBytes: (100 << 20) + leak[i]! + cache[i]! + (i % 5) * (40 << 20),
       heapTotalBytes: 250 << 20,
       externalBytes: 2 << 20,
       arrayBuffersBytes: 1 << 20,
