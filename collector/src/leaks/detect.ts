@@ -6,7 +6,7 @@
  */
 import type { ProfilePoint, SitePoint } from './queries';
 import { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
-import { median } from './stats';
+import { median, theilSen } from './stats';
 
 export interface DetectOptions {
   rule: RuleOptions;
@@ -88,6 +88,14 @@ function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions
   const out: SeriesVerdict[] = [];
   for (let j = Math.min(replay, ys.length) - 1; j >= 0; j--) out.push(decideSeries(j ? ys.slice(0, ys.length - j) : ys, rule, gcResets));
   return out;
+}
+
+/** Profiles over which heap used's floor is taken (see trailingMin). */
+export const HEAP_FLOOR_PROFILES = 6;
+
+/** Minimum of each value and the k-1 before it. */
+export function trailingMin(ys: readonly number[], k: number): number[] {
+  return ys.map((_, i) => Math.min(...ys.slice(Math.max(0, i - k + 1), i + 1)));
 }
 
 /**
@@ -199,8 +207,13 @@ export function detect(
   const process: ProcessDecision[] = [];
   for (const s of series.values()) {
     const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * 3_600_000) / s.intervalMs : 0);
-    const heapSteps = replayVerdicts(s.profiles.map((p) => p.heapUsedBytes), s.replay, opts.processRule);
-    const heap = heapSteps[heapSteps.length - 1]!;
+    // Heap used swings with garbage between GCs; "does not return to
+    // baseline" is about its floor, so judge a trailing minimum.
+    const floor = trailingMin(s.profiles.map((p) => p.heapUsedBytes), HEAP_FLOOR_PROFILES);
+    const heapSteps = replayVerdicts(floor, s.replay, opts.processRule);
+    // The growth figure comes from the floor's Theil-Sen line whatever this
+    // profile's verdict (a flagged finding keeps reporting until it clears).
+    const heap = { ...heapSteps[heapSteps.length - 1]!, slopePerProfile: theilSen(floor.slice(-opts.processRule.maxProfiles)).slope };
     const limit = s.profiles[s.profiles.length - 1]!.heapSizeLimitBytes;
     const slopePerSec = s.intervalMs > 0 ? (heap.slopePerProfile * 1000) / s.intervalMs : 0;
     process.push({
@@ -210,11 +223,12 @@ export function detect(
       positive: heap.rising,
       steps: heapSteps.map((v) => v.rising),
       growthBytesPerHour: perHour(heap.slopePerProfile),
-      timeToLimitSeconds: heap.rising && slopePerSec > 0 && limit > heap.last ? (limit - heap.last) / slopePerSec : null,
+      // Reported only while flagged (index.ts); "where the trend allows" = a positive slope.
+      timeToLimitSeconds: slopePerSec > 0 && limit > heap.last ? (limit - heap.last) / slopePerSec : null,
     });
     // `external` already includes arrayBuffers (Node's process.memoryUsage docs).
     const extSteps = replayVerdicts(s.profiles.map((p) => p.externalBytes), s.replay, opts.processRule);
-    const ext = extSteps[extSteps.length - 1]!;
+    const ext = { ...extSteps[extSteps.length - 1]!, slopePerProfile: theilSen(s.profiles.slice(-opts.processRule.maxProfiles).map((p) => p.externalBytes)).slope };
     process.push({
       key: `external:${s.instance}`,
       kind: 'external',

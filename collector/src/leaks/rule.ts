@@ -94,7 +94,7 @@ export const DEFAULT_RULE: RuleOptions = {
   minRecentSlopeRatio: 0.5,
   envelopeBlocks: 4,
   poisson: true,
-  profilesWithoutGc: 60,
+  profilesWithoutGc: 240,
   minGcCycles: 2,
 };
 
