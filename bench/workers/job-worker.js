@@ -36,6 +36,7 @@ const {
   agentDir,
   sampleEveryMs = 250,
   printSamples = false,
+  gcEveryMs = 0,
 } = cfg;
 const CONCURRENCY = 8;
 const SLICE_MS = 100;
@@ -239,6 +240,19 @@ async function main() {
     if (measuring) memSamples.push(s);
     if (printSamples) process.stdout.write(`SAMPLE ${JSON.stringify({ ...s, wallMs: Date.now(), jobs: jobsDone, agent: agentStats() })}\n`);
   }, sampleEveryMs);
+  // Part 2 only: a forced full GC every gcEveryMs, then heapUsed. V8 lets
+  // old-generation garbage pile up to a multiple of the live size before a
+  // major GC, so heapUsed between GCs climbs for tens of seconds with no
+  // leak at all; the heap right after a full GC is the live size, the
+  // series a leak (or its absence) shows in.
+  const gcTimer =
+    gcEveryMs > 0 && global.gc
+      ? setInterval(() => {
+          global.gc();
+          const m = process.memoryUsage();
+          process.stdout.write(`LIVE ${JSON.stringify({ wallMs: Date.now(), heapUsed: m.heapUsed, rss: m.rss, external: m.external, agent: agentStats() })}\n`);
+        }, gcEveryMs)
+      : undefined;
   await new Promise((r) => setTimeout(r, warmupS * 1000));
   const cpu0 = process.cpuUsage();
   eld.enable();
@@ -254,6 +268,7 @@ async function main() {
   running = false;
   clearInterval(sliceTimer);
   clearInterval(memTimer);
+  if (gcTimer) clearInterval(gcTimer);
   eld.disable();
   await Promise.all(lanes);
   const result = summarize(t0, t1, cpu0, cpu1);

@@ -1,0 +1,193 @@
+// Part 2: the agent does not leak. One worker (bench/workers/job-worker.js,
+// the part 1 workload) runs with the agent at a fast interval for a few
+// minutes against a real collector; the collector is stopped for the middle
+// third of the run, then restarted on the same ports and data directory.
+//
+// From inside the worker, every sampleEveryMs: RSS, heapUsed and the agent's
+// stats() (queue length and bytes, sent, dropped). Checks:
+//  1. while the collector is down the queue stays within its bounds
+//     (maxQueueProfiles, maxQueueBytes) and overflow is counted as dropped;
+//  2. once it is back the queue drains and memory returns to its level
+//     before the outage;
+//  3. no trend: Theil-Sen slope (95 % interval) of the live heap (heapUsed
+//     right after a forced full GC every few seconds) over the
+//     recovered phase, and over the run outside the outage;
+//  4. the product's own detector (GET /api/v1/leaks?evaluate=true) on the
+//     worker's service flags nothing: the agent's own allocations are in the
+//     profiles it sends, so an agent leak would be a flagged site.
+import * as fs from 'node:fs';
+import { header, median, parseArgs, sleep, table, targetsTable, writeResult, fmt, mib } from './lib/report.mjs';
+import { httpGet, startCollectorProcess, tempDir } from './lib/collector.mjs';
+import { DEFAULT_AGENT_DIR, loadavg, runWorker, theilSen } from './lib/worker-run.mjs';
+
+const opts = parseArgs({
+  durationS: 180,
+  intervalMs: 250,
+  outageStart: 1 / 3,
+  outageEnd: 2 / 3,
+  workingSetMb: 50,
+  sampleEveryMs: 500,
+  gcEveryS: 5,
+  maxQueueProfiles: 32,
+  maxQueueBytes: 16 << 20,
+  agentDir: DEFAULT_AGENT_DIR,
+  quick: false,
+});
+if (opts.quick) Object.assign(opts, { durationS: 60, gcEveryS: 3 });
+const service = 'bench-agent-leak';
+const loadStart = loadavg();
+
+const dataDir = tempDir('leak');
+let collector = await startCollectorProcess({ dataDir });
+const { grpcPort, httpPort } = collector;
+const samples = [];
+const live = [];
+const events = [];
+let measureStartMs;
+let worker;
+const outage = { startS: opts.durationS * opts.outageStart, endS: opts.durationS * opts.outageEnd };
+
+const orchestrate = (async () => {
+  while (measureStartMs === undefined) await sleep(50);
+  const at = (s) => sleep(Math.max(0, measureStartMs + s * 1000 - Date.now()));
+  await at(outage.startS);
+  await collector.stop();
+  events.push({ event: 'collector stopped', s: (Date.now() - measureStartMs) / 1000 });
+  await at(outage.endS);
+  collector = await startCollectorProcess({ dataDir, grpcPort, httpPort });
+  events.push({ event: 'collector up again', s: (Date.now() - measureStartMs) / 1000 });
+})();
+
+let result;
+try {
+  result = await runWorker({
+    variant: 'heapwatch',
+    agentDir: opts.agentDir,
+    collector: collector.grpcAddress,
+    service,
+    env: { HEAPWATCH_MAX_QUEUE_PROFILES: String(opts.maxQueueProfiles), HEAPWATCH_MAX_QUEUE_BYTES: String(opts.maxQueueBytes) },
+    workingSetMb: opts.workingSetMb,
+    intervalMs: opts.intervalMs,
+    warmupS: 5,
+    measureS: opts.durationS,
+    sampleEveryMs: opts.sampleEveryMs,
+    printSamples: true,
+    gcEveryMs: opts.gcEveryS * 1000,
+    onLine: (kind, obj) => {
+      if (kind === 'MEASURING') measureStartMs = obj.wallMs;
+      else if (kind === 'SAMPLE' && measureStartMs !== undefined) samples.push({ ...obj, s: (obj.wallMs - measureStartMs) / 1000 });
+      else if (kind === 'LIVE' && measureStartMs !== undefined) live.push({ ...obj, s: (obj.wallMs - measureStartMs) / 1000 });
+    },
+  });
+  await orchestrate;
+  // Let the last profiles land before asking the detector.
+  await sleep(2000);
+} catch (e) {
+  await collector.stop();
+  throw e;
+}
+const leakRes = await httpGet(`${collector.httpUrl}/api/v1/leaks?service=${service}&evaluate=true`);
+const leakReport = leakRes.status === 200 ? JSON.parse(leakRes.body.toString()) : { error: `${leakRes.status} ${leakRes.body.toString().slice(0, 200)}` };
+const profilesStored = await httpGet(`${collector.httpUrl}/api/v1/leaks?service=${service}`);
+await collector.stop();
+fs.rmSync(dataDir, { recursive: true, force: true });
+
+// ---- analysis
+const upAgain = events.find((e) => e.event === 'collector up again')?.s ?? outage.endS;
+const downAt = events.find((e) => e.event === 'collector stopped')?.s ?? outage.startS;
+const phase = (s) => (s < downAt ? 'before' : s < upAgain ? 'outage' : 'after');
+const of = (p) => samples.filter((x) => phase(x.s) === p);
+const before = of('before');
+const during = of('outage');
+const after = of('after');
+// Drained: the first sample after the restart with an empty queue.
+const drained = after.find((x) => x.agent && x.agent.queueLength === 0 && x.agent.profilesSent > (during.at(-1)?.agent?.profilesSent ?? 0));
+const recovered = drained ? after.filter((x) => x.s >= drained.s) : [];
+const maxBy = (a, f) => (a.length ? Math.max(...a.map(f)) : NaN);
+const medBy = (a, f) => (a.length ? median(a.map(f)) : NaN);
+
+function trend(xs, field = 'heapUsed') {
+  if (xs.length < 4) return { slope: NaN, lo: NaN, hi: NaN, n: xs.length };
+  const t = theilSen(xs.map((x) => x.s / 60), xs.map((x) => mib(x[field])));
+  return { ...t, n: xs.length }; // MiB per minute
+}
+// The live heap (heapUsed right after a forced full GC) in each phase.
+const liveBefore = live.filter((x) => x.s < downAt);
+const liveDuring = live.filter((x) => x.s >= downAt && x.s < upAgain);
+const liveRecovered = drained ? live.filter((x) => x.s >= drained.s) : [];
+const trendRecovered = trend(liveRecovered);
+const trendOutside = trend([...liveBefore, ...liveRecovered]);
+const trendRssRecovered = trend(liveRecovered, 'rss');
+const first = samples[0]?.agent ?? {};
+const last = samples.at(-1)?.agent ?? {};
+
+const phases = [
+  ['before outage', before],
+  ['collector down', during],
+  ['after restart', after],
+].map(([name, xs]) => [
+  name,
+  xs.length ? `${fmt(xs[0].s, 0)}-${fmt(xs.at(-1).s, 0)}` : '-',
+  fmt(mib(medBy(live.filter((l) => xs.length && l.s >= xs[0].s && l.s <= xs.at(-1).s), (x) => x.heapUsed))),
+  fmt(mib(maxBy(xs, (x) => x.heapUsed))),
+  fmt(mib(medBy(xs, (x) => x.rss))),
+  fmt(mib(maxBy(xs, (x) => x.rss))),
+  fmt(maxBy(xs, (x) => x.agent?.queueLength ?? 0), 0),
+  fmt(maxBy(xs, (x) => (x.agent?.queueBytes ?? 0) / 1024)),
+  xs.length ? `${xs[0].agent?.profilesSent ?? 0} -> ${xs.at(-1).agent?.profilesSent ?? 0}` : '-',
+  xs.length ? `${xs[0].agent?.profilesDropped ?? 0} -> ${xs.at(-1).agent?.profilesDropped ?? 0}` : '-',
+]);
+const phaseTable = table(['phase', 's', 'live heap MB med', 'heapUsed MB max', 'RSS MB med', 'RSS MB max', 'queue max', 'queue KiB max', 'sent', 'dropped'], phases);
+
+const heapBefore = mib(medBy(before.filter((x) => x.s >= 10), (x) => x.heapUsed));
+const heapAfter = mib(medBy(recovered, (x) => x.heapUsed));
+const rssBefore = mib(medBy(before.filter((x) => x.s >= 10), (x) => x.rss));
+const rssAfter = mib(medBy(recovered, (x) => x.rss));
+const envBefore = mib(medBy(liveBefore, (x) => x.heapUsed));
+const envDuringMax = mib(maxBy(liveDuring, (x) => x.heapUsed));
+const envAfter = mib(medBy(liveRecovered, (x) => x.heapUsed));
+const recoveredMin = liveRecovered.length > 1 ? (liveRecovered.at(-1).s - liveRecovered[0].s) / 60 : 0;
+const noTrend = (t, minutes) => Number.isFinite(t.slope) && ((t.lo <= 0 && t.hi >= 0) || Math.abs(t.slope * minutes) < 0.5);
+const flagged = leakReport.error ? undefined : (leakReport.leaks?.length ?? 0) + (leakReport.process?.length ?? 0);
+
+const targets = [
+  { name: 'queue within its bounds while the collector is down', measured: `max ${fmt(maxBy(during, (x) => x.agent?.queueLength ?? 0), 0)} profiles (bound ${opts.maxQueueProfiles}), max ${fmt(maxBy(during, (x) => x.agent?.queueBytes ?? 0) / 1024)} KiB (bound ${fmt(opts.maxQueueBytes / 1024, 0)} KiB)`, met: maxBy(samples, (x) => x.agent?.queueLength ?? 0) <= opts.maxQueueProfiles && maxBy(samples, (x) => x.agent?.queueBytes ?? 0) <= opts.maxQueueBytes },
+  { name: 'overflow is counted, not kept (dropped rises during the outage)', measured: `${during[0]?.agent?.profilesDropped ?? 0} -> ${during.at(-1)?.agent?.profilesDropped ?? 0}`, met: (during.at(-1)?.agent?.profilesDropped ?? 0) > (during[0]?.agent?.profilesDropped ?? 0) },
+  { name: 'queue drains after the restart', measured: drained ? `empty ${fmt(drained.s - upAgain)} s after the collector came back` : 'never', met: Boolean(drained) },
+  { name: 'live heap during the outage within the queue bound of its level before', measured: `${fmt(envBefore)} -> max ${fmt(envDuringMax)} MB`, met: envDuringMax - envBefore <= mib(opts.maxQueueBytes) + 2 },
+  { name: 'live heap returns after the restart (within 2 MB of before)', measured: `${fmt(envBefore)} -> ${fmt(envAfter)} MB (RSS, median of 500 ms samples: ${fmt(rssBefore)} -> ${fmt(rssAfter)})`, met: envAfter - envBefore <= 2 },
+  { name: 'no trend after recovery (Theil-Sen, live heap)', measured: `${fmt(trendRecovered.slope, 3)} MB/min [${fmt(trendRecovered.lo, 3)}, ${fmt(trendRecovered.hi, 3)}] over ${fmt(recoveredMin)} min`, met: noTrend(trendRecovered, recoveredMin) },
+  { name: 'no trend outside the outage (Theil-Sen, live heap)', measured: `${fmt(trendOutside.slope, 3)} MB/min [${fmt(trendOutside.lo, 3)}, ${fmt(trendOutside.hi, 3)}]`, met: noTrend(trendOutside, opts.durationS / 60) },
+  { name: "the product's detector flags nothing on the worker", measured: flagged === undefined ? leakReport.error : `${leakReport.leaks.length} sites, ${leakReport.process.length} process findings`, met: flagged === 0 },
+];
+
+const settings = { ...opts, service, loadavgStart: loadStart.join(' '), loadavgEnd: loadavg().join(' '), agentCommit: readAgentCommit(opts.agentDir) };
+function readAgentCommit(dir) {
+  try {
+    return fs.readFileSync(`${dir}/../COMMIT`, 'utf8').trim();
+  } catch {
+    return 'working tree';
+  }
+}
+const markdown = [
+  header('The agent does not leak (part 2)', {
+    interval: `${opts.intervalMs} ms`,
+    run: `${opts.durationS} s, collector down ${fmt(downAt, 0)}-${fmt(upAgain, 0)} s`,
+    workingSet: `${opts.workingSetMb} MB`,
+    queueBounds: `${opts.maxQueueProfiles} profiles / ${fmt(opts.maxQueueBytes / 1024, 0)} KiB`,
+    agent: `${opts.agentDir} @ ${settings.agentCommit}`,
+    loadavg: `${settings.loadavgStart} -> ${settings.loadavgEnd}`,
+  }),
+  `Samples every ${opts.sampleEveryMs} ms from inside the worker (process.memoryUsage, agent.stats()). "Live heap": heapUsed right after a forced full GC every ${opts.gcEveryS} s (between GCs V8 lets garbage pile up to a multiple of the live size, so raw heapUsed climbs for tens of seconds without any leak); Theil-Sen slopes in MB/min with their 95 % interval; "recovered" starts when the queue is first empty after the restart. ` +
+    `The detector ran with evaluate=true over the stored profiles; its window is the last 120 profiles of the instance. RSS after recovery: ${fmt(trendRssRecovered.slope, 3)} MB/min [${fmt(trendRssRecovered.lo, 3)}, ${fmt(trendRssRecovered.hi, 3)}].`,
+  '',
+  phaseTable,
+  '',
+  targetsTable(targets),
+].join('\n');
+writeResult('agent-leak', {
+  settings,
+  data: { live: live.map((x) => ({ s: x.s, heapUsed: x.heapUsed, rss: x.rss, external: x.external, agent: x.agent })), events, outage: { downAt, upAgain }, drainedAtS: drained?.s, trendRecovered, trendOutside, trendRssRecovered, leakReport, storedReport: profilesStored.status, agentFirst: first, agentLast: last, workerSummary: { ...result, stderr: undefined }, samples: samples.map((x) => ({ s: x.s, rss: x.rss, heapUsed: x.heapUsed, external: x.external, jobs: x.jobs, agent: x.agent })) },
+  markdown,
+  targets,
+});
