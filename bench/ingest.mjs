@@ -8,6 +8,7 @@
 //   node bench/ingest.mjs [--quick] [--stacks 5000] [--rounds 3] ...
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildFleet } from './lib/fleet.mjs';
 import { ingestClient, ingestRequest, send, startCollectorProcess } from './lib/collector.mjs';
@@ -58,8 +59,25 @@ function nextRequest() {
 // that is what a fleet looks like.
 await Promise.all(fleet.map(() => send(client, nextRequest())));
 
-/** Closed loop: `concurrency` agents, each sends as soon as its last send is acknowledged. */
+/** CPU seconds a process has used, all threads (the engine runs inside the collector). */
+function cpuSeconds(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in USER_HZ = 100
+}
+
+/**
+ * Closed loop: `concurrency` agents, each sends as soon as its last send is
+ * acknowledged. Besides profiles/s (which a shared machine drags down), it
+ * measures the CPU the collector spent per stored profile, and the CPU the
+ * load generator (this process) spent per send: both share the machine's
+ * cores, so the collector's capacity on the whole machine is cores x 1000 /
+ * (collector ms per profile); what the generator takes is reported beside.
+ */
 async function saturate(seconds) {
+  const cpu0 = cpuSeconds(collector.pid);
+  const self0 = process.cpuUsage();
+  const load0 = os.loadavg()[0];
   const acks = [];
   let errors = 0;
   const end = performance.now() + seconds * 1000;
@@ -77,7 +95,19 @@ async function saturate(seconds) {
     }),
   );
   const secs = (performance.now() - t0) / 1000;
-  return { profilesPerSec: acks.length / secs, valuesPerSec: (acks.length * valuesPerProfile) / secs, p50Ms: quantile(acks, 0.5), p99Ms: quantile(acks, 0.99), errors };
+  const self = process.cpuUsage(self0);
+  const collectorCpuMsPerProfile = ((cpuSeconds(collector.pid) - cpu0) * 1000) / acks.length;
+  return {
+    profilesPerSec: acks.length / secs,
+    valuesPerSec: (acks.length * valuesPerProfile) / secs,
+    p50Ms: quantile(acks, 0.5),
+    p99Ms: quantile(acks, 0.99),
+    errors,
+    collectorCpuMsPerProfile,
+    generatorCpuMsPerProfile: (self.user + self.system) / 1000 / acks.length,
+    capacityProfilesPerSec: (os.cpus().length * 1000) / collectorCpuMsPerProfile,
+    loadavg1: [load0, os.loadavg()[0]],
+  };
 }
 
 /** Open loop at a fixed rate: a send every 1/rate s, whether or not earlier ones were acknowledged. */
@@ -120,6 +150,8 @@ const med = (f) => median(rounds.map(f));
 const profilesPerSec = med((r) => r.collector.profilesPerSec);
 const valuesPerSec = med((r) => r.collector.valuesPerSec);
 const ceilingRowsPerSec = med((r) => r.ceiling.rowsPerSec);
+const cpuMsPerProfile = med((r) => r.collector.collectorCpuMsPerProfile);
+const capacity = (os.cpus().length * 1000) / cpuMsPerProfile;
 const targets = [
   { name: `>= ${args.targetProfilesPerSec} profiles/s of ${args.stacks} stacks`, measured: `${fmt(profilesPerSec)} profiles/s`, met: profilesPerSec >= args.targetProfilesPerSec && args.stacks >= 5000 },
   { name: `p99 ack < ${args.targetP99Ms} ms at ${args.halfRate} profiles/s`, measured: `${fmt(half.p99Ms)} ms`, met: half.p99Ms < args.targetP99Ms && half.errors === 0 },
@@ -129,8 +161,8 @@ const markdown = [
   `Profiles: ${fmt(valuesPerProfile, 0)} stack values each (of ${args.stacks} stacks per service), ${fmt(profileBytes / 1024)} KiB gzipped; ${fleet.length} simulated agents, ${args.concurrency} sending at once.`,
   '',
   table(
-    ['round', 'collector profiles/s', 'collector stack values/s', 'ack p50 ms', 'ack p99 ms', 'errors', 'ceiling rows/s (chDB via @clickhouse/client)', 'collector / ceiling'],
-    rounds.map((r, i) => [i + 1, r.collector.profilesPerSec, r.collector.valuesPerSec, r.collector.p50Ms, r.collector.p99Ms, r.collector.errors, r.ceiling.rowsPerSec, (r.collector.valuesPerSec / r.ceiling.rowsPerSec).toFixed(2)]),
+    ['round', 'collector profiles/s', 'collector stack values/s', 'ack p50 ms', 'ack p99 ms', 'errors', 'collector CPU ms/profile (all threads)', 'load generator CPU ms/profile', 'loadavg 1 min', 'ceiling rows/s (chDB via @clickhouse/client)', 'collector / ceiling'],
+    rounds.map((r, i) => [i + 1, r.collector.profilesPerSec, r.collector.valuesPerSec, r.collector.p50Ms, r.collector.p99Ms, r.collector.errors, r.collector.collectorCpuMsPerProfile, r.collector.generatorCpuMsPerProfile, r.collector.loadavg1.map((x) => x.toFixed(1)).join(' -> '), r.ceiling.rowsPerSec, (r.collector.valuesPerSec / r.ceiling.rowsPerSec).toFixed(2)]),
   ),
   '',
   table(
@@ -138,6 +170,9 @@ const markdown = [
     [
       ['sustained profiles/s (median of rounds)', profilesPerSec],
       ['sustained stack values/s', valuesPerSec],
+      ['collector CPU per profile, ms (median of rounds; collector process, all threads incl. the engine)', cpuMsPerProfile],
+      [`capacity on ${os.cpus().length} cores at that CPU cost, profiles/s (if nothing else ran)`, capacity],
+      ['load generator CPU per profile, ms (same cores)', med((r) => r.collector.generatorCpuMsPerProfile)],
       ['ceiling rows/s, same rows straight into chDB', ceilingRowsPerSec],
       ['ratio collector / ceiling', (valuesPerSec / ceilingRowsPerSec).toFixed(2)],
       [`ack p50 / p99 / max ms at ${args.halfRate} profiles/s`, `${fmt(half.p50Ms)} / ${fmt(half.p99Ms)} / ${fmt(half.maxMs)}`],
@@ -147,5 +182,5 @@ const markdown = [
   '',
   targetsTable(targets),
 ].join('\n');
-writeResult('ingest', { settings, targets, data: { valuesPerProfile, profileBytes, rounds, half, profilesPerSec, valuesPerSec, ceilingRowsPerSec, rssMaxBytes: rssMax, rssEndBytes: rssEnd }, markdown });
+writeResult('ingest', { settings, targets, data: { valuesPerProfile, profileBytes, rounds, half, profilesPerSec, valuesPerSec, ceilingRowsPerSec, cpuMsPerProfile, capacity, rssMaxBytes: rssMax, rssEndBytes: rssEnd }, markdown });
 process.exit(0);

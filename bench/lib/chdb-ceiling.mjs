@@ -26,6 +26,14 @@ const dataDir = tempDir('ceiling');
 const connection = createChdbConnection({ path: dataDir });
 const client = createClient({ connection, clickhouse_settings: { date_time_input_format: 'best_effort' } });
 for (const s of schemaStatements({ retentionDays: 0 })) await client.command({ query: s });
+// The collector's schema 2 keeps stack values as arrays in `profiles` and
+// `samples` is a view; the ceiling is what the plain client sustains for
+// the same values as rows, so it writes schema 1's row table.
+await client.command({
+  query: `CREATE TABLE samples_rows (service LowCardinality(String), instance LowCardinality(String), stack_id UInt64,
+            time DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)), objects Int64 CODEC(Delta, ZSTD(1)), bytes Int64 CODEC(Delta, ZSTD(1)))
+          ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(time) ORDER BY (service, instance, stack_id, time)`,
+});
 
 // The same services, instances and snapshots as the load generator builds.
 const batches = [];
@@ -48,11 +56,11 @@ for (let s = 0; s < config.services; s++) {
 const batchProfiles = config.profilesPerInsert;
 async function insert(method, rows) {
   if (method === 'client') {
-    await client.insert({ table: 'samples', values: rows, format: 'JSONCompactEachRow' });
+    await client.insert({ table: 'samples_rows', values: rows, format: 'JSONCompactEachRow' });
   } else {
     let body = '';
     for (const r of rows) body += `${r[0]}\t${r[1]}\t${r[2]}\t${r[3] / 1000}\t${r[4]}\t${r[5]}\n`;
-    await connection.chdb.rawInsert({ table: 'samples', values: body, format: 'TabSeparated' });
+    await connection.chdb.rawInsert({ table: 'samples_rows', values: body, format: 'TabSeparated' });
   }
 }
 
