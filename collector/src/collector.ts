@@ -66,6 +66,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   const http = new HttpApi({
     store,
     log,
+    metrics: () => ingester.metrics(),
     // The monitor keeps a fresh report in the store, which any collector can
     // serve; without it (or when asked) the report is computed now.
     leaks: async (service, evaluate) =>

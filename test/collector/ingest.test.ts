@@ -102,6 +102,26 @@ describe('ingest validation', () => {
   });
 });
 
+describe('GET /metrics', () => {
+  it('counts what the write path stored, recognised as retries and rejected, in Prometheus text', async () => {
+    const read = async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return Object.fromEntries([...text.matchAll(/^heapwatch_(\w+) (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    };
+    const before = await read();
+    const req = request({ service: 'metrics-worker' });
+    await send(req);
+    await send(req);
+    await rejection(request({ service: '' }));
+    const after = await read();
+    expect(after.profiles_stored_total! - before.profiles_stored_total!).toBe(1);
+    expect(after.profiles_duplicate_total! - before.profiles_duplicate_total!).toBe(1);
+    expect(after.profiles_rejected_total! - before.profiles_rejected_total!).toBe(1);
+    expect(after.store_pending_rows).toBe(0);
+    expect(after.collector_rss_bytes).toBeGreaterThan(0);
+  });
+});
+
 describe('merged profiles', () => {
   const t0 = Date.now() - 60_000;
   const hot = [['retain', '/app/retry.js', 12], ['tick', '/app/loop.js', 3]] as TestStack['frames'];

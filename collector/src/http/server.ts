@@ -21,6 +21,8 @@ export class HttpError extends Error {
 export interface ApiDeps {
   store: Store;
   log: Logger;
+  /** Counters for GET /metrics, by name without the `heapwatch_` prefix. */
+  metrics?: () => Record<string, number>;
   /** GET /api/v1/leaks?service=S: the leak report, or null for an unknown service. */
   leaks?: (service: string, evaluate: boolean) => Promise<unknown>;
 }
@@ -65,6 +67,19 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
     '/healthz': async (_params, res) => {
       await store.query('SELECT 1');
       sendJson(res, 200, { status: 'ok' });
+    },
+    '/metrics': async (params, res) => {
+      only(params, []);
+      const lines: string[] = [];
+      for (const [name, value] of Object.entries(deps.metrics?.() ?? {})) {
+        const full = `heapwatch_${name}`;
+        lines.push(`# TYPE ${full} ${name.endsWith('_total') ? 'counter' : 'gauge'}`, `${full} ${value}`);
+      }
+      const mem = process.memoryUsage();
+      lines.push('# TYPE heapwatch_collector_rss_bytes gauge', `heapwatch_collector_rss_bytes ${mem.rss}`);
+      const text = `${lines.join('\n')}\n`;
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
     },
     '/api/v1/services': async (params, res) => {
       only(params, []);

@@ -77,6 +77,22 @@ export class Ingester {
     return this.stacks.refusedRows + this.profiles.refusedRows;
   }
 
+  /** Everything the write path counts, for GET /metrics. */
+  metrics(): Record<string, number> {
+    return {
+      profiles_stored_total: this.counters.profiles,
+      profiles_duplicate_total: this.counters.duplicates,
+      profiles_rejected_total: this.counters.rejected,
+      stack_values_stored_total: this.counters.stackValues,
+      store_pending_rows: this.pendingRows,
+      store_refused_rows_total: this.refusedRows,
+      store_failed_inserts_total: this.stacks.failedInserts + this.profiles.failedInserts,
+      stack_cache_entries: this.knownStacks.size,
+      stack_cache_evicted_total: this.knownStacks.evicted,
+      profile_id_cache_evicted_total: this.knownProfiles.evicted,
+    };
+  }
+
   async ingest(req: IngestRequest__Output): Promise<IngestResult> {
     try {
       validateEnvelope(req, this.limits);
