@@ -16,6 +16,7 @@ export type { IngestServiceClient, IngestServiceHandlers } from './generated/hea
 export type { Instance, Instance__Output } from './generated/heapwatch/v1/Instance';
 export type { ProcessMemory, ProcessMemory__Output } from './generated/heapwatch/v1/ProcessMemory';
 export type { AgentStats, AgentStats__Output } from './generated/heapwatch/v1/AgentStats';
+export type { GcInfo, GcInfo__Output } from './generated/heapwatch/v1/GcInfo';
 export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/Health';
 export type { HealthCheckResponse__Output } from './generated/grpc/health/v1/HealthCheckResponse';
 

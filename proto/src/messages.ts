@@ -17,6 +17,7 @@ export type { IngestResponse, IngestResponse__Output } from './generated/heapwat
 export type { Instance } from './generated/heapwatch/v1/Instance';
 export type { ProcessMemory } from './generated/heapwatch/v1/ProcessMemory';
 export type { AgentStats } from './generated/heapwatch/v1/AgentStats';
+export type { GcInfo } from './generated/heapwatch/v1/GcInfo';
 
 /** The fully-qualified method path of IngestService.Ingest, as it goes on the wire (`:path`). */
 export const INGEST_METHOD_PATH = '/heapwatch.v1.IngestService/Ingest';
@@ -73,6 +74,15 @@ const AgentStats: MessageSpec = {
   ],
 };
 
+const GcInfo: MessageSpec = {
+  fullName: 'heapwatch.v1.GcInfo',
+  fields: [
+    { name: 'majorGcs', id: 1, type: 'uint64' },
+    { name: 'lastMajorGcEndMs', id: 2, type: 'int64' },
+    { name: 'afterMajorGc', id: 3, type: 'bool' },
+  ],
+};
+
 export const INGEST_REQUEST: MessageSpec = {
   fullName: 'heapwatch.v1.IngestRequest',
   fields: [
@@ -85,6 +95,7 @@ export const INGEST_REQUEST: MessageSpec = {
     { name: 'pprofGzip', id: 7, type: 'bytes' },
     { name: 'memory', id: 8, type: 'message', message: ProcessMemory },
     { name: 'agent', id: 9, type: 'message', message: AgentStats },
+    { name: 'gc', id: 10, type: 'message', message: GcInfo },
   ],
 };
 

@@ -2,6 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from './heapwatch/v1/AgentStats';
+import type { GcInfo as _heapwatch_v1_GcInfo, GcInfo__Output as _heapwatch_v1_GcInfo__Output } from './heapwatch/v1/GcInfo';
 import type { IngestRequest as _heapwatch_v1_IngestRequest, IngestRequest__Output as _heapwatch_v1_IngestRequest__Output } from './heapwatch/v1/IngestRequest';
 import type { IngestResponse as _heapwatch_v1_IngestResponse, IngestResponse__Output as _heapwatch_v1_IngestResponse__Output } from './heapwatch/v1/IngestResponse';
 import type { IngestServiceClient as _heapwatch_v1_IngestServiceClient, IngestServiceDefinition as _heapwatch_v1_IngestServiceDefinition } from './heapwatch/v1/IngestService';
@@ -16,6 +17,7 @@ export interface ProtoGrpcType {
   heapwatch: {
     v1: {
       AgentStats: MessageTypeDefinition<_heapwatch_v1_AgentStats, _heapwatch_v1_AgentStats__Output>
+      GcInfo: MessageTypeDefinition<_heapwatch_v1_GcInfo, _heapwatch_v1_GcInfo__Output>
       IngestRequest: MessageTypeDefinition<_heapwatch_v1_IngestRequest, _heapwatch_v1_IngestRequest__Output>
       IngestResponse: MessageTypeDefinition<_heapwatch_v1_IngestResponse, _heapwatch_v1_IngestResponse__Output>
       IngestService: SubtypeConstructor<typeof grpc.Client, _heapwatch_v1_IngestServiceClient> & { service: _heapwatch_v1_IngestServiceDefinition }

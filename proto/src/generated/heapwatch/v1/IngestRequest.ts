@@ -3,6 +3,7 @@
 import type { Instance as _heapwatch_v1_Instance, Instance__Output as _heapwatch_v1_Instance__Output } from '../../heapwatch/v1/Instance';
 import type { ProcessMemory as _heapwatch_v1_ProcessMemory, ProcessMemory__Output as _heapwatch_v1_ProcessMemory__Output } from '../../heapwatch/v1/ProcessMemory';
 import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from '../../heapwatch/v1/AgentStats';
+import type { GcInfo as _heapwatch_v1_GcInfo, GcInfo__Output as _heapwatch_v1_GcInfo__Output } from '../../heapwatch/v1/GcInfo';
 import type { Long } from '@grpc/proto-loader';
 
 export interface IngestRequest {
@@ -15,6 +16,7 @@ export interface IngestRequest {
   'pprofGzip'?: (Buffer | Uint8Array | string);
   'memory'?: (_heapwatch_v1_ProcessMemory | null);
   'agent'?: (_heapwatch_v1_AgentStats | null);
+  'gc'?: (_heapwatch_v1_GcInfo | null);
 }
 
 export interface IngestRequest__Output {
@@ -27,4 +29,5 @@ export interface IngestRequest__Output {
   'pprofGzip': (Buffer);
   'memory': (_heapwatch_v1_ProcessMemory__Output | null);
   'agent': (_heapwatch_v1_AgentStats__Output | null);
+  'gc': (_heapwatch_v1_GcInfo__Output | null);
 }
