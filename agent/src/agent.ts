@@ -2,19 +2,39 @@ import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
-import type { Instance, ProcessMemory } from '@heapwatch/proto/messages';
+import type { GcInfo, Instance, ProcessMemory } from '@heapwatch/proto/messages';
 import { Backoff, backoffCapMs } from './backoff';
 import type { AgentConfig } from './config';
 import { GcAlignedTimer } from './gc-aligned-timer';
 import type { Logger } from './logger';
-import { HeapSampler } from './sampler';
+import { MajorGcWatch } from './major-gc-watch';
+import { HeapSampler, type Capture } from './sampler';
 import { Sender, type Counters } from './sender';
 import { Http2Transport, type Transport } from './transport';
 import { AGENT_VERSION } from './version';
 
+/**
+ * A post-GC capture may cost at most this share of the host's time: after a
+ * capture that took c, the next waits POST_GC_BUDGET_FACTOR x c. Major GCs
+ * are seconds apart in the workers measured, and a capture costs 1-5 ms, so
+ * this only bites a heap thrashing near its limit.
+ */
+export const POST_GC_BUDGET_FACTOR = 100;
+
+/** The newest snapshot taken right after a major GC and not yet sent (at most one is kept). */
+interface PostGcCapture extends Capture {
+  timeMs: number;
+  memory: ProcessMemory;
+  majorGcs: number;
+  lastMajorGcEndMs: number;
+}
+
 /** One running agent: sampler + schedule + sender, for one isolate. */
 export class Agent {
   private readonly sampler = new HeapSampler();
+  private readonly gcWatch = new MajorGcWatch(() => this.onMajorGc());
+  private postGc: PostGcCapture | undefined;
+  private nextPostGcCaptureMs = 0;
   private readonly timer: GcAlignedTimer;
   private readonly sender: Sender;
   private readonly transport: Transport;
@@ -36,7 +56,11 @@ export class Agent {
       config.timeoutMs,
       log,
     );
-    this.timer = new GcAlignedTimer(config.intervalMs, () => this.tick());
+    this.timer = new GcAlignedTimer(
+      config.intervalMs,
+      () => this.tick(),
+      () => this.postGc !== undefined,
+    );
     this.instance = {
       hostname: os.hostname(),
       pid: process.pid,
@@ -57,6 +81,7 @@ export class Agent {
     }
     this.sampler.start(this.config.samplingIntervalBytes, this.config.stackDepth);
     this.lastSnapshotMs = Date.now();
+    if (!this.gcWatch.start()) this.log.info('perf_hooks gc entries unavailable: sending live snapshots only');
     this.timer.start();
     this.log.info(
       `started: service=${this.config.service} collector=${this.config.collector} intervalMs=${this.config.intervalMs} thread=${threadId}`,
@@ -84,6 +109,8 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     this.timer.stop();
+    this.gcWatch.stop();
+    this.postGc = undefined;
     const deadline = Date.now() + timeoutMs;
     const hold = holdProcess(timeoutMs);
     try {
@@ -106,12 +133,40 @@ export class Agent {
 
   private tick(): void {
     if (this.stopped) return;
-    this.takeSnapshot().catch((e: unknown) => this.log.debug(`tick: ${String(e)}`));
+    this.takeSnapshot(true).catch((e: unknown) => this.log.debug(`tick: ${String(e)}`));
   }
 
-  /** One snapshot at a time; a caller arriving mid-snapshot waits for that one. */
-  private takeSnapshot(): Promise<void> {
-    this.snapshotting ??= this.snapshotOnce()
+  /**
+   * Right after a major GC (perf_hooks delivers the entry in a setImmediate
+   * after the GC, so little has been allocated since): read the profile and
+   * keep it, replacing any older one, until the next tick sends it. Only the
+   * synchronous read and encode happen here; gzip waits until it is sent, so
+   * a capture superseded before a tick costs no compression.
+   */
+  private onMajorGc(): void {
+    if (this.stopped || !this.sampler.isRunning) return;
+    const now = Date.now();
+    if (now < this.nextPostGcCaptureMs) return;
+    try {
+      const memory = readMemory();
+      const c = this.sampler.capture(this.lastSnapshotMs, now);
+      this.sender.samplingTimeUs += c.samplingTimeUs;
+      this.nextPostGcCaptureMs = now + Math.ceil((POST_GC_BUDGET_FACTOR * c.samplingTimeUs) / 1000);
+      this.postGc = { ...c, timeMs: now, memory, majorGcs: this.gcWatch.majorGcs, lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs };
+    } catch (e) {
+      this.log.debug(`post-GC capture: ${String(e)}`);
+      return;
+    }
+    this.timer.majorGc();
+  }
+
+  /**
+   * One snapshot at a time; a caller arriving mid-snapshot waits for that one.
+   * `preferPostGc`: send the newest post-GC capture if one was taken since
+   * the last send (interval ticks); flush() and stop() read the heap now.
+   */
+  private takeSnapshot(preferPostGc = false): Promise<void> {
+    this.snapshotting ??= this.snapshotOnce(preferPostGc)
       .catch((e: unknown) => this.log.warn(`could not take a heap profile: ${String(e)}`))
       .finally(() => {
         this.snapshotting = undefined;
@@ -119,17 +174,35 @@ export class Agent {
     return this.snapshotting;
   }
 
-  private async snapshotOnce(): Promise<void> {
+  private async snapshotOnce(preferPostGc: boolean): Promise<void> {
     if (!this.sampler.isRunning) return;
     const startMs = this.lastSnapshotMs;
-    const endMs = Date.now();
-    this.lastSnapshotMs = endMs;
-    const memory = readMemory();
-    const snap = await this.sampler.snapshot(startMs, endMs);
-    this.sender.samplingTimeUs += snap.samplingTimeUs;
+    const post = this.postGc;
+    this.postGc = undefined;
+    let endMs: number;
+    let memory: ProcessMemory;
+    let pprofGzip: Buffer;
+    let gc: GcInfo;
+    if (preferPostGc && post && post.timeMs >= startMs) {
+      // Its window was set at capture time from the same lastSnapshotMs.
+      endMs = post.timeMs;
+      this.lastSnapshotMs = endMs;
+      memory = post.memory;
+      pprofGzip = await this.sampler.compress(post.encoded);
+      gc = { majorGcs: post.majorGcs, lastMajorGcEndMs: post.lastMajorGcEndMs, afterMajorGc: true };
+    } else {
+      endMs = Date.now();
+      this.lastSnapshotMs = endMs;
+      memory = readMemory();
+      gc = { majorGcs: this.gcWatch.majorGcs, lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs, afterMajorGc: false };
+      const snap = await this.sampler.snapshot(startMs, endMs);
+      this.sender.samplingTimeUs += snap.samplingTimeUs;
+      pprofGzip = snap.pprofGzip;
+    }
     this.log.debug(
-      `profile taken (after ${this.timer.lastTrigger ?? 'request'}): ${snap.pprofGzip.length} bytes gzipped, ${snap.samplingTimeUs} us on thread`,
+      `profile taken (${gc.afterMajorGc ? 'after a major GC' : 'live'}, tick by ${this.timer.lastTrigger ?? 'request'}): ${pprofGzip.length} bytes gzipped`,
     );
+    const snap = { pprofGzip };
     this.sender.enqueue({
       bytes: snap.pprofGzip.length,
       request: {
@@ -141,6 +214,7 @@ export class Agent {
         endTimeMs: endMs,
         pprofGzip: snap.pprofGzip,
         memory,
+        gc,
       },
     });
   }

@@ -5,6 +5,13 @@ import type { Profile } from 'pprof-format';
 
 const gzip = promisify(zlib.gzip);
 
+/** A profile read and encoded, not yet compressed. */
+export interface Capture {
+  encoded: Uint8Array;
+  /** Main-thread time spent in heap.profile() + Profile.encode(), microseconds. */
+  samplingTimeUs: number;
+}
+
 export interface Snapshot {
   pprofGzip: Buffer;
   /** Main-thread time spent in heap.profile() + Profile.encode(), microseconds. */
@@ -40,6 +47,12 @@ export class HeapSampler {
    * profile never blocks the host's event loop while it compresses.
    */
   async snapshot(startMs: number, endMs: number): Promise<Snapshot> {
+    const { encoded, samplingTimeUs } = this.capture(startMs, endMs);
+    return { pprofGzip: await gzip(encoded), samplingTimeUs };
+  }
+
+  /** The synchronous part of snapshot(): read and encode, no compression. */
+  capture(startMs: number, endMs: number): Capture {
     const t0 = process.hrtime.bigint();
     const profile = heap.profile();
     renameSampleTypes(profile);
@@ -47,8 +60,11 @@ export class HeapSampler {
     profile.durationNanos = BigInt(Math.max(0, endMs - startMs)) * 1_000_000n;
     const encoded = profile.encode();
     const samplingTimeUs = Number((process.hrtime.bigint() - t0) / 1000n);
-    const pprofGzip = await gzip(encoded);
-    return { pprofGzip, samplingTimeUs };
+    return { encoded, samplingTimeUs };
+  }
+
+  async compress(encoded: Uint8Array): Promise<Buffer> {
+    return gzip(encoded);
   }
 }
 

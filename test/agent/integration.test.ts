@@ -78,6 +78,51 @@ describe('agent preloaded with --require', () => {
     expect(topOf(bytesByTopUserFrame(p))).toBe('recordFailure');
   });
 
+  it('marks snapshots taken right after a major GC, and counts major GCs', async () => {
+    const c = await collector();
+    // GCs every 700 ms, ticks every 500 ms: some ticks find a post-GC capture, some do not.
+    const run = track(
+      runWithAgent('gc-forcing.js', {
+        NODE_OPTIONS: '--expose-gc',
+        HEAPWATCH_COLLECTOR: c.address,
+        HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536',
+        FIXTURE_RUN_MS: '4000',
+        FIXTURE_GC_EVERY_MS: '700',
+      }),
+    );
+    const { code } = await run.exited;
+    expect(run.stderr()).toBe('');
+    expect(code).toBe(0);
+    expect(run.stdout()).toContain('stopped');
+    const forcedAt = [...run.stdout().matchAll(/^gc (\d+) (\d+)$/gm)].map((m) => Number(m[2]));
+    expect(forcedAt.length).toBeGreaterThanOrEqual(4);
+    const reqs = c.received.map((r) => r.request);
+    expect(reqs.length).toBeGreaterThanOrEqual(5);
+    for (let i = 1; i < reqs.length; i++) {
+      // Windows still chain, and time never goes back although a post-GC snapshot is older than its tick.
+      expect(reqs[i]!.startTimeMs).toBe(reqs[i - 1]!.endTimeMs);
+      expect(reqs[i]!.endTimeMs).toBeGreaterThanOrEqual(reqs[i - 1]!.endTimeMs);
+      expect(reqs[i]!.gc!.majorGcs).toBeGreaterThanOrEqual(reqs[i - 1]!.gc!.majorGcs);
+    }
+    const post = reqs.filter((r) => r.gc!.afterMajorGc);
+    expect(post.length, 'some ticks sent a post-GC snapshot').toBeGreaterThanOrEqual(2);
+    for (const r of post) {
+      // Taken just after the GC it names: within 250 ms of its end (a setImmediate on a loaded machine).
+      expect(r.gc!.lastMajorGcEndMs).toBeGreaterThan(0);
+      expect(r.endTimeMs).toBeGreaterThanOrEqual(r.gc!.lastMajorGcEndMs);
+      expect(r.endTimeMs - r.gc!.lastMajorGcEndMs).toBeLessThan(250);
+      expect(Number(c.received.find((x) => x.request === r)!.profile.timeNanos)).toBe(r.endTimeMs * 1e6);
+    }
+    // At least one of them follows a forced GC (printed right after gc() returned); V8 may add natural ones.
+    expect(post.some((r) => forcedAt.some((t) => Math.abs(t - r.gc!.lastMajorGcEndMs) < 250))).toBe(true);
+    // stop()'s last profile reads the heap now: live, not post-GC.
+    const last = reqs.at(-1)!;
+    expect(last.gc!.afterMajorGc).toBe(false);
+    // Every forced GC is a major GC the agent counted (V8 may add its own).
+    expect(last.gc!.majorGcs).toBeGreaterThanOrEqual(forcedAt.length);
+  });
+
   it('without disableInlining, the optimizer charges the helper to its caller (why the default exists)', async () => {
     const c = await collector();
     const run = track(

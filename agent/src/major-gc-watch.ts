@@ -1,0 +1,63 @@
+import { PerformanceObserver, constants as perfConstants, performance } from 'node:perf_hooks';
+
+/**
+ * Observes major (mark-compact) GCs for the agent's whole life through
+ * perf_hooks 'gc' entries. Why: the native heap profile counts sampled
+ * objects that no GC has freed yet, and objects promoted to old space (LRU
+ * evictions, released batches, flushed buffers) are only freed by a major
+ * GC, seconds to tens of seconds apart. A snapshot taken right after one is
+ * the "live after GC" picture the leak rule needs, without forcing a GC.
+ *
+ * Cost: Node builds an entry for every GC, scavenges included, once any 'gc'
+ * observer exists (C++ epilogue -> SetImmediate -> a JS entry object), so the
+ * host pays per minor GC, not per major one. Measured by
+ * bench/gc-observer-cost.mjs (see agent/README.md for the figure); our own
+ * callback only scans the batch for kind === MAJOR.
+ */
+export class MajorGcWatch {
+  private observer: PerformanceObserver | undefined;
+  /** Major GCs seen since start(). */
+  majorGcs = 0;
+  /** End of the newest major GC, Unix epoch ms; 0 if none yet. */
+  lastMajorGcEndMs = 0;
+
+  constructor(private readonly onMajorGc: () => void) {}
+
+  /** False if 'gc' entries cannot be observed here; the agent then sends live snapshots only. */
+  start(): boolean {
+    if (this.observer) return true;
+    try {
+      const observer = new PerformanceObserver((list) => {
+        let major = false;
+        for (const e of list.getEntries()) {
+          if ((e as unknown as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
+          major = true;
+          this.majorGcs++;
+          // The entry arrives after the GC; clamp so the monotonic clock's
+          // drift from Date.now() never puts a GC's end after the snapshot.
+          this.lastMajorGcEndMs = Math.min(Date.now(), Math.round(performance.timeOrigin + e.startTime + e.duration));
+        }
+        if (!major) return;
+        try {
+          this.onMajorGc();
+        } catch {
+          // The callback guards itself; the observer must survive regardless.
+        }
+      });
+      observer.observe({ entryTypes: ['gc'] });
+      this.observer = observer;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  stop(): void {
+    try {
+      this.observer?.disconnect();
+    } catch {
+      // ignore
+    }
+    this.observer = undefined;
+  }
+}
