@@ -5,7 +5,7 @@ import { BoundedSet } from '../../collector/src/lru';
 import { combine, hashString, toDecimal } from '../../collector/src/hash';
 import { parseTime } from '../../collector/src/http/server';
 import { serveOptions } from '../../collector/src/cli';
-import { schemaStatements } from '../../collector/src/store/schema';
+import { schemaStatements, schemaUpgradeStatements } from '../../collector/src/store/schema';
 
 describe('Batcher', () => {
   const opts = { maxBatchRows: 3, maxDelayMs: 10, maxPendingRows: 5, concurrency: 1 };
@@ -101,12 +101,22 @@ describe('schema', () => {
     expect(single).not.toMatch(/Replicated|Distributed|ON CLUSTER/);
     expect(single).toMatch(/TTL toDateTime\(time\) \+ INTERVAL 30 DAY/);
     const cluster = schemaStatements({ retentionDays: 0, cluster: 'heapwatch' }).join('\n');
-    // Schema 2: stack values live in the profiles row; samples is a view over the Distributed profiles.
+    // Schema 2: stack values live in the profiles row; there is no samples table or view.
     expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch/);
     expect(cluster).toMatch(/ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/profiles', '\{replica\}'\)/);
     expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_local, cityHash64\(service, instance\)\)/);
-    expect(cluster).toMatch(/CREATE VIEW IF NOT EXISTS samples ON CLUSTER heapwatch AS\s+SELECT .* FROM profiles ARRAY JOIN/s);
+    expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch \(.*stack_ids Array\(UInt64\).*stack_bytes Array\(Int64\)/s);
+    expect(cluster).not.toMatch(/\bsamples\b|CREATE VIEW/);
     expect(cluster).not.toMatch(/TTL/);
     expect(() => schemaStatements({ retentionDays: 1, cluster: 'x; DROP TABLE' })).toThrow(/invalid identifier/);
+  });
+
+  it('adds the GC columns to existing stores idempotently, to the local and the Distributed table in a cluster', () => {
+    expect(schemaStatements({ retentionDays: 0 }).join('\n')).toMatch(/gc_major_gcs UInt64,\s+gc_last_major_gc_end_ms Int64,\s+gc_after_major_gc UInt8/);
+    expect(schemaUpgradeStatements({ retentionDays: 0 })).toEqual([
+      'ALTER TABLE profiles ADD COLUMN IF NOT EXISTS gc_major_gcs UInt64, ADD COLUMN IF NOT EXISTS gc_last_major_gc_end_ms Int64, ADD COLUMN IF NOT EXISTS gc_after_major_gc UInt8',
+    ]);
+    const cluster = schemaUpgradeStatements({ retentionDays: 0, cluster: 'heapwatch' });
+    expect(cluster.map((s) => s.split(' ADD')[0])).toEqual(['ALTER TABLE profiles_local ON CLUSTER heapwatch', 'ALTER TABLE profiles ON CLUSTER heapwatch']);
   });
 });

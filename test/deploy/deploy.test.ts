@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INGEST_SERVICE_NAME } from '@heapwatch/proto';
-import { schemaStatements } from '../../collector/src/store/schema';
+import { schemaStatements, schemaUpgradeStatements } from '../../collector/src/store/schema';
 import { MIN_SERVER_VERSION } from '../../collector/src/store/clickhouse';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -384,15 +384,11 @@ describe('cluster DDL', () => {
   const format = (sql: string) => chdb.query(`SELECT formatQuerySingleLine('${sql.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}')`, 'TSV');
 
   it('is a Replicated local table plus a Distributed table per table, all ON CLUSTER', () => {
-    // Schema 2: three tables (profiles carries the stack values) and the `samples` view over them.
-    const tables = statements.filter((s) => !s.startsWith('CREATE VIEW'));
-    const views = statements.filter((s) => s.startsWith('CREATE VIEW'));
-    expect(tables.length).toBe(6);
-    expect(views.length).toBe(1);
-    for (const s of tables) {
+    // Schema 2: three tables (profiles carries the stack values), no views.
+    expect(statements.length).toBe(6);
+    for (const s of statements) {
       expect(s).toMatch(/^CREATE TABLE IF NOT EXISTS \w+ ON CLUSTER heapwatch /); // idempotent: every collector may run it
     }
-    expect(views[0]).toMatch(/^CREATE VIEW IF NOT EXISTS samples ON CLUSTER heapwatch AS/);
     expect(statements.filter((s) => /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\w+', '\{replica\}'/.test(s)).length).toBe(3);
     expect(statements.filter((s) => /ENGINE = Distributed\(heapwatch, currentDatabase\(\), \w+_local, /.test(s)).length).toBe(3);
   });
@@ -400,7 +396,7 @@ describe('cluster DDL', () => {
   it('parses as ClickHouse SQL (chDB formatQuery)', () => {
     for (const s of statements) {
       const formatted = format(s);
-      expect(formatted).toMatch(/^CREATE (TABLE|VIEW) IF NOT EXISTS \w+ ON CLUSTER heapwatch/);
+      expect(formatted).toMatch(/^CREATE TABLE IF NOT EXISTS \w+ ON CLUSTER heapwatch/);
     }
   });
 

@@ -177,6 +177,9 @@ export class Ingester {
         agent_queue_bytes: agent?.queueBytes ?? 0,
         agent_send_failures: agent?.sendFailures ?? 0,
         received_at: Date.now(),
+        gc_major_gcs: req.gc?.majorGcs ?? 0,
+        gc_last_major_gc_end_ms: req.gc?.lastMajorGcEndMs ?? 0,
+        gc_after_major_gc: req.gc?.afterMajorGc ? 1 : 0,
       },
       values: stacks,
     };

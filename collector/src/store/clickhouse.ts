@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { SCHEMA_VERSION, schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
+import { PROFILES_ADDED_COLUMNS, SCHEMA_VERSION, schemaStatements, schemaUpgradeStatements, TABLE_NAMES, type SchemaOptions } from './schema';
 
 export type { ClickHouseClient } from '@clickhouse/client';
 
@@ -110,8 +110,22 @@ export class Store {
     }
     // ON CLUSTER DDL waits for every node; a collector must still start
     // while one node is down once the tables exist.
-    if (opts.cluster && (await this.tablesExist())) return;
+    if (opts.cluster && (await this.tablesExist())) {
+      // Same reason: only ALTER ON CLUSTER (which needs every node) when a column is missing.
+      if (await this.profilesColumnsMissing()) for (const statement of schemaUpgradeStatements(opts)) await this.command(statement);
+      return;
+    }
     for (const statement of schemaStatements(opts)) await this.command(statement);
+    for (const statement of schemaUpgradeStatements(opts)) await this.command(statement);
+  }
+
+  private async profilesColumnsMissing(): Promise<boolean> {
+    const names = PROFILES_ADDED_COLUMNS.map((c) => c.split(' ')[0]!);
+    const [row] = await this.query<{ n: string }>(
+      `SELECT count() AS n FROM system.columns WHERE database = currentDatabase() AND table = 'profiles' AND name IN {names:Array(String)}`,
+      { names },
+    );
+    return Number(row?.n ?? 0) < names.length;
   }
 }
 

@@ -62,6 +62,9 @@ const COLUMNS = [
   ['agent_queue_bytes', 'number'],
   ['agent_send_failures', 'number'],
   ['received_at', 'time'],
+  ['gc_major_gcs', 'number'],
+  ['gc_last_major_gc_end_ms', 'number'],
+  ['gc_after_major_gc', 'number'],
 ] as const satisfies readonly (readonly [string, Kind])[];
 
 export type ProfileColumn = (typeof COLUMNS)[number][0];

@@ -21,8 +21,17 @@
  * stacks it refers to are written before it. The arrays of consecutive
  * profiles of one instance are nearly the same and adjacent on disk (ORDER
  * BY service, instance, time), which ZSTD turns into a fraction of a byte a
- * value. `samples` stays, as a view with the old row shape, for readers
- * that want one row per stack value (the leak detector).
+ * value.
+ *
+ * The first schema 2 kept `samples` as a view with the old row shape (an
+ * ARRAY JOIN over every profile) for the leak detector; read through it, a
+ * detector pass unrolled every profile since its window's start before
+ * joining, ~22 s on the bench store. The detector now reads the arrays of
+ * its window itself (leaks/queries.ts) and the view is gone from the DDL.
+ * A store created with it keeps it (CREATE ... IF NOT EXISTS never drops,
+ * and a collector of the previous release may still be reading it during a
+ * rolling upgrade); nothing reads it, and `migrate` tells it from schema 1's
+ * `samples` table by its engine.
  */
 
 export interface SchemaOptions {
@@ -37,10 +46,24 @@ export interface SchemaOptions {
 
 export const SCHEMA_VERSION = 2;
 
+/**
+ * Columns added to `profiles` after schema 2 first shipped, as `name Type`.
+ * New stores get them from CREATE TABLE; existing ones from
+ * schemaUpgradeStatements (ALTER ... ADD COLUMN IF NOT EXISTS, idempotent),
+ * and rows written before read as the defaults: 0 GCs, not after a GC,
+ * which the leak rule treats as "no GC information" (leaks/rule.ts).
+ */
+export const PROFILES_ADDED_COLUMNS = [
+  // IngestRequest.gc (ingest.proto): major GCs the agent observed, cumulative.
+  'gc_major_gcs UInt64',
+  // End of the newest of them, Unix epoch ms; 0 if none.
+  'gc_last_major_gc_end_ms Int64',
+  // 1 if the snapshot was taken right after a major GC (no old-space garbage).
+  'gc_after_major_gc UInt8',
+] as const;
+
 interface TableSpec {
   name: string;
-  /** A view over the tables before it, instead of a table. */
-  view?: string;
   columns: string;
   engine: 'MergeTree' | 'ReplacingMergeTree';
   /** The ReplacingMergeTree version column, if any. */
@@ -88,6 +111,7 @@ function tables(opts: SchemaOptions): TableSpec[] {
         agent_queue_bytes UInt64,
         agent_send_failures UInt64,
         received_at DateTime64(3, 'UTC'),
+        ${PROFILES_ADDED_COLUMNS.join(',\n        ')},
         stack_ids Array(UInt64) CODEC(ZSTD(1)),
         stack_objects Array(Int64) CODEC(ZSTD(1)),
         stack_bytes Array(Int64) CODEC(ZSTD(1))`,
@@ -96,16 +120,6 @@ function tables(opts: SchemaOptions): TableSpec[] {
       partitionBy: 'toYYYYMMDD(time)',
       ttl: ttl('time'),
       shardBy: 'cityHash64(service, instance)',
-    },
-    {
-      // One row per stack value, as schema 1 stored them.
-      name: 'samples',
-      columns: '',
-      view: `SELECT service, instance, stack_id, time, objects, bytes
-        FROM profiles ARRAY JOIN stack_ids AS stack_id, stack_objects AS objects, stack_bytes AS bytes`,
-      engine: 'MergeTree',
-      orderBy: '',
-      shardBy: '',
     },
     {
       // One row per distinct stack of a service. `site_*` is the allocation
@@ -181,18 +195,11 @@ export function quoteIdent(name: string): string {
  *
  * With a cluster, each table is a Replicated*MergeTree `<name>_local` on
  * every node plus a Distributed `<name>` over them; everything else reads
- * and writes `<name>` and never knows the difference. Views are one per
- * node, over the Distributed tables.
+ * and writes `<name>` and never knows the difference.
  */
 export function schemaStatements(opts: SchemaOptions): string[] {
   const out: string[] = [];
   for (const t of tables(opts)) {
-    if (t.view !== undefined) {
-      // Over the Distributed tables in a cluster, so one view per node sees them all.
-      const onCluster = opts.cluster ? ` ON CLUSTER ${quoteIdent(opts.cluster)}` : '';
-      out.push(`CREATE VIEW IF NOT EXISTS ${t.name}${onCluster} AS\n${t.view}`);
-      continue;
-    }
     if (!opts.cluster) {
       out.push(createTable(t, t.name, opts));
       continue;
@@ -207,4 +214,16 @@ export function schemaStatements(opts: SchemaOptions): string[] {
   return out;
 }
 
-export const TABLE_NAMES = ['profiles', 'samples', 'stacks', 'findings'] as const;
+/**
+ * ALTERs that bring a store created by an older schema 2 up to the current
+ * columns; idempotent (IF NOT EXISTS). In a cluster both the Replicated
+ * local table and the Distributed table over it get each column.
+ */
+export function schemaUpgradeStatements(opts: SchemaOptions): string[] {
+  const add = PROFILES_ADDED_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ');
+  if (!opts.cluster) return [`ALTER TABLE profiles ${add}`];
+  const cluster = quoteIdent(opts.cluster);
+  return [`ALTER TABLE profiles_local ON CLUSTER ${cluster} ${add}`, `ALTER TABLE profiles ON CLUSTER ${cluster} ${add}`];
+}
+
+export const TABLE_NAMES = ['profiles', 'stacks', 'findings'] as const;
