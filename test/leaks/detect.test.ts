@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detect, gcResets } from '../../collector/src/leaks/detect';
+import { detect, gcResets, majorGcResets } from '../../collector/src/leaks/detect';
 import type { ProfilePoint, SitePoint } from '../../collector/src/leaks/queries';
 import { leakSeries } from './synthetic';
 
@@ -13,7 +13,14 @@ function profiles(instance: string, n: number, heap: (i: number) => number, t0 =
     externalBytes: 0,
     arrayBuffersBytes: 0,
     heapSizeLimitBytes: 4096 * MB,
+    majorGcs: 0,
+    afterMajorGc: false,
   }));
+}
+
+/** Profiles from an agent that reports GCs: a major GC every `period` profiles, the first profile after it post-GC. */
+function gcProfiles(instance: string, n: number, period: number): ProfilePoint[] {
+  return profiles(instance, n, () => 50 * MB).map((p, i) => ({ ...p, majorGcs: Math.floor(i / period), afterMajorGc: i > 0 && i % period === 0 }));
 }
 
 function points(instance: string, siteId: string, ys: readonly number[], t0 = 0): SitePoint[] {
@@ -23,6 +30,30 @@ function points(instance: string, siteId: string, ys: readonly number[], t0 = 0)
 describe('detect', () => {
   it('finds major GCs as heap drops', () => {
     expect(gcResets([10, 12, 14, 8, 9, 10, 9.5])).toEqual([3]);
+  });
+
+  it('takes GC cycles from the agent\'s major GC count where it reports one', () => {
+    expect(majorGcResets([0, 0, 1, 1, 1, 3, 3])).toEqual([2, 5]);
+    // Heap used never drops by 25 % here, yet the reported GCs gate and floor the series.
+    const n = 40;
+    const churn = Array.from({ length: n }, (_, i) => (i % 5 === 0 && i > 0 ? 20 : 20 + (i % 5) * 6) * 16384);
+    expect(detect(gcProfiles('a', n, 5), points('a', 'g', churn)).sites.get('g')?.positive).toBe(false);
+  });
+
+  it('judges post-GC profiles alone once there are enough: garbage between GCs is ignored, a leak under it is not', () => {
+    const n = 60;
+    const period = 5; // 11 post-GC profiles in the window
+    // A churning site: climbs with uncollected garbage, back to 20 samples after each GC.
+    const churn = Array.from({ length: n }, (_, i) => (20 + (i % period) * 8) * 16384);
+    const d = detect(gcProfiles('a', n, period), points('a', 'churn', churn));
+    expect(d.sites.get('churn')?.positive).toBe(false);
+    // A leak of ~1 sample a profile under the same garbage: the post-GC floors rise.
+    const leak = leakSeries(n, 1, 7, 0).map((y, i) => y + churn[i]!);
+    const d2 = detect(gcProfiles('a', n, period), points('a', 'leak', leak));
+    expect(d2.sites.get('leak')).toMatchObject({ positive: true, instancesRising: 1 });
+    // Growth is per profile, not per post-GC point: ~1 sample (512 KiB) a profile.
+    expect(d2.sites.get('leak')!.growthBytesPerInterval).toBeGreaterThan(0.5 * 512 * 1024);
+    expect(d2.sites.get('leak')!.growthBytesPerInterval).toBeLessThan(2 * 512 * 1024);
   });
 
   it('garbage that climbs between rare major GCs is not a leak until a GC shows it', () => {

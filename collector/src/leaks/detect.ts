@@ -10,6 +10,11 @@ import { median, theilSen } from './stats';
 
 export interface DetectOptions {
   rule: RuleOptions;
+  /**
+   * Rule for a site series made of an instance's post-major-GC profiles
+   * only; used once the window holds `minProfiles` of them.
+   */
+  postGcRule: RuleOptions;
   /** Rule for process gauges (heap used, external): GC timing, not Poisson sampling, is their noise. */
   processRule: RuleOptions;
   /**
@@ -29,6 +34,9 @@ export interface DetectOptions {
 
 export const DEFAULT_DETECT: DetectOptions = {
   rule: DEFAULT_RULE,
+  // Garbage-free points: no GC gating. 8 because each half must reach
+  // MK p < halfAlpha on its own, which 3 points cannot (p >= 0.15).
+  postGcRule: { ...DEFAULT_RULE, minProfiles: 8, profilesWithoutGc: 0 },
   // A process gauge sums every site: a leak under a warm-up that is still
   // settling decelerates the total without stopping, so the plateau ratio
   // is looser; the lower envelope ("does not return to baseline") decides.
@@ -72,8 +80,12 @@ interface InstanceSeries {
   instance: string;
   /** Profiles newer than the previous evaluation's newest, capped. */
   replay: number;
-  /** See gcResets(). */
+  /** First profile after each major GC: from the agent's count where it reports one, else gcResets(). */
   resets: number[];
+  /** Which profiles the agent took right after a major GC. */
+  afterGc: boolean[];
+  /** Indices of those profiles. */
+  postGc: number[];
   times: number[];
   index: Map<number, number>;
   intervalMs: number;
@@ -88,6 +100,28 @@ function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions
   const out: SeriesVerdict[] = [];
   for (let j = Math.min(replay, ys.length) - 1; j >= 0; j--) out.push(decideSeries(j ? ys.slice(0, ys.length - j) : ys, rule, gcResets));
   return out;
+}
+
+/**
+ * One site of one instance, cut after its first `len` profiles. Once the
+ * window (the rule's last maxProfiles profiles) holds postGcRule.minProfiles
+ * post-major-GC profiles, the series is those profiles alone: each is the
+ * site's live size with no old-space garbage, so churn cannot masquerade as
+ * growth. Before that (short intervals, rare GCs, agents that report no
+ * GCs) the whole series is judged, gated on GC cycles, with post-GC profiles
+ * as the cycles' floors where there are any.
+ */
+function decideSite(ys: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+  const from = Math.max(0, len - opts.rule.maxProfiles);
+  const post: number[] = [];
+  for (const i of s.postGc) if (i >= from && i < len) post.push(i);
+  if (post.length >= opts.postGcRule.minProfiles) {
+    const v = decideSeries(post.map((i) => ys[i]!), opts.postGcRule);
+    // Slope per post-GC point -> per profile, so growth per hour keeps its meaning.
+    const span = post[post.length - 1]! - post[0]!;
+    return { ...v, slopePerProfile: span > 0 ? (v.slopePerProfile * (post.length - 1)) / span : v.slopePerProfile, last: ys[len - 1]! };
+  }
+  return decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.rule, s.resets, s.afterGc);
 }
 
 /** Profiles over which heap used's floor is taken (see trailingMin). */
@@ -109,6 +143,13 @@ export const GC_DROP_FRACTION = 0.25;
 export function gcResets(heapUsed: readonly number[]): number[] {
   const out: number[] = [];
   for (let i = 1; i < heapUsed.length; i++) if (heapUsed[i]! < (1 - GC_DROP_FRACTION) * heapUsed[i - 1]!) out.push(i);
+  return out;
+}
+
+/** Indices of profiles whose reported major GC count rose since the previous one: each starts a GC cycle. */
+export function majorGcResets(majorGcs: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < majorGcs.length; i++) if (majorGcs[i]! > majorGcs[i - 1]!) out.push(i);
   return out;
 }
 
@@ -156,7 +197,13 @@ export function detect(
     const last = times[times.length - 1]!;
     if (intervalMs > 0 && latestProfileMs - last > opts.staleProfiles * intervalMs) continue;
     const fresh = times.filter((t) => t > prevLatestProfileMs).length;
-    series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets: gcResets(list.map((p) => p.heapUsedBytes)), times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
+    // An agent that reports GCs says exactly where each cycle starts;
+    // otherwise a large drop of heap used is the best guess.
+    const reported = list.some((p) => p.majorGcs > 0);
+    const resets = reported ? majorGcResets(list.map((p) => p.majorGcs)) : gcResets(list.map((p) => p.heapUsedBytes));
+    const afterGc = list.map((p) => p.afterMajorGc);
+    const postGc = afterGc.flatMap((x, i) => (x ? [i] : []));
+    series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
 
   // site -> instance -> values (0 where the sampler saw nothing alive).
@@ -178,7 +225,8 @@ export function detect(
     const stepVerdicts: SeriesVerdict[][] = [];
     for (const [instance, ys] of perInstance) {
       const s = series.get(instance)!;
-      const replayed = replayVerdicts(ys, s.replay, opts.rule, s.resets);
+      const replayed: SeriesVerdict[] = [];
+      for (let j = Math.min(s.replay, ys.length) - 1; j >= 0; j--) replayed.push(decideSite(ys, ys.length - j, s, opts));
       stepVerdicts.push(replayed);
       verdicts.push({ v: replayed[replayed.length - 1]!, s });
     }

@@ -35,6 +35,10 @@ export interface ProfilePoint {
   externalBytes: number;
   arrayBuffersBytes: number;
   heapSizeLimitBytes: number;
+  /** Major GCs the agent had seen (cumulative); 0 from agents that do not report GCs. */
+  majorGcs: number;
+  /** Taken right after a major GC: no old-space garbage in it. */
+  afterMajorGc: boolean;
 }
 
 /**
@@ -52,7 +56,8 @@ export async function readProfiles(
     client,
     `SELECT instance, toUnixTimestamp64Milli(time) AS t,
             any(heap_used_bytes) AS heap, any(external_bytes) AS ext,
-            any(array_buffers_bytes) AS ab, any(heap_size_limit_bytes) AS lim
+            any(array_buffers_bytes) AS ab, any(heap_size_limit_bytes) AS lim,
+            any(gc_major_gcs) AS gcs, any(gc_after_major_gc) AS post
        FROM profiles
       WHERE service = {service:String}
         AND time >= (SELECT max(time) FROM profiles WHERE service = {service:String})
@@ -70,6 +75,8 @@ export async function readProfiles(
       externalBytes: Number(x.ext),
       arrayBuffersBytes: Number(x.ab),
       heapSizeLimitBytes: Number(x.lim),
+      majorGcs: Number(x.gcs),
+      afterMajorGc: Number(x.post) === 1,
     }))
     .sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : a.timeMs - b.timeMs));
 }

@@ -98,13 +98,22 @@ export const DEFAULT_RULE: RuleOptions = {
   minGcCycles: 2,
 };
 
-/** Minimum of each GC cycle from the first reset on (the part before it is still filling with garbage). */
-function cycleMinima(ys: readonly number[], resets: readonly number[]): number[] {
+/**
+ * The floor of each GC cycle from the first reset on (the part before it is
+ * still filling with garbage): the cycle's first value where the agent says
+ * it was taken right after the major GC (`exact`), else the cycle's minimum.
+ */
+function cycleMinima(ys: readonly number[], resets: readonly number[], exact?: readonly boolean[]): number[] {
   const out: number[] = [];
   for (let k = 0; k < resets.length; k++) {
+    const start = resets[k]!;
+    if (exact?.[start]) {
+      out.push(ys[start]!);
+      continue;
+    }
     const end = k + 1 < resets.length ? resets[k + 1]! : ys.length;
     let m = Infinity;
-    for (let i = resets[k]!; i < end; i++) m = Math.min(m, ys[i]!);
+    for (let i = start; i < end; i++) m = Math.min(m, ys[i]!);
     out.push(m);
   }
   return out;
@@ -125,8 +134,11 @@ export interface SeriesVerdict {
 }
 
 /**
- * `gcResets`: indices into `all` of profiles taken just after the process's
- * heap dropped (a major GC). The agent's native sampler counts sampled
+ * `gcResets`: indices into `all` of the first profile after each major GC
+ * (from the agent's major GC count where it reports one, else guessed from
+ * heap used dropping; see detect.ts). `afterGc`, aligned with `all`: which
+ * profiles the agent took right after a major GC; such a profile is the
+ * exact floor of its GC cycle. The agent's native sampler counts sampled
  * objects no GC has freed yet, so between major GCs every churning site
  * (an LRU evicting, a TTL cache expiring, a flushed buffer) climbs with
  * uncollected garbage and falls back at the next one: measured on the
@@ -136,7 +148,12 @@ export interface SeriesVerdict {
  * the GC cycles (the value after each GC) rather than from equal blocks.
  * Omit `gcResets` to skip this (pure series, unit tests).
  */
-export function decideSeries(all: readonly number[], opts: RuleOptions = DEFAULT_RULE, gcResets?: readonly number[]): SeriesVerdict {
+export function decideSeries(
+  all: readonly number[],
+  opts: RuleOptions = DEFAULT_RULE,
+  gcResets?: readonly number[],
+  afterGc?: readonly boolean[],
+): SeriesVerdict {
   const ys = all.length > opts.maxProfiles ? all.slice(all.length - opts.maxProfiles) : all;
   const n = ys.length;
   const last = n ? ys[n - 1]! : 0;
@@ -193,7 +210,8 @@ export function decideSeries(all: readonly number[], opts: RuleOptions = DEFAULT
   // 4. Lower envelope: the minima of equal blocks, or, in a short window
   // gated on GCs, the minima of the GC cycles (the value right after a
   // major GC is the live size without uncollected garbage).
-  const minima = gcGated ? cycleMinima(ys, resets) : blockMinima(ys, opts.envelopeBlocks);
+  const exact = afterGc ? afterGc.slice(windowStart, windowStart + n) : undefined;
+  const minima = gcGated ? cycleMinima(ys, resets, exact) : blockMinima(ys, opts.envelopeBlocks);
   const envelope = theilSen(minima);
   const firstMin = minima[0] ?? 0;
   const lastMin = minima[minima.length - 1] ?? 0;
