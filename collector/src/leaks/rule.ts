@@ -30,6 +30,30 @@
  *     buffer flushed on a timer and a large batch built and released every
  *     few intervals return to the same floor, whatever their peaks do.
  *
+ * Which series is judged (detect.ts, decideSite), and why: the product's
+ * definition of a leak is memory that does not return to its baseline after
+ * GC, but the agent's native sampler also counts objects no GC has freed
+ * yet, and anything promoted to old space stays in the profile until the
+ * next MAJOR GC (15-40 s apart in the corpus's workers). The agent snapshots
+ * right after every major GC and marks those profiles (gc.after_major_gc),
+ * and reports its major GC count with every profile. So, per instance:
+ *  a. once the window holds DetectOptions.postGcRule.minProfiles (8)
+ *     post-GC profiles, the site's series is those profiles alone, judged by
+ *     every check above with no GC gating: garbage-free points, where a
+ *     churning site is flat and a leak rises;
+ *  b. with fewer (profile intervals shorter than the GC period), the whole
+ *     series is judged, gated on GC cycles (`gcResets`: the first profile
+ *     after each rise of the reported major GC count) and with the lower
+ *     envelope taken on each cycle's floor: its post-GC profile where there
+ *     is one, else the cycle's minimum;
+ *  c. agents that report no GCs (older ones) get the cycles guessed from heap
+ *     used dropping by 25 % (detect.ts, gcResets), as before.
+ * A window of profilesWithoutGc (240) profiles or more is trusted without
+ * GCs in it (an idle worker whose garbage is not growing). What this means
+ * for detection time: (a) needs 8 major GCs, (b) needs 2 in the window, so
+ * at profile intervals much shorter than the GC period a leak is flagged
+ * after a few GC periods, not after a number of profiles.
+ *
  * Leaks grow linearly in the number of jobs; the V8 sampler turns that into
  * a Poisson counting process (each leaked sample stays in the profile), i.e.
  * a random walk with drift whose drift/noise ratio grows like sqrt(samples).
