@@ -54,7 +54,12 @@ describe('Sender', () => {
     // random() = 0 makes every delay 0 ms, so the retries happen at once.
     const s = new Sender(t, new Backoff(1_000, () => 0), { maxItems: 10, maxBytes: 10_000 }, 1_000, quiet);
     s.enqueue(profile('x'));
-    await new Promise((r) => setTimeout(r, 100));
+    // Zero-delay timers still need the event loop: on a loaded machine a
+    // fixed 100 ms sleep was not always enough (seen in CI), so wait for the
+    // third attempt with a generous bound instead.
+    for (const deadline = Date.now() + 5_000; t.sent.length < 3 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     expect(t.sent).toEqual(['x', 'x', 'x']);
     expect(s.counters()).toMatchObject({ profilesSent: 1, sendFailures: 2, queueLength: 0 });
     s.close();
