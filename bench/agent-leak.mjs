@@ -58,6 +58,24 @@ const orchestrate = (async () => {
   events.push({ event: 'collector up again', s: (Date.now() - measureStartMs) / 1000 });
 })();
 
+// A no-agent control, same worker and settings, run alongside: whatever
+// the workload and V8 themselves drift by is not the agent's.
+const controlLive = [];
+let controlStart;
+const control = runWorker({
+  variant: 'none',
+  workingSetMb: opts.workingSetMb,
+  intervalMs: opts.intervalMs,
+  warmupS: 5,
+  measureS: opts.durationS,
+  sampleEveryMs: 5000,
+  printSamples: true,
+  gcEveryMs: opts.gcEveryS * 1000,
+  onLine: (kind, obj) => {
+    if (kind === 'MEASURING') controlStart = obj.wallMs;
+    else if (kind === 'LIVE' && controlStart !== undefined) controlLive.push({ ...obj, s: (obj.wallMs - controlStart) / 1000 });
+  },
+});
 let result;
 try {
   result = await runWorker({
@@ -80,6 +98,7 @@ try {
     },
   });
   await orchestrate;
+  await control;
   // Let the last profiles land before asking the detector.
   await sleep(2000);
 } catch (e) {
@@ -114,9 +133,13 @@ function trend(xs, field = 'heapUsed') {
 // The live heap (heapUsed right after a forced full GC) in each phase.
 const liveBefore = live.filter((x) => x.s < downAt);
 const liveDuring = live.filter((x) => x.s >= downAt && x.s < upAgain);
-const liveRecovered = drained ? live.filter((x) => x.s >= drained.s) : [];
+// After the restart: from the collector's return (its first seconds are the
+// queue draining, at most the queue bound).
+const liveRecovered = live.filter((x) => x.s >= upAgain);
 const trendRecovered = trend(liveRecovered);
 const trendOutside = trend([...liveBefore, ...liveRecovered]);
+const trendRun = trend(live);
+const trendControl = trend(controlLive);
 const trendRssRecovered = trend(liveRecovered, 'rss');
 const first = samples[0]?.agent ?? {};
 const last = samples.at(-1)?.agent ?? {};
@@ -147,7 +170,10 @@ const envBefore = mib(medBy(liveBefore, (x) => x.heapUsed));
 const envDuringMax = mib(maxBy(liveDuring, (x) => x.heapUsed));
 const envAfter = mib(medBy(liveRecovered, (x) => x.heapUsed));
 const recoveredMin = liveRecovered.length > 1 ? (liveRecovered.at(-1).s - liveRecovered[0].s) / 60 : 0;
-const noTrend = (t, minutes) => Number.isFinite(t.slope) && ((t.lo <= 0 && t.hi >= 0) || Math.abs(t.slope * minutes) < 0.5);
+// No trend: the slope's 95 % interval includes 0, or overlaps the no-agent
+// control's (the workload's own drift is not the agent's).
+const noTrend = (t) => Number.isFinite(t.slope) && ((t.lo <= 0 && t.hi >= 0) || (t.lo <= trendControl.hi && t.hi >= trendControl.lo));
+const ctl = `; no-agent control ${fmt(trendControl.slope, 3)} [${fmt(trendControl.lo, 3)}, ${fmt(trendControl.hi, 3)}]`;
 const flagged = leakReport.error ? undefined : (leakReport.leaks?.length ?? 0) + (leakReport.process?.length ?? 0);
 
 const targets = [
@@ -156,8 +182,9 @@ const targets = [
   { name: 'queue drains after the restart', measured: drained ? `empty ${fmt(drained.s - upAgain)} s after the collector came back` : 'never', met: Boolean(drained) },
   { name: 'live heap during the outage within the queue bound of its level before', measured: `${fmt(envBefore)} -> max ${fmt(envDuringMax)} MB`, met: envDuringMax - envBefore <= mib(opts.maxQueueBytes) + 2 },
   { name: 'live heap returns after the restart (within 2 MB of before)', measured: `${fmt(envBefore)} -> ${fmt(envAfter)} MB (RSS, median of 500 ms samples: ${fmt(rssBefore)} -> ${fmt(rssAfter)})`, met: envAfter - envBefore <= 2 },
-  { name: 'no trend after recovery (Theil-Sen, live heap)', measured: `${fmt(trendRecovered.slope, 3)} MB/min [${fmt(trendRecovered.lo, 3)}, ${fmt(trendRecovered.hi, 3)}] over ${fmt(recoveredMin)} min`, met: noTrend(trendRecovered, recoveredMin) },
-  { name: 'no trend outside the outage (Theil-Sen, live heap)', measured: `${fmt(trendOutside.slope, 3)} MB/min [${fmt(trendOutside.lo, 3)}, ${fmt(trendOutside.hi, 3)}]`, met: noTrend(trendOutside, opts.durationS / 60) },
+  { name: 'no trend after recovery (Theil-Sen, live heap)', measured: `${fmt(trendRecovered.slope, 3)} MB/min [${fmt(trendRecovered.lo, 3)}, ${fmt(trendRecovered.hi, 3)}] over ${fmt(recoveredMin)} min${ctl}`, met: noTrend(trendRecovered) },
+  { name: 'no trend outside the outage (Theil-Sen, live heap)', measured: `${fmt(trendOutside.slope, 3)} MB/min [${fmt(trendOutside.lo, 3)}, ${fmt(trendOutside.hi, 3)}]${ctl}`, met: noTrend(trendOutside) },
+  { name: 'live heap over the whole run (first -> last, Theil-Sen)', measured: `${fmt(mib(live[0]?.heapUsed), 2)} -> ${fmt(mib(live.at(-1)?.heapUsed), 2)} MB; ${fmt(trendRun.slope, 3)} MB/min [${fmt(trendRun.lo, 3)}, ${fmt(trendRun.hi, 3)}] (control ${fmt(mib(controlLive[0]?.heapUsed), 2)} -> ${fmt(mib(controlLive.at(-1)?.heapUsed), 2)} MB)`, met: noTrend(trendRun) },
   { name: "the product's detector flags nothing on the worker", measured: flagged === undefined ? leakReport.error : `${leakReport.leaks.length} sites, ${leakReport.process.length} process findings`, met: flagged === 0 },
 ];
 
@@ -178,7 +205,7 @@ const markdown = [
     agent: `${opts.agentDir} @ ${settings.agentCommit}`,
     loadavg: `${settings.loadavgStart} -> ${settings.loadavgEnd}`,
   }),
-  `Samples every ${opts.sampleEveryMs} ms from inside the worker (process.memoryUsage, agent.stats()). "Live heap": heapUsed right after a forced full GC every ${opts.gcEveryS} s (between GCs V8 lets garbage pile up to a multiple of the live size, so raw heapUsed climbs for tens of seconds without any leak); Theil-Sen slopes in MB/min with their 95 % interval; "recovered" starts when the queue is first empty after the restart. ` +
+  `"after restart" starts when the collector is back. Samples every ${opts.sampleEveryMs} ms from inside the worker (process.memoryUsage, agent.stats()). "Live heap": heapUsed right after a forced full GC every ${opts.gcEveryS} s (between GCs V8 lets garbage pile up to a multiple of the live size, so raw heapUsed climbs for tens of seconds without any leak); Theil-Sen slopes in MB/min with their 95 % interval (Sen); a slope counts as no trend when its interval includes 0 or overlaps that of a no-agent control worker run alongside. ` +
     `The detector ran with evaluate=true over the stored profiles; its window is the last 120 profiles of the instance. RSS after recovery: ${fmt(trendRssRecovered.slope, 3)} MB/min [${fmt(trendRssRecovered.lo, 3)}, ${fmt(trendRssRecovered.hi, 3)}].`,
   '',
   phaseTable,
@@ -187,7 +214,7 @@ const markdown = [
 ].join('\n');
 writeResult('agent-leak', {
   settings,
-  data: { live: live.map((x) => ({ s: x.s, heapUsed: x.heapUsed, rss: x.rss, external: x.external, agent: x.agent })), events, outage: { downAt, upAgain }, drainedAtS: drained?.s, trendRecovered, trendOutside, trendRssRecovered, leakReport, storedReport: profilesStored.status, agentFirst: first, agentLast: last, workerSummary: { ...result, stderr: undefined }, samples: samples.map((x) => ({ s: x.s, rss: x.rss, heapUsed: x.heapUsed, external: x.external, jobs: x.jobs, agent: x.agent })) },
+  data: { live: live.map((x) => ({ s: x.s, heapUsed: x.heapUsed, rss: x.rss, external: x.external, agent: x.agent })), events, outage: { downAt, upAgain }, drainedAtS: drained?.s, trendRecovered, trendOutside, trendRun, trendControl, controlLive: controlLive.map((x) => ({ s: x.s, heapUsed: x.heapUsed })), trendRssRecovered, leakReport, storedReport: profilesStored.status, agentFirst: first, agentLast: last, workerSummary: { ...result, stderr: undefined }, samples: samples.map((x) => ({ s: x.s, rss: x.rss, heapUsed: x.heapUsed, external: x.external, jobs: x.jobs, agent: x.agent })) },
   markdown,
   targets,
 });

@@ -172,7 +172,9 @@ const eld = monitorEventLoopDelay({ resolution: 1 });
 const slices = []; // { end, maxMs }
 const memSamples = []; // { t, rss, heapUsed }
 function harvestSlice() {
-  if (!measuring) return;
+  // In sample-printing mode (part 2) nothing is kept in memory: the
+  // harness must not grow the heap it is watching.
+  if (!measuring || printSamples) return;
   slices.push({ end: performance.now(), maxMs: eld.max / 1e6 });
   eld.reset();
 }
@@ -237,7 +239,7 @@ async function main() {
   const memTimer = setInterval(() => {
     const m = process.memoryUsage();
     const s = { t: performance.now(), rss: m.rss, heapUsed: m.heapUsed, external: m.external };
-    if (measuring) memSamples.push(s);
+    if (measuring && !printSamples) memSamples.push(s);
     if (printSamples) process.stdout.write(`SAMPLE ${JSON.stringify({ ...s, wallMs: Date.now(), jobs: jobsDone, agent: agentStats() })}\n`);
   }, sampleEveryMs);
   // Part 2 only: a forced full GC every gcEveryMs, then heapUsed. V8 lets
