@@ -50,8 +50,7 @@ await collector.stop();
 
 // The collector is down; its data directory is ours to open and merge.
 const store = await Store.open({ target: { kind: 'embedded', dataDir: collector.dataDir }, retentionDays: 0 });
-// Schema 2: a profile's stack values are arrays in its `profiles` row;
-// `samples` is a view, with nothing on disk of its own.
+// Schema 2: a profile's stack values are arrays in its `profiles` row.
 for (const t of ['profiles', 'stacks']) await store.command(`OPTIMIZE TABLE ${t} FINAL`);
 const [stored] = await store.query(`SELECT sum(length(stack_ids)) AS n FROM profiles`);
 const storedValues = Number(stored?.n ?? 0);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestProto, type IngestRequest, type IngestServiceClient } from '@heapwatch/proto';
 import { startCollector, type Collector } from '../../collector/src';
 import { evaluateLeaks, formatLeakTable, latestLeakReport, type LeakReport } from '../../collector/src/leaks';
+import { readProfiles, readSitePoints } from '../../collector/src/leaks/queries';
 import { tempDir } from '../helpers/collector';
 import { buildProfile, gzipProfile, type TestStack } from '../helpers/pprof';
 import { leakSeries, QUANTUM, retainedSeries } from './synthetic';
@@ -132,5 +133,20 @@ describe('evaluateLeaks', () => {
     expect(firsts.size).toBe(1);
     expect(formatLeakTable(stored!)).toContain('recordFailure (/app/retry.js:12)');
     expect(await latestLeakReport(collector.store.client, 'nobody')).toBeNull();
+  });
+
+  it('reads site bytes for exactly the profiles of the window, summed per site in the engine', async () => {
+    const db = collector.store.client;
+    const window = (await readProfiles(db, service, N, 24 * 3600_000)).slice(-5);
+    expect(window.map((p) => p.timeMs)).toEqual([35, 36, 37, 38, 39].map((i) => T0 + i * INTERVAL_MS));
+    const points = await readSitePoints(db, service, window);
+    // Two sites (the leak, the cache), one point each per profile, nothing outside the window.
+    expect(new Set(points.map((p) => p.siteId)).size).toBe(2);
+    expect(points.every((p) => window.some((w) => w.timeMs === p.timeMs && w.instance === p.instance))).toBe(true);
+    for (let i = 35; i < N; i++) {
+      const at = points.filter((p) => p.timeMs === T0 + i * INTERVAL_MS).map((p) => p.bytes).sort((a, b) => a - b);
+      expect(at).toEqual([leak[i]!, cache[i]!].filter((b) => b > 0).sort((a, b) => a - b));
+    }
+    expect(await readSitePoints(db, service, [])).toEqual([]);
   });
 });

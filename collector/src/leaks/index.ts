@@ -81,8 +81,7 @@ export async function evaluateLeaks(
   const evaluatedAt = new Date(nowMs).toISOString();
   const prev = await previousState(client, service);
   const profiles = await readProfiles(client, service, o.detect.rule.maxProfiles, o.lookbackMs);
-  const sinceMs = profiles.reduce((m, p) => Math.min(m, p.timeMs), Infinity);
-  const points = profiles.length ? await readSitePoints(client, service, sinceMs) : [];
+  const points = await readSitePoints(client, service, profiles);
   const d = detect(profiles, points, o.detect, prev.latestProfileMs);
 
   const steps = new Map<string, boolean[]>();
@@ -96,7 +95,7 @@ export async function evaluateLeaks(
 
   const flaggedSites = [...d.sites.values()].filter((s) => flagged(`site:${s.siteId}`));
   const details = new Map(
-    (await readSiteDetails(client, service, flaggedSites.map((s) => s.siteId), Number.isFinite(sinceMs) ? sinceMs : 0)).map(
+    (await readSiteDetails(client, service, flaggedSites.map((s) => s.siteId), profiles)).map(
       (x) => [x.siteId, x],
     ),
   );
