@@ -7,7 +7,7 @@
  * runs this for every profile, ~100 times a second, and at that rate the
  * garbage of 5,000 stack objects, their decimal id strings and the Map that
  * deduplicated them cost more than the hashing itself. Ids stay two 32-bit
- * halves until the store (the samples insert builds the UInt64 in SQL);
+ * halves until the store (the profiles insert builds the UInt64 in SQL);
  * a decimal string is made only for stacks the store does not have yet.
  */
 import { combine, combineIndexedInto, hashString, hashStringPrefix, hashStringSuffix, toDecimal, type Hash64, type HashState } from '../hash';

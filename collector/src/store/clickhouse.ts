@@ -133,8 +133,8 @@ async function connect(target: StoreTarget, cluster: boolean): Promise<ClickHous
   if (target.kind === 'server') {
     const settings: ClickHouseSettings = cluster
       ? // An insert into a Distributed table is otherwise acknowledged before
-        // its shard has it, and a profiles row (the commit marker) could then
-        // become visible before its samples.
+        // its shard has it: a profile could become visible before the stacks
+        // it refers to, and an agent be acknowledged for what is not stored.
         { ...SETTINGS, distributed_foreground_insert: 1 }
       : SETTINGS;
     return createClient({ url: target.url, clickhouse_settings: settings, request_timeout: 60_000 });
