@@ -13,6 +13,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CLI = process.env.HEAPWATCH_BENCH_CLI ?? path.join(ROOT, 'collector/dist/cli.js');
 const AGENT = process.env.HEAPWATCH_BENCH_AGENT ?? path.join(ROOT, 'agent/register.js');
 const SCENARIOS = path.join(ROOT, 'test/scenarios');
+const GC_RIG = path.join(SCENARIOS, 'gc-rig.js');
 
 /** Reads the machine-readable header of a scenario file. */
 export function readScenario(file) {
@@ -98,7 +99,7 @@ async function leaksOf(http, service) {
  * Runs one scenario with the agent until it is flagged (leaks) or for its
  * whole duration (non-leaks), polling the stored report once per interval.
  */
-export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service }) {
+export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcEveryMs = 0 }) {
   const env = { ...process.env, HEAPWATCH_COLLECTOR: collector.grpc, HEAPWATCH_SERVICE: service, HEAPWATCH_INTERVAL_MS: String(intervalMs), HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(samplingBytes), HEAPWATCH_LOG_LEVEL: 'error' };
   let targetBytesPerInterval = null;
   if (sc.kind === 'leak') {
@@ -109,11 +110,14 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
   } else {
     Object.assign(env, okEnv(sc.name, intervalMs));
   }
-  const child = spawn(process.execPath, ['--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // gcEveryMs > 0: the test rig forces major GCs that often (see gc-rig.js).
+  const rig = gcEveryMs > 0 ? ['--expose-gc', '--require', GC_RIG] : [];
+  if (gcEveryMs > 0) env.SCENARIO_GC_EVERY_MS = String(gcEveryMs);
+  const child = spawn(process.execPath, [...rig, '--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const startMs = Date.now();
-  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, trueSite: sc.trueSite, flagged: false, reported: null, reportedAt: null, sites: [], intervalsToFlag: null, measuredRate: null, error: null };
+  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, gcEveryMs, trueSite: sc.trueSite, flagged: false, reported: null, reportedAt: null, sites: [], intervalsToFlag: null, measuredRate: null, error: null };
   try {
     while (Date.now() - startMs < maxIntervals * intervalMs) {
       if (child.exitCode !== null) {
