@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startCollectorProcess } from './lib/collector-process.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'collector/dist/cli.js');
@@ -33,18 +34,9 @@ function start(args, env = {}) {
   return child;
 }
 
-const collector = start([cli, 'serve', '--data', dataDir, '--grpc-port', '0', '--http-port', '0', '--leak-interval-ms', '2000', '--log-level', 'warn']);
-const ports = await new Promise((resolve, reject) => {
-  let out = '';
-  collector.stdout.on('data', (d) => {
-    out += d;
-    const g = /grpc \S+:(\d+)/.exec(out);
-    const h = /http (http:\/\/\S+)/.exec(out);
-    if (g && h) resolve({ grpc: `127.0.0.1:${g[1]}`, http: h[1] });
-  });
-  collector.stderr.on('data', (d) => process.stderr.write(d));
-  collector.once('exit', (code) => reject(new Error(`collector exited with ${code}`)));
-});
+const collector = await startCollectorProcess({ dataDir, args: ['--leak-interval-ms', '2000'] });
+children.push(collector.process);
+const ports = { grpc: collector.grpcAddress, http: collector.httpUrl };
 console.log(`collector: gRPC ${ports.grpc}, HTTP ${ports.http}, embedded store in ${dataDir}`);
 
 start(['--require', path.join(root, 'agent/register.js'), worker], {
@@ -78,7 +70,7 @@ if (report?.leaks.length > 0) {
     code = err.status === 3 ? 0 : 1; // 3 = leaks flagged, which is what the demo expects
   }
 } else {
-  console.error(`nothing was flagged within ${GIVE_UP_MS / 1000} s`);
+  console.error(`nothing was flagged within ${GIVE_UP_MS / 1000} s; the collector said:\n${collector.output().slice(-2000)}`);
 }
 stopAll();
 process.exit(code);

@@ -1,68 +1,24 @@
 // The collector as users run it: `heapwatch serve` in a process of its own
 // (chDB binds one data directory per process, and a benchmark client in the
 // same process would steal its event loop), plus a gRPC client to feed it.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { ROOT } from './report.mjs';
+import { startCollectorProcess as startShared } from '../../scripts/lib/collector-process.mjs';
 
 const require = createRequire(import.meta.url);
 const grpc = require('@grpc/grpc-js');
 const { ingestProto } = require('@heapwatch/proto');
 
-export const CLI = path.join(ROOT, 'collector/dist/cli.js');
-
 export function tempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `heapwatch-bench-${prefix}-`));
 }
 
-export async function startCollectorProcess({ dataDir = tempDir('data'), args = [], env = {}, grpcPort = 0, httpPort = 0, nodeArgs = [] } = {}) {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npx tsc -b\` first`);
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--data', dataDir, '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--log-level', 'warn', '--retention-days', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const ports = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`collector did not start in 60 s:\n${out}`)), 60_000);
-    const check = () => {
-      const g = /grpc [^\s]+:(\d+)/.exec(out);
-      const h = /http http:\/\/[^\s]+:(\d+)/.exec(out);
-      if (g && h) {
-        clearTimeout(timer);
-        child.off('exit', onExit);
-        resolve({ grpc: Number(g[1]), http: Number(h[1]) });
-      }
-    };
-    const onExit = (code) => {
-      clearTimeout(timer);
-      reject(new Error(`collector exited with ${code}:\n${out}`));
-    };
-    child.stdout.on('data', check);
-    child.once('exit', onExit);
-  });
-  return {
-    pid: child.pid,
-    grpcAddress: `127.0.0.1:${ports.grpc}`,
-    grpcPort: ports.grpc,
-    httpPort: ports.http,
-    httpUrl: `http://127.0.0.1:${ports.http}`,
-    dataDir,
-    process: child,
-    output: () => out,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
-      }),
-  };
+/** The shared launcher, with benchmark defaults: a fresh store, and no TTL (a day of old test data must not expire mid-run). */
+export function startCollectorProcess({ dataDir = tempDir('data'), args = [], ...rest } = {}) {
+  return startShared({ dataDir, args: ['--retention-days', '0', ...args], ...rest });
 }
 
 export function ingestClient(address) {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startCollectorProcess } from '../../scripts/lib/collector-process.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = process.env.HEAPWATCH_BENCH_CLI ?? path.join(ROOT, 'collector/dist/cli.js');
@@ -55,32 +56,8 @@ export function okEnv(name, intervalMs) {
 }
 
 export async function startCollector(dataDir, intervalMs) {
-  const child = spawn(process.execPath, [CLI, 'serve', '--grpc-port', '0', '--http-port', '0', '--data', dataDir, '--leak-interval-ms', String(intervalMs), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const ports = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`collector did not start:\n${out}`)), 60_000);
-    const check = () => {
-      const g = /grpc [^\s]+:(\d+)/.exec(out);
-      const h = /http http:\/\/[^\s]+:(\d+)/.exec(out);
-      if (g && h) {
-        clearTimeout(timer);
-        resolve({ grpc: Number(g[1]), http: Number(h[1]) });
-      }
-    };
-    child.stdout.on('data', check);
-    child.once('exit', (code) => reject(new Error(`collector exited with ${code}:\n${out}`)));
-  });
-  return {
-    grpc: `127.0.0.1:${ports.grpc}`,
-    http: `http://127.0.0.1:${ports.http}`,
-    output: () => out,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
-    },
-  };
+  const c = await startCollectorProcess({ dataDir, cli: CLI, args: ['--leak-interval-ms', String(intervalMs)] });
+  return { grpc: c.grpcAddress, http: c.httpUrl, output: c.output, stop: c.stop };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
