@@ -1,6 +1,8 @@
 // `npm run bench`: every part in turn, each in its own process (chDB binds
 // one data directory per process), then bench/results/REPORT.md from the
-// parts' Markdown. Flags after the script name go to every part (--quick).
+// parts' Markdown. Flags after the script name go to every part (--quick);
+// --report-only rebuilds REPORT.md from the parts' last results without
+// running anything.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +15,8 @@ const PARTS = [
   ['storage', 'storage.mjs'],
   ['query', 'query.mjs'],
 ];
-const flags = process.argv.slice(2);
+const reportOnly = process.argv.includes('--report-only');
+const flags = process.argv.slice(2).filter((f) => f !== '--report-only');
 const only = process.env.BENCH_PARTS?.split(',');
 const sections = [];
 const failed = [];
@@ -25,17 +28,44 @@ for (const [name, file] of PARTS) {
     failed.push(name);
     continue;
   }
+  const md = path.join(RESULTS_DIR, `${name}.md`);
+  if (reportOnly) {
+    sections.push(fs.existsSync(md) ? fs.readFileSync(md, 'utf8').trim() : `## ${name}\n\nNo results yet.`);
+    continue;
+  }
   console.error(`\n=== ${name} ===`);
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [script, ...flags], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const md = path.join(RESULTS_DIR, `${name}.md`);
   if (r.status !== 0) {
     failed.push(name);
     sections.push(`## ${name}\n\nFAILED (exit ${r.status ?? r.signal}).`);
   } else sections.push(fs.readFileSync(md, 'utf8').trim() + `\n\n(${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 }
 fs.mkdirSync(RESULTS_DIR, { recursive: true });
-const report = [header('heapwatch benchmark report', { flags: flags.join(' ') || '(defaults)' }), ...sections].join('\n\n') + '\n';
+
+/** Every row of the parts' `| target | measured | verdict |` tables, in one place. */
+function targetSummary(parts) {
+  const rows = [];
+  for (const md of parts) {
+    const title = /^## (.+)$/m.exec(md)?.[1] ?? '';
+    let inTable = false;
+    for (const line of md.split('\n')) {
+      if (/^\| target \| measured \| verdict \|/i.test(line)) inTable = true;
+      else if (!line.startsWith('|')) inTable = false;
+      else if (inTable && !/^\| -/.test(line)) rows.push(`| ${title} ${line}`);
+    }
+  }
+  if (!rows.length) return '';
+  const missed = rows.filter((r) => /MISSED/i.test(r)).length;
+  const misses = path.join(BENCH_DIR, 'MISSES.md');
+  return [
+    `## Targets: ${rows.length - missed} met, ${missed} missed`,
+    '| part | target | measured | verdict |\n| --- | --- | --- | --- |\n' + rows.join('\n'),
+    missed && fs.existsSync(misses) ? fs.readFileSync(misses, 'utf8').trim() : '',
+  ].filter(Boolean).join('\n\n');
+}
+
+const report = [header('heapwatch benchmark report', { flags: reportOnly ? 'rebuilt with --report-only from each part\'s last run (see each part for its commit and date)' : flags.join(' ') || '(defaults)' }), targetSummary(sections), ...sections].filter(Boolean).join('\n\n') + '\n';
 fs.writeFileSync(path.join(RESULTS_DIR, 'REPORT.md'), report);
 console.log(`\nwrote ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'REPORT.md'))}`);
 process.exit(failed.length ? 1 : 0);
