@@ -120,14 +120,8 @@ export class Sender {
   private sendHead(timeoutMs: number): Promise<boolean> {
     const item = this.queue.peek();
     if (!item) return Promise.resolve(false);
-    const agent: AgentStats = {
-      profilesSent: this.profilesSent,
-      profilesDropped: this.queue.dropped,
-      samplingTimeUs: this.samplingTimeUs,
-      queueLength: this.queue.length,
-      queueBytes: this.queue.bytes,
-      sendFailures: this.sendFailures,
-    };
+    // The counters as they stand at send time, head of the queue included.
+    const agent: AgentStats = this.counters();
     const p = this.transport
       .send({ ...item.request, agent }, timeoutMs)
       .then((r) => {

@@ -9,17 +9,9 @@
 import * as zlib from 'node:zlib';
 import { Function as PFunction, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 
-/** Deterministic PRNG (mulberry32) so every run builds the same profiles. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../scripts/lib/rng.mjs';
+
+export { rng };
 
 const VERBS = ['parse', 'build', 'handle', 'process', 'load', 'encode', 'decode', 'read', 'write', 'merge', 'resolve', 'validate', 'map', 'emit', 'retry', 'flush', 'fetch', 'apply'];
 const NOUNS = ['Job', 'Message', 'Batch', 'Record', 'Row', 'Payload', 'Header', 'Buffer', 'Cache', 'Entry', 'Request', 'Response', 'Event', 'Chunk', 'Token', 'Schema', 'Query', 'Frame'];
