@@ -10,8 +10,8 @@ import { PerformanceObserver, constants as perfConstants, performance } from 'no
  *
  * Cost: Node builds an entry for every GC, scavenges included, once any 'gc'
  * observer exists (C++ epilogue -> SetImmediate -> a JS entry object), so the
- * host pays per minor GC, not per major one. Measured by
- * bench/gc-observer-cost.mjs (see agent/README.md for the figure); our own
+ * host pays per minor GC, not per major one; bench/gc-observer-cost.mjs
+ * measures it (no quiet-machine figure yet: agent/README.md). Our own
  * callback only scans the batch for kind === MAJOR.
  */
 export class MajorGcWatch {
