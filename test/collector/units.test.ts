@@ -120,3 +120,19 @@ describe('schema', () => {
     expect(cluster.map((s) => s.split(' ADD')[0])).toEqual(['ALTER TABLE profiles_local ON CLUSTER heapwatch', 'ALTER TABLE profiles ON CLUSTER heapwatch']);
   });
 });
+
+describe('allocation sites', () => {
+  it("charges the agent's own allocations to one pseudo-site, wherever the agent is installed", async () => {
+    const { siteOf } = await import('../../collector/src/ingest/normalize');
+    const { AGENT_SITE, AGENT_SITE_ID } = await import('../../collector/src/leaks/site');
+    const app = { function: 'recordFailure', file: '/app/retry.js', line: 12 };
+    const lib = { function: 'convertProfile', file: '/app/node_modules/@datadog/pprof/out/src/heap-profiler.js', line: 40 };
+    for (const agentFile of ['/app/node_modules/@heapwatch/agent/dist/sampler.js', '/src/heapwatch/agent/dist/sampler.js']) {
+      const site = siteOf([lib, { function: 'capture', file: agentFile, line: 55 }, { function: 'tick', file: '/app/loop.js', line: 3 }]);
+      expect(site).toEqual({ id: AGENT_SITE_ID, frame: AGENT_SITE });
+    }
+    expect(siteOf([app, { function: 'tick', file: '/app/loop.js', line: 3 }]).frame).toEqual(app);
+    // A user's own agent/dist folder is not heapwatch's.
+    expect(siteOf([{ function: 'handle', file: '/app/agent/dist/jobs.js', line: 7 }]).frame.function).toBe('handle');
+  });
+});

@@ -11,7 +11,7 @@
  * a decimal string is made only for stacks the store does not have yet.
  */
 import { combine, combineIndexedInto, hashString, hashStringPrefix, hashStringSuffix, toDecimal, type Hash64, type HashState } from '../hash';
-import { siteIndex, type Frame } from '../leaks/site';
+import { AGENT_SITE, isAgentFrame, siteId, siteIndex, type Frame } from '../leaks/site';
 import type { ValidProfile } from './validate';
 
 export interface NormalizedProfile {
@@ -36,8 +36,8 @@ export interface Site {
 }
 
 export function siteOf(frames: readonly Frame[]): Site {
-  const frame = frames[siteIndex(frames)] ?? { function: '(unknown)', file: '', line: 0 };
-  return { id: toDecimal(hashString(`${frame.function}\0${frame.file}\0${frame.line}`)), frame };
+  const frame = frames.some(isAgentFrame) ? AGENT_SITE : (frames[siteIndex(frames)] ?? { function: '(unknown)', file: '', line: 0 });
+  return { id: siteId(frame), frame };
 }
 
 /** The UInt64 stack id as ClickHouse takes it in JSON: a decimal string. */

@@ -6,6 +6,7 @@
  * rounds UInt64 (FACTS.md).
  */
 import { TupleParam, type ClickHouseClient } from '@clickhouse/client';
+import { AGENT_SITE_ID } from './site';
 
 async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<T[]> {
   const rs = await client.query({
@@ -144,7 +145,9 @@ export async function readSitePoints(client: ClickHouseClient, service: string, 
     `SELECT arrayMap(x -> toString(x), arraySort(arrayDistinct(m.2))) AS sites FROM (SELECT ${STACK_SITES} AS m)`,
     { service },
   );
-  const sites = list?.sites ?? [];
+  // The agent's own allocations are never a leak candidate (site.ts,
+  // AGENT_SITE): their stacks map to no listed site and are left out.
+  const sites = (list?.sites ?? []).filter((id) => id !== AGENT_SITE_ID);
   if (sites.length === 0) return [];
   const params: Record<string, unknown> = { sites };
   const where = windowSelection(service, window, params);

@@ -1,6 +1,7 @@
 /**
  * Which frame of a stack names the allocation site a user should look at.
  */
+import { hashString, toDecimal } from '../hash';
 
 export interface Frame {
   /** Function name as V8 reports it; '' for anonymous functions. */
@@ -31,3 +32,32 @@ export function siteIndex(frames: readonly Frame[]): number {
   }
   return dependency >= 0 ? dependency : 0;
 }
+
+/**
+ * The site every allocation made by the heapwatch agent itself is charged
+ * to. The profiler's own memory is not the user's leak: it is audited by
+ * bench/agent-leak.mjs (bounded queue, flat heap), it still shows in flame
+ * graphs under its real frames, and it counts in the process findings. But
+ * a site of one to three samples that the agent holds and that grows while
+ * its profiles grow (more stacks, larger encodings) is no answer to "which
+ * of my code holds the memory?", and the detector flagged such sites in the
+ * corpus's non-leak runs.
+ */
+export const AGENT_SITE: Frame = { function: '(heapwatch agent)', file: '', line: 0 };
+
+// Installed: node_modules/@heapwatch/agent/...; in this repository (node
+// resolves the workspace link to its real path): agent/dist/<module>.js.
+const AGENT_FILE =
+  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|grpc-status|grpc-wire|index|logger|major-gc-watch|queue|sampler|sender|transport|version)\.js$/;
+
+/** Whether a frame is the heapwatch agent's own code. */
+export function isAgentFrame(f: Frame): boolean {
+  return AGENT_FILE.test(f.file);
+}
+
+/** A site's 64-bit id (decimal), as `stacks.site_id` stores it. */
+export function siteId(f: Frame): string {
+  return toDecimal(hashString(`${f.function}\0${f.file}\0${f.line}`));
+}
+
+export const AGENT_SITE_ID = siteId(AGENT_SITE);
