@@ -8,17 +8,6 @@
 
 export type Hash64 = readonly [hi: number, lo: number];
 
-export function hashString(s: string): Hash64 {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
-  }
-  return finalise(h1, h2, s.length);
-}
-
 /**
  * `hashString` in two steps, for strings that share a prefix: the state
  * after the prefix, then `hashStringSuffix(state, suffix)` equals
@@ -31,9 +20,14 @@ export interface HashState {
   length: number;
 }
 
+const SEED: HashState = { h1: 0xdeadbeef, h2: 0x41c6ce57, length: 0 };
+
+export function hashString(s: string): Hash64 {
+  return hashStringSuffix(SEED, s);
+}
+
 export function hashStringPrefix(prefix: string): HashState {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
+  let { h1, h2 } = SEED;
   for (let i = 0; i < prefix.length; i++) {
     const ch = prefix.charCodeAt(i);
     h1 = Math.imul(h1 ^ ch, 2654435761);
