@@ -188,18 +188,23 @@ describe('agent preloaded with --require', () => {
     expect(c.received[0]!.request.labels).toEqual({});
   });
 
-  it('the host exits promptly while the collector accepts TCP and never answers', async () => {
+  /** A "collector" that accepts TCP and never says a word; closed after the test. */
+  async function blackHole(): Promise<{ port: number; sockets: net.Socket[] }> {
     const sockets: net.Socket[] = [];
-    const blackHole = net.createServer((s) => {
+    const server = net.createServer((s) => {
       sockets.push(s);
       s.on('error', () => {});
     });
-    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     cleanups.push(() => {
       for (const s of sockets) s.destroy();
-      blackHole.close();
+      server.close();
     });
-    const port = (blackHole.address() as net.AddressInfo).port;
+    return { port: (server.address() as net.AddressInfo).port, sockets };
+  }
+
+  it('the host exits promptly while the collector accepts TCP and never answers', async () => {
+    const { port, sockets } = await blackHole();
     const run = track(
       runWithAgent('leaky.js', {
         HEAPWATCH_COLLECTOR: `127.0.0.1:${port}`,
@@ -216,17 +221,7 @@ describe('agent preloaded with --require', () => {
   });
 
   it('stop() against a collector that never answers resolves by its deadline', async () => {
-    const sockets: net.Socket[] = [];
-    const blackHole = net.createServer((s) => {
-      sockets.push(s);
-      s.on('error', () => {});
-    });
-    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
-    cleanups.push(() => {
-      for (const s of sockets) s.destroy();
-      blackHole.close();
-    });
-    const port = (blackHole.address() as net.AddressInfo).port;
+    const { port } = await blackHole();
     const run = track(
       runWithAgent('leaky.js', {
         HEAPWATCH_COLLECTOR: `127.0.0.1:${port}`,
