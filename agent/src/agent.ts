@@ -6,6 +6,7 @@ import type { GcInfo, Instance, ProcessMemory } from '@heapwatch/proto/messages'
 import { Backoff, backoffCapMs } from './backoff';
 import type { AgentConfig } from './config';
 import { GcAlignedTimer } from './gc-aligned-timer';
+import { GcAssist } from './gc-assist';
 import type { Logger } from './logger';
 import { MajorGcWatch } from './major-gc-watch';
 import { HeapSampler, type Capture } from './sampler';
@@ -33,6 +34,7 @@ interface PostGcCapture extends Capture {
 export class Agent {
   private readonly sampler = new HeapSampler();
   private readonly gcWatch = new MajorGcWatch(() => this.onMajorGc());
+  private readonly gcAssist: GcAssist | undefined;
   private postGc: PostGcCapture | undefined;
   private nextPostGcCaptureMs = 0;
   private readonly timer: GcAlignedTimer;
@@ -49,17 +51,20 @@ export class Agent {
     transport?: Transport,
   ) {
     this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls });
+    if (config.gcAssistBudget > 0) this.gcAssist = new GcAssist(config.gcAssistBudget, config.gcAssistMaxPauseMs);
     this.sender = new Sender(
       this.transport,
       new Backoff(backoffCapMs(config.intervalMs), config.random),
       { maxItems: config.maxQueueProfiles, maxBytes: config.maxQueueBytes },
       config.timeoutMs,
       log,
+      this.gcAssist?.stats,
     );
     this.timer = new GcAlignedTimer(
       config.intervalMs,
       () => this.tick(),
       () => this.postGc !== undefined,
+      () => this.forceGc(),
     );
     this.instance = {
       hostname: os.hostname(),
@@ -82,6 +87,7 @@ export class Agent {
     this.sampler.start(this.config.samplingIntervalBytes, this.config.stackDepth);
     this.lastSnapshotMs = Date.now();
     if (!this.gcWatch.start()) this.log.info('perf_hooks gc entries unavailable: sending live snapshots only');
+    if (this.gcAssist && !this.gcAssist.enable()) this.log.info('gc() unavailable: relying on V8\'s major GCs alone');
     this.timer.start();
     this.log.info(
       `started: service=${this.config.service} collector=${this.config.collector} intervalMs=${this.config.intervalMs} thread=${threadId}`,
@@ -145,8 +151,23 @@ export class Agent {
    */
   private onMajorGc(): void {
     if (this.stopped || !this.sampler.isRunning) return;
+    if (Date.now() < this.nextPostGcCaptureMs) return;
+    if (this.capturePostGc()) this.timer.majorGc();
+  }
+
+  /**
+   * A tick is due and V8 ran no major GC since the last one: force one if
+   * GcAssist allows, and take the post-GC snapshot right away.
+   */
+  private forceGc(): boolean {
+    if (this.stopped || !this.sampler.isRunning || !this.gcAssist?.tryForce()) return false;
+    this.gcWatch.forced();
+    return this.capturePostGc();
+  }
+
+  /** Reads and keeps the post-GC snapshot (replacing an older one); false if that failed. */
+  private capturePostGc(): boolean {
     const now = Date.now();
-    if (now < this.nextPostGcCaptureMs) return;
     try {
       const memory = readMemory();
       const c = this.sampler.capture(this.lastSnapshotMs, now);
@@ -155,9 +176,9 @@ export class Agent {
       this.postGc = { ...c, timeMs: now, memory, majorGcs: this.gcWatch.majorGcs, lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs };
     } catch (e) {
       this.log.debug(`post-GC capture: ${String(e)}`);
-      return;
+      return false;
     }
-    this.timer.majorGc();
+    return true;
   }
 
   /**

@@ -26,6 +26,10 @@ export interface AgentOptions {
   maxQueueBytes?: number;
   /** Use TLS (system roots) instead of plaintext. */
   tls?: boolean;
+  /** Share of wall time the agent may spend forcing major GCs before profiles; 0 turns that off. */
+  gcAssistBudget?: number;
+  /** Longest pause a forced major GC may cause (predicted from the heap size). */
+  gcAssistMaxPauseMs?: number;
   /** Random source in [0,1) for backoff jitter; for testing. */
   random?: () => number;
 }
@@ -45,6 +49,8 @@ export interface AgentConfig {
   maxQueueProfiles: number;
   maxQueueBytes: number;
   tls: boolean;
+  gcAssistBudget: number;
+  gcAssistMaxPauseMs: number;
   random: () => number;
 }
 
@@ -58,6 +64,9 @@ export const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_QUEUE_PROFILES = 32;
 export const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
+export const DEFAULT_GC_ASSIST_BUDGET = 0.01;
+export const MAX_GC_ASSIST_BUDGET = 0.2;
+export const DEFAULT_GC_ASSIST_MAX_PAUSE_MS = 50;
 
 export type Env = Record<string, string | undefined>;
 
@@ -72,6 +81,11 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> => (v) =
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
     ? { value: v }
     : { error: `must be an integer in [${min}, ${max}]` };
+
+const fraction = (min: number, max: number): Check<number> => (v) =>
+  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max
+    ? { value: v }
+    : { error: `must be a number in [${min}, ${max}]` };
 
 const nonEmpty: Check<string> = (v) =>
   typeof v === 'string' && v.trim() !== '' ? { value: v.trim() } : { error: 'must be a non-empty string' };
@@ -104,6 +118,7 @@ const randomFn: Check<() => number> = (v) =>
 // Env parsers turn text into the option's type (or undefined if unparseable);
 // the same checker then validates both sources.
 const envInt = (s: string): unknown => (/^\s*\d+\s*$/.test(s) ? Number(s) : s);
+const envNumber = (s: string): unknown => (/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(s) ? Number(s) : s);
 const envBool = (s: string): unknown => {
   const t = s.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(t)) return true;
@@ -144,6 +159,8 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   maxQueueProfiles: { env: 'HEAPWATCH_MAX_QUEUE_PROFILES', check: int(1), parseEnv: envInt },
   maxQueueBytes: { env: 'HEAPWATCH_MAX_QUEUE_BYTES', check: int(1), parseEnv: envInt },
   tls: { env: 'HEAPWATCH_TLS', check: bool, parseEnv: envBool },
+  gcAssistBudget: { env: 'HEAPWATCH_GC_ASSIST_BUDGET', check: fraction(0, MAX_GC_ASSIST_BUDGET), parseEnv: envNumber },
+  gcAssistMaxPauseMs: { env: 'HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS', check: int(1, 10_000), parseEnv: envInt },
   random: { check: randomFn },
 };
 
@@ -163,6 +180,8 @@ function defaults(env: Env): AgentConfig {
     maxQueueProfiles: DEFAULT_MAX_QUEUE_PROFILES,
     maxQueueBytes: DEFAULT_MAX_QUEUE_BYTES,
     tls: false,
+    gcAssistBudget: DEFAULT_GC_ASSIST_BUDGET,
+    gcAssistMaxPauseMs: DEFAULT_GC_ASSIST_MAX_PAUSE_MS,
     random: Math.random,
   };
 }

@@ -7,21 +7,24 @@ export const GC_WAIT_FRACTION = 0.25;
  * GC has freed yet; right after a mark-compact that garbage is gone. The
  * agent snapshots after every major GC (MajorGcWatch), so when the interval
  * is due: if such a snapshot was taken since the last tick (`hasPostGc`),
- * fire now; otherwise wait up to GC_WAIT_FRACTION of the interval for the
- * next major GC (`majorGc()`), then fire anyway (an idle worker, or one whose
- * major GCs are far apart). Timers are unref()'d.
+ * fire now; otherwise ask `forceGc` to force one and take the snapshot
+ * (GcAssist, within its pause cap and time budget); failing that, wait up to
+ * GC_WAIT_FRACTION of the interval for the next major GC (`majorGc()`), then
+ * fire anyway (an idle worker, or one whose major GCs are far apart). Timers
+ * are unref()'d.
  */
 export class GcAlignedTimer {
   private intervalTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private stopped = true;
   /** How the last tick was triggered, for tests and debug logs. */
-  lastTrigger: 'gc' | 'timeout' | undefined;
+  lastTrigger: 'gc' | 'forced-gc' | 'timeout' | undefined;
 
   constructor(
     private readonly intervalMs: number,
     private readonly onTick: () => void,
     private readonly hasPostGc: () => boolean = () => false,
+    private readonly forceGc: () => boolean = () => false,
   ) {}
 
   start(): void {
@@ -48,18 +51,19 @@ export class GcAlignedTimer {
   private due(): void {
     this.intervalTimer = undefined;
     if (this.stopped) return;
-    let ready = false;
+    let ready: 'gc' | 'forced-gc' | undefined;
     try {
-      ready = this.hasPostGc();
+      if (this.hasPostGc()) ready = 'gc';
+      else if (this.forceGc()) ready = 'forced-gc';
     } catch {
       // treat as not ready
     }
     this.graceTimer = setTimeout(() => this.fire('timeout'), Math.max(1, Math.round(this.intervalMs * GC_WAIT_FRACTION)));
     this.graceTimer.unref();
-    if (ready) this.fire('gc');
+    if (ready) this.fire(ready);
   }
 
-  private fire(trigger: 'gc' | 'timeout'): void {
+  private fire(trigger: 'gc' | 'forced-gc' | 'timeout'): void {
     if (this.stopped || this.graceTimer === undefined) return;
     this.disarm();
     this.lastTrigger = trigger;

@@ -6,9 +6,9 @@
  * logs and returns, it never throws into the host.
  */
 import { Agent } from './agent';
+import type { Counters } from './sender';
 import { resolveConfig, type AgentOptions } from './config';
 import { createLogger, type Logger } from './logger';
-import type { Counters } from './sender';
 
 export type { AgentOptions } from './config';
 export type { LogLevel } from './logger';

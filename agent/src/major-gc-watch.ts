@@ -20,6 +20,8 @@ export class MajorGcWatch {
   majorGcs = 0;
   /** End of the newest major GC, Unix epoch ms; 0 if none yet. */
   lastMajorGcEndMs = 0;
+  /** Forced GCs already counted by forced(), whose entries are still to come. */
+  private forcedPending = 0;
 
   constructor(private readonly onMajorGc: () => void) {}
 
@@ -31,6 +33,10 @@ export class MajorGcWatch {
         let major = false;
         for (const e of list.getEntries()) {
           if ((e as unknown as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
+          if (this.forcedPending > 0) {
+            this.forcedPending--;
+            continue;
+          }
           major = true;
           this.majorGcs++;
           // The entry arrives after the GC; clamp so the monotonic clock's
@@ -50,6 +56,17 @@ export class MajorGcWatch {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The agent just forced a major GC (GcAssist) and reads the heap itself:
+   * count it now, and do not report its entry, due in a setImmediate, as a
+   * new GC.
+   */
+  forced(): void {
+    this.majorGcs++;
+    this.lastMajorGcEndMs = Date.now();
+    if (this.observer) this.forcedPending++;
   }
 
   stop(): void {

@@ -1,5 +1,6 @@
 import type { AgentStats, IngestRequest } from '@heapwatch/proto/messages';
 import { Backoff } from './backoff';
+import type { GcAssistStats } from './gc-assist';
 import { GrpcStatus } from './grpc-status';
 import type { Logger } from './logger';
 import { BoundedQueue, type QueuedItem } from './queue';
@@ -24,6 +25,9 @@ export interface Counters {
   queueLength: number;
   queueBytes: number;
   sendFailures: number;
+  /** Major GCs the agent forced (GcAssist) and their pause time. */
+  forcedGcs: number;
+  forcedGcTimeUs: number;
 }
 
 /**
@@ -48,6 +52,7 @@ export class Sender {
     limits: { maxItems: number; maxBytes: number },
     private readonly timeoutMs: number,
     private readonly log: Logger,
+    private readonly gcAssist?: Readonly<GcAssistStats>,
   ) {
     this.queue = new BoundedQueue<PendingProfile>(limits, (reason) => this.log.warn(`dropping profiles: ${reason}`));
   }
@@ -60,6 +65,8 @@ export class Sender {
       queueLength: this.queue.length,
       queueBytes: this.queue.bytes,
       sendFailures: this.sendFailures,
+      forcedGcs: this.gcAssist?.forced ?? 0,
+      forcedGcTimeUs: this.gcAssist?.timeUs ?? 0,
     };
   }
 

@@ -71,6 +71,8 @@ const AgentStats: MessageSpec = {
     { name: 'queueLength', id: 4, type: 'uint64' },
     { name: 'queueBytes', id: 5, type: 'uint64' },
     { name: 'sendFailures', id: 6, type: 'uint64' },
+    { name: 'forcedGcs', id: 7, type: 'uint64' },
+    { name: 'forcedGcTimeUs', id: 8, type: 'uint64' },
   ],
 };
 

@@ -19,7 +19,24 @@ describe('resolveConfig: option ?? env ?? default', () => {
       tls: false,
       labels: {},
       token: undefined,
+      gcAssistBudget: 0.01,
+      gcAssistMaxPauseMs: 50,
     });
+  });
+
+  it('GcAssist budget: a fraction up to 0.2 from env or option; anything else is refused', () => {
+    expect(resolveConfig({}, { HEAPWATCH_GC_ASSIST_BUDGET: '0.05', HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS: '20' })).toMatchObject({
+      ok: true,
+      config: { gcAssistBudget: 0.05, gcAssistMaxPauseMs: 20 },
+    });
+    expect(resolveConfig({}, { HEAPWATCH_GC_ASSIST_BUDGET: '0' })).toMatchObject({ ok: true, config: { gcAssistBudget: 0 } });
+    for (const bad of ['1', '0.5', '-0.1', '1%', 'NaN']) {
+      const r = resolveConfig({}, { HEAPWATCH_GC_ASSIST_BUDGET: bad });
+      expect(r).toMatchObject({ ok: true, config: { gcAssistBudget: 0.01 } });
+      expect(r.warnings[0]).toMatch(/^ignoring HEAPWATCH_GC_ASSIST_BUDGET=.*must be a number in \[0, 0.2\]/);
+    }
+    expect(resolveConfig({ gcAssistBudget: 0.3 }, {})).toMatchObject({ ok: false });
+    expect(resolveConfig({ gcAssistMaxPauseMs: 0 }, {})).toMatchObject({ ok: false });
   });
 
   it('env overrides defaults and options override env', () => {

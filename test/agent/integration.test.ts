@@ -86,6 +86,8 @@ describe('agent preloaded with --require', () => {
         NODE_OPTIONS: '--expose-gc',
         HEAPWATCH_COLLECTOR: c.address,
         HEAPWATCH_INTERVAL_MS: '500',
+        // V8's own GCs only: the agent forcing none of its own (GcAssist).
+        HEAPWATCH_GC_ASSIST_BUDGET: '0',
         HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536',
         FIXTURE_RUN_MS: '4000',
         FIXTURE_GC_EVERY_MS: '700',
@@ -121,6 +123,60 @@ describe('agent preloaded with --require', () => {
     expect(last.gc!.afterMajorGc).toBe(false);
     // Every forced GC is a major GC the agent counted (V8 may add its own).
     expect(last.gc!.majorGcs).toBeGreaterThanOrEqual(forcedAt.length);
+  });
+
+  it('forces a major GC before each profile of a worker whose V8 runs none (GcAssist), and counts it', async () => {
+    const c = await collector();
+    const run = track(
+      runWithAgent('quiet-worker.js', {
+        HEAPWATCH_COLLECTOR: c.address,
+        HEAPWATCH_INTERVAL_MS: '300',
+        // The largest budget: each pause of a few ms allows the next one a few tens of ms later.
+        HEAPWATCH_GC_ASSIST_BUDGET: '0.2',
+        FIXTURE_RUN_MS: '3000',
+      }),
+    );
+    const { code } = await run.exited;
+    expect(run.stderr()).toBe('');
+    expect(code).toBe(0);
+    const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout())![1]!) as { forcedGcs: number; forcedGcTimeUs: number };
+    const reqs = c.received.map((r) => r.request);
+    const ticks = reqs.slice(0, -1); // the last one is stop()'s live read
+    expect(ticks.length).toBeGreaterThanOrEqual(6);
+    const post = ticks.filter((r) => r.gc!.afterMajorGc);
+    // Every tick had a post-GC snapshot, and most of them the agent forced.
+    expect(post.length).toBe(ticks.length);
+    expect(stats.forcedGcs).toBeGreaterThanOrEqual(ticks.length - 2);
+    expect(stats.forcedGcTimeUs).toBeGreaterThan(0);
+    // The same counters reach the collector with every request.
+    const sent = reqs.at(-1)!.agent!;
+    expect(sent.forcedGcs).toBe(stats.forcedGcs);
+    expect(sent.forcedGcTimeUs).toBe(stats.forcedGcTimeUs);
+    for (let i = 1; i < ticks.length; i++) {
+      // A forced GC counts as a major GC exactly once (its perf_hooks entry is not counted again).
+      expect(ticks[i]!.gc!.majorGcs).toBeGreaterThan(ticks[i - 1]!.gc!.majorGcs);
+      expect(ticks[i]!.endTimeMs - ticks[i]!.gc!.lastMajorGcEndMs).toBeLessThan(50);
+    }
+    expect(ticks.at(-1)!.gc!.majorGcs - ticks[0]!.gc!.majorGcs).toBeLessThanOrEqual(ticks.length + 2);
+  });
+
+  it('with a GcAssist budget of 0 the agent forces no GC', async () => {
+    const c = await collector();
+    const run = track(
+      runWithAgent('quiet-worker.js', {
+        HEAPWATCH_COLLECTOR: c.address,
+        HEAPWATCH_INTERVAL_MS: '300',
+        HEAPWATCH_GC_ASSIST_BUDGET: '0',
+        FIXTURE_RUN_MS: '2000',
+      }),
+    );
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout())![1]!) as { forcedGcs: number };
+    expect(stats.forcedGcs).toBe(0);
+    // A quiet worker: V8 runs few major GCs of its own, so most ticks are live reads.
+    const ticks = c.received.slice(0, -1).map((r) => r.request);
+    expect(ticks.filter((r) => !r.gc!.afterMajorGc).length).toBeGreaterThan(ticks.length / 2);
   });
 
   it('without disableInlining, the optimizer charges the helper to its caller (why the default exists)', async () => {

@@ -104,7 +104,7 @@ const request = (profileId = 'p-1'): IngestRequest => ({
   endTimeMs: 1_760_000_060_000,
   pprofGzip: Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 255]),
   memory: { rssBytes: 5_000_000_000, heapUsedBytes: 1, heapTotalBytes: 2, externalBytes: 3, arrayBuffersBytes: 4, heapSizeLimitBytes: 4_345_298_944 },
-  agent: { profilesSent: 7, profilesDropped: 1, samplingTimeUs: 12_345, queueLength: 2, queueBytes: 300, sendFailures: 5 },
+  agent: { profilesSent: 7, profilesDropped: 1, samplingTimeUs: 12_345, queueLength: 2, queueBytes: 300, sendFailures: 5, forcedGcs: 3, forcedGcTimeUs: 9_000 },
   gc: { majorGcs: 3, lastMajorGcEndMs: 1_760_000_059_000, afterMajorGc: true },
 });
 

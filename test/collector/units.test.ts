@@ -112,9 +112,12 @@ describe('schema', () => {
   });
 
   it('adds the GC columns to existing stores idempotently, to the local and the Distributed table in a cluster', () => {
-    expect(schemaStatements({ retentionDays: 0 }).join('\n')).toMatch(/gc_major_gcs UInt64,\s+gc_last_major_gc_end_ms Int64,\s+gc_after_major_gc UInt8/);
+    expect(schemaStatements({ retentionDays: 0 }).join('\n')).toMatch(
+      /gc_major_gcs UInt64,\s+gc_last_major_gc_end_ms Int64,\s+gc_after_major_gc UInt8,\s+agent_forced_gcs UInt64,\s+agent_forced_gc_time_us UInt64/,
+    );
     expect(schemaUpgradeStatements({ retentionDays: 0 })).toEqual([
-      'ALTER TABLE profiles ADD COLUMN IF NOT EXISTS gc_major_gcs UInt64, ADD COLUMN IF NOT EXISTS gc_last_major_gc_end_ms Int64, ADD COLUMN IF NOT EXISTS gc_after_major_gc UInt8',
+      'ALTER TABLE profiles ADD COLUMN IF NOT EXISTS gc_major_gcs UInt64, ADD COLUMN IF NOT EXISTS gc_last_major_gc_end_ms Int64, ADD COLUMN IF NOT EXISTS gc_after_major_gc UInt8, ' +
+        'ADD COLUMN IF NOT EXISTS agent_forced_gcs UInt64, ADD COLUMN IF NOT EXISTS agent_forced_gc_time_us UInt64',
     ]);
     const cluster = schemaUpgradeStatements({ retentionDays: 0, cluster: 'heapwatch' });
     expect(cluster.map((s) => s.split(' ADD')[0])).toEqual(['ALTER TABLE profiles_local ON CLUSTER heapwatch', 'ALTER TABLE profiles ON CLUSTER heapwatch']);

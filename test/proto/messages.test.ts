@@ -48,7 +48,7 @@ describe('the static codec and ingest.proto', () => {
       endTimeMs: 2 ** 53 - 1,
       pprofGzip: Buffer.from([0x1f, 0x8b, 0, 1, 2, 255]),
       memory: { rssBytes: 5 * 2 ** 32, heapUsedBytes: 1, heapTotalBytes: 2 ** 31, externalBytes: 127, arrayBuffersBytes: 128, heapSizeLimitBytes: 4_345_298_944 },
-      agent: { profilesSent: 10, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 300_000, sendFailures: 1 },
+      agent: { profilesSent: 10, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 300_000, sendFailures: 1, forcedGcs: 40, forcedGcTimeUs: 123_456 },
       gc: { majorGcs: 17, lastMajorGcEndMs: 1_764_000_059_321, afterMajorGc: true },
     };
     const Msg = root.lookupType('heapwatch.v1.IngestRequest');

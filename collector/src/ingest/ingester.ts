@@ -180,6 +180,8 @@ export class Ingester {
         gc_major_gcs: req.gc?.majorGcs ?? 0,
         gc_last_major_gc_end_ms: req.gc?.lastMajorGcEndMs ?? 0,
         gc_after_major_gc: req.gc?.afterMajorGc ? 1 : 0,
+        agent_forced_gcs: agent?.forcedGcs ?? 0,
+        agent_forced_gc_time_us: agent?.forcedGcTimeUs ?? 0,
       },
       values: stacks,
     };

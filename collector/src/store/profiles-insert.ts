@@ -65,6 +65,8 @@ const COLUMNS = [
   ['gc_major_gcs', 'number'],
   ['gc_last_major_gc_end_ms', 'number'],
   ['gc_after_major_gc', 'number'],
+  ['agent_forced_gcs', 'number'],
+  ['agent_forced_gc_time_us', 'number'],
 ] as const satisfies readonly (readonly [string, Kind])[];
 
 export type ProfileColumn = (typeof COLUMNS)[number][0];

@@ -61,6 +61,9 @@ export const PROFILES_ADDED_COLUMNS = [
   'gc_last_major_gc_end_ms Int64',
   // 1 if the snapshot was taken right after a major GC (no old-space garbage).
   'gc_after_major_gc UInt8',
+  // AgentStats.forced_gcs / forced_gc_time_us: the agent's GC assist, cumulative.
+  'agent_forced_gcs UInt64',
+  'agent_forced_gc_time_us UInt64',
 ] as const;
 
 interface TableSpec {

@@ -9,6 +9,8 @@ export interface AgentStats {
   'queueLength'?: (number | string | Long);
   'queueBytes'?: (number | string | Long);
   'sendFailures'?: (number | string | Long);
+  'forcedGcs'?: (number | string | Long);
+  'forcedGcTimeUs'?: (number | string | Long);
 }
 
 export interface AgentStats__Output {
@@ -18,4 +20,6 @@ export interface AgentStats__Output {
   'queueLength': (number);
   'queueBytes': (number);
   'sendFailures': (number);
+  'forcedGcs': (number);
+  'forcedGcTimeUs': (number);
 }
