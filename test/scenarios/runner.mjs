@@ -14,7 +14,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CLI = process.env.HEAPWATCH_BENCH_CLI ?? path.join(ROOT, 'collector/dist/cli.js');
 const AGENT = process.env.HEAPWATCH_BENCH_AGENT ?? path.join(ROOT, 'agent/register.js');
 const SCENARIOS = path.join(ROOT, 'test/scenarios');
-const GC_RIG = path.join(SCENARIOS, 'gc-rig.js');
 
 /** Reads the machine-readable header of a scenario file. */
 export function readScenario(file) {
@@ -49,6 +48,8 @@ export function okEnv(name, intervalMs) {
     case 'batch-release': return { SCENARIO_PERIOD_MS: String(3 * intervalMs) };
     case 'sawtooth-flush': return { SCENARIO_PERIOD_MS: String(Math.round(2.5 * intervalMs)) };
     case 'ramp-then-hold': return { SCENARIO_PERIOD_MS: String(5 * intervalMs) };
+    // 2000 entries, one insert in three a new key: full after ~4 intervals, then evicting one per new key.
+    case 'lru-at-capacity': return { SCENARIO_JOBS_PER_SEC: String(Math.round((3 * 2000) / (4 * s))) };
     case 'ttl-cache': return { SCENARIO_PERIOD_MS: String(4 * intervalMs) };
     case 'lazy-require-jit': return { SCENARIO_PERIOD_MS: String(Math.round(intervalMs / 3)) };
     default: return {};
@@ -73,11 +74,27 @@ async function leaksOf(http, service) {
 }
 
 /**
+ * The agent's GcAssist budget for scenario runs. A forced major GC of these
+ * workers' heaps takes a few ms; the default budget (1 % of wall time) allows
+ * one every profile at a 60 s interval but only every other one at 500 ms.
+ * 5 % gives 500 ms profiles the proportions of production's 60 s ones.
+ */
+export const SCENARIO_GC_ASSIST_BUDGET = 0.05;
+
+/**
  * Runs one scenario with the agent until it is flagged (leaks) or for its
  * whole duration (non-leaks), polling the stored report once per interval.
  */
-export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcEveryMs = 0 }) {
-  const env = { ...process.env, HEAPWATCH_COLLECTOR: collector.grpc, HEAPWATCH_SERVICE: service, HEAPWATCH_INTERVAL_MS: String(intervalMs), HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(samplingBytes), HEAPWATCH_LOG_LEVEL: 'error' };
+export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET }) {
+  const env = {
+    ...process.env,
+    HEAPWATCH_COLLECTOR: collector.grpc,
+    HEAPWATCH_SERVICE: service,
+    HEAPWATCH_INTERVAL_MS: String(intervalMs),
+    HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(samplingBytes),
+    HEAPWATCH_GC_ASSIST_BUDGET: String(gcAssistBudget),
+    HEAPWATCH_LOG_LEVEL: 'error',
+  };
   let targetBytesPerInterval = null;
   if (sc.kind === 'leak') {
     const multiple = mode === 'slow' ? 0.25 : 2;
@@ -87,14 +104,11 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
   } else {
     Object.assign(env, okEnv(sc.name, intervalMs));
   }
-  // gcEveryMs > 0: the test rig forces major GCs that often (see gc-rig.js).
-  const rig = gcEveryMs > 0 ? ['--expose-gc', '--require', GC_RIG] : [];
-  if (gcEveryMs > 0) env.SCENARIO_GC_EVERY_MS = String(gcEveryMs);
-  const child = spawn(process.execPath, [...rig, '--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const startMs = Date.now();
-  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, gcEveryMs, trueSite: sc.trueSite, flagged: false, reported: null, reportedAt: null, sites: [], intervalsToFlag: null, measuredRate: null, error: null };
+  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, gcAssistBudget, trueSite: sc.trueSite, flagged: false, reported: null, reportedAt: null, sites: [], intervalsToFlag: null, measuredRate: null, error: null };
   try {
     while (Date.now() - startMs < maxIntervals * intervalMs) {
       if (child.exitCode !== null) {
