@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 /** Unit tests of the collector's small parts: batching, caches, parsing. */
 import { describe, expect, it } from 'vitest';
 import { Batcher, OverloadedError } from '../../collector/src/store/batcher';
@@ -137,5 +139,23 @@ describe('allocation sites', () => {
     expect(siteOf([app, { function: 'tick', file: '/app/loop.js', line: 3 }]).frame).toEqual(app);
     // A user's own agent/dist folder is not heapwatch's.
     expect(siteOf([{ function: 'handle', file: '/app/agent/dist/jobs.js', line: 7 }]).frame.function).toBe('handle');
+  });
+
+  it("knows every module of this repository's agent build as the agent's", async () => {
+    const { isAgentFrame } = await import('../../collector/src/leaks/site');
+    const dist = path.resolve(__dirname, '../../agent/dist');
+    const modules = fs.readdirSync(dist).filter((f) => f.endsWith('.js'));
+    expect(modules.length).toBeGreaterThan(10);
+    for (const m of modules) expect(isAgentFrame({ function: 'f', file: path.join(dist, m), line: 1 }), m).toBe(true);
+  });
+
+  it('the (external) gauge is a site of its own and never a leak candidate', async () => {
+    const { siteOf } = await import('../../collector/src/ingest/normalize');
+    const { EXTERNAL_SITE, NON_CANDIDATE_SITE_IDS } = await import('../../collector/src/leaks/site');
+    const site = siteOf([{ function: '(external)', file: '', line: 0 }]);
+    expect(site.frame).toEqual(EXTERNAL_SITE);
+    expect(NON_CANDIDATE_SITE_IDS.has(site.id)).toBe(true);
+    // A V8 pseudo-frame on top of real code still resolves to the code.
+    expect(siteOf([{ function: '(V8 API)', file: '', line: 0 }, { function: 'run', file: '/app/a.js', line: 2 }]).frame.function).toBe('run');
   });
 });

@@ -11,7 +11,7 @@
  * a decimal string is made only for stacks the store does not have yet.
  */
 import { combine, combineIndexedInto, hashString, hashStringPrefix, hashStringSuffix, toDecimal, type Hash64, type HashState } from '../hash';
-import { AGENT_SITE, isAgentFrame, siteId, siteIndex, type Frame } from '../leaks/site';
+import { AGENT_SITE, EXTERNAL_SITE, isAgentFrame, isExternalStack, siteId, siteIndex, type Frame } from '../leaks/site';
 import type { ValidProfile } from './validate';
 
 export interface NormalizedProfile {
@@ -36,7 +36,11 @@ export interface Site {
 }
 
 export function siteOf(frames: readonly Frame[]): Site {
-  const frame = frames.some(isAgentFrame) ? AGENT_SITE : (frames[siteIndex(frames)] ?? { function: '(unknown)', file: '', line: 0 });
+  const frame = frames.some(isAgentFrame)
+    ? AGENT_SITE
+    : isExternalStack(frames)
+      ? EXTERNAL_SITE
+      : (frames[siteIndex(frames)] ?? { function: '(unknown)', file: '', line: 0 });
   return { id: siteId(frame), frame };
 }
 

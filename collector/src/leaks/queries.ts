@@ -6,7 +6,7 @@
  * rounds UInt64 (FACTS.md).
  */
 import { TupleParam, type ClickHouseClient } from '@clickhouse/client';
-import { AGENT_SITE_ID } from './site';
+import { NON_CANDIDATE_SITE_IDS } from './site';
 
 async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<T[]> {
   const rs = await client.query({
@@ -145,9 +145,9 @@ export async function readSitePoints(client: ClickHouseClient, service: string, 
     `SELECT arrayMap(x -> toString(x), arraySort(arrayDistinct(m.2))) AS sites FROM (SELECT ${STACK_SITES} AS m)`,
     { service },
   );
-  // The agent's own allocations are never a leak candidate (site.ts,
-  // AGENT_SITE): their stacks map to no listed site and are left out.
-  const sites = (list?.sites ?? []).filter((id) => id !== AGENT_SITE_ID);
+  // The agent's own allocations and the (external) gauge are never leak
+  // candidates (site.ts): their stacks map to no listed site and are left out.
+  const sites = (list?.sites ?? []).filter((id) => !NON_CANDIDATE_SITE_IDS.has(id));
   if (sites.length === 0) return [];
   const params: Record<string, unknown> = { sites };
   const where = windowSelection(service, window, params);

@@ -48,7 +48,20 @@ export const AGENT_SITE: Frame = { function: '(heapwatch agent)', file: '', line
 // Installed: node_modules/@heapwatch/agent/...; in this repository (node
 // resolves the workspace link to its real path): agent/dist/<module>.js.
 const AGENT_FILE =
-  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|grpc-status|grpc-wire|index|logger|major-gc-watch|queue|sampler|sender|transport|version)\.js$/;
+  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|gc-assist|grpc-status|grpc-wire|index|logger|major-gc-watch|queue|sampler|sender|transport|version)\.js$/;
+
+/**
+ * @datadog/pprof adds one sample whose only frame is `(external)`, carrying
+ * process.memoryUsage().external: a gauge, not a sampled allocation, with no
+ * code to point at. Off-heap growth is a process finding (detect.ts, kind
+ * "external"); as a site it was flagged on a non-leak (lazy-require-jit).
+ */
+export const EXTERNAL_SITE: Frame = { function: '(external)', file: '', line: 0 };
+
+/** Whether a stack is the agent's `(external)` gauge. */
+export function isExternalStack(frames: readonly Frame[]): boolean {
+  return frames.length === 1 && frames[0]!.function === EXTERNAL_SITE.function && frames[0]!.file === '';
+}
 
 /** Whether a frame is the heapwatch agent's own code. */
 export function isAgentFrame(f: Frame): boolean {
@@ -61,3 +74,6 @@ export function siteId(f: Frame): string {
 }
 
 export const AGENT_SITE_ID = siteId(AGENT_SITE);
+
+/** Sites that are never leak candidates: the agent's own memory and the `(external)` gauge. */
+export const NON_CANDIDATE_SITE_IDS: ReadonlySet<string> = new Set([AGENT_SITE_ID, siteId(EXTERNAL_SITE)]);
