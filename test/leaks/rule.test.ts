@@ -75,6 +75,24 @@ describe('decideSeries: non-leaks', () => {
     }
   });
 
+  it('does not flag a small site that steps up a few samples and holds (a node timer list warming up)', () => {
+    // Measured: ramp-then-hold's processTimers site, post-GC profiles, in
+    // samples of 16 KiB. No scatter to measure noise by; the floor
+    // (minRiseSamples) is what keeps it out.
+    const samples = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4];
+    expect(profilesToFlag(samples.map((k) => k * 16384))).toBeNull();
+  });
+
+  it('does not flag a rise that is mostly one jump (lazy require and JIT at start)', () => {
+    // Measured: lazy-require-jit's formatterFor site, post-GC profiles, in
+    // samples of 16 KiB: flagged at the 14th-16th profile before the step check.
+    const samples = [2, 2, 2, 2, 2, 3, 4, 6, 6, 6, ...Array<number>(50).fill(13)];
+    expect(profilesToFlag(samples.map((k) => k * 16384))).toBeNull();
+    // The same rise spread over the profiles is a leak.
+    const spread = Array.from({ length: 20 }, (_, i) => 2 + i);
+    expect(profilesToFlag(spread.map((k) => k * 16384))).not.toBeNull();
+  });
+
   it('does not flag a ramp then hold (throughput ramping up)', () => {
     expect(flaggedCount((s) => churnSeries(150, (i) => 20 + 80 * Math.min(1, i / 6), s))).toBe(0);
     // Known limit: a ramp still in progress when the window first fills is a

@@ -5,7 +5,6 @@ import {
   mannKendall,
   median,
   normalCdf,
-  poissonRiseZ,
   ranks,
   robustSigma,
   sampleQuantum,
@@ -77,8 +76,6 @@ describe('stats', () => {
     expect(sampleQuantum([0, 512, 512, 1024, 2048])).toBe(512);
     expect(sampleQuantum([1024, 2048, 1536])).toBe(512);
     expect(sampleQuantum([0, 0, 0])).toBe(0);
-    // 100 -> 140 samples: 40 / sqrt(240) ~ 2.6 sigma.
-    expect(poissonRiseZ(100, 140, 1)).toBeCloseTo(40 / Math.sqrt(240), 6);
   });
 
   it('block minima', () => {

@@ -34,9 +34,11 @@ export interface DetectOptions {
 
 export const DEFAULT_DETECT: DetectOptions = {
   rule: DEFAULT_RULE,
-  // Garbage-free points: no GC gating. 8 because each half must reach
-  // MK p < halfAlpha on its own, which 3 points cannot (p >= 0.15).
-  postGcRule: { ...DEFAULT_RULE, minProfiles: 8, profilesWithoutGc: 0 },
+  // Garbage-free points: no GC gating. As many profiles as the plain rule:
+  // with 8, once the agent's GC assist made every profile a post-GC one, a
+  // throughput ramp of ~8 profiles (ramp-then-hold) was judged while still
+  // rising and flagged; 12 leave the plateau check a flat recent half.
+  postGcRule: { ...DEFAULT_RULE, profilesWithoutGc: 0 },
   // A process gauge sums every site: a leak under a warm-up that is still
   // settling decelerates the total without stopping, so the plateau ratio
   // is looser; the lower envelope ("does not return to baseline") decides.

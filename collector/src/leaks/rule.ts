@@ -16,7 +16,14 @@
  *     `noiseZ` standard errors above (a) Poisson sampling noise of the
  *     site's level (quantum estimated from the data: see stats.sampleQuantum)
  *     and (b) the robust scatter of the residuals around the Theil-Sen line.
- *     A site holding a few samples that flicker fails here.
+ *     A site holding a few samples that flicker fails here. The rise must
+ *     also span `minRiseSamples` samples, and still do so without the part
+ *     of its largest profile-to-profile jump that stands out of the other
+ *     increments (largestStep): a leak adds memory job by job, while a rise
+ *     that is mostly one jump is a step (a lazy require, JIT code, a cache
+ *     filled at once) that stops once taken. Measured: a formatter cache
+ *     of lazy-require-jit went 2 -> 6 -> 13 samples in one profile at
+ *     process start, then held for 50 profiles.
  *  3. still rising, at a comparable rate (plateau check): the window is cut
  *     into halves; each half must rise on its own (MK p < `halfAlpha`,
  *     positive Theil-Sen slope) and the recent half's slope must be at least
@@ -26,7 +33,10 @@
  *     is flat. A one-off step is flat in at least one half.
  *  4. the minima rise too (lower envelope): the minima of `envelopeBlocks`
  *     equal blocks must have a positive Theil-Sen slope and the last block's
- *     minimum must exceed the first's beyond Poisson noise. A sawtooth
+ *     minimum must exceed the first's beyond Poisson noise, and the
+ *     second's (the first block holds whatever warmed up at process start:
+ *     a TTL cache filling before its first expiry overshot and settled,
+ *     ttl-cache). A sawtooth
  *     buffer flushed on a timer and a large batch built and released every
  *     few intervals return to the same floor, whatever their peaks do.
  *
@@ -37,7 +47,7 @@
  * next MAJOR GC (15-40 s apart in the corpus's workers). The agent snapshots
  * right after every major GC and marks those profiles (gc.after_major_gc),
  * and reports its major GC count with every profile. So, per instance:
- *  a. once the window holds DetectOptions.postGcRule.minProfiles (8)
+ *  a. once the window holds DetectOptions.postGcRule.minProfiles (12)
  *     post-GC profiles, the site's series is those profiles alone, judged by
  *     every check above with no GC gating: garbage-free points, where a
  *     churning site is flat and a leak rises;
@@ -50,9 +60,12 @@
  *     used dropping by 25 % (detect.ts, gcResets), as before.
  * A window of profilesWithoutGc (240) profiles or more is trusted without
  * GCs in it (an idle worker whose garbage is not growing). What this means
- * for detection time: (a) needs 8 major GCs, (b) needs 2 in the window, so
+ * for detection time: (a) needs 12 major GCs, (b) needs 2 in the window, so
  * at profile intervals much shorter than the GC period a leak is flagged
- * after a few GC periods, not after a number of profiles.
+ * after a few GC periods, not after a number of profiles. The agent's GC
+ * assist (agent/src/gc-assist.ts) forces a major GC before a profile when
+ * V8 ran none, within a pause cap and a time budget, so for heaps under
+ * that cap every profile is post-GC and (a) applies from the 12th profile.
  *
  * Leaks grow linearly in the number of jobs; the V8 sampler turns that into
  * a Poisson counting process (each leaked sample stays in the profile), i.e.
@@ -88,7 +101,10 @@ export interface RuleOptions {
   halfAlpha: number;
   /** Standard errors the rise must exceed (Poisson and residual noise). */
   noiseZ: number;
-  /** The rise must also span at least this many samples (one sample = stats.sampleQuantum). */
+  /**
+   * The rise must also span at least this many samples (one sample =
+   * stats.sampleQuantum): a floor on what can be flagged at all.
+   */
   minRiseSamples: number;
   /** Recent-half slope must be at least this fraction of the early half's. */
   minRecentSlopeRatio: number;
@@ -114,7 +130,12 @@ export const DEFAULT_RULE: RuleOptions = {
   alpha: 0.01,
   halfAlpha: 0.1,
   noiseZ: 3,
-  minRiseSamples: 4,
+  // 8: a site that rises from nothing must reach about 3 Poisson standard
+  // deviations (8 / sqrt(8) = 2.8). With 4, a node timer list that grew
+  // from 0 to 4 samples in its first 20 profiles and then held (ramp-then-hold,
+  // every profile post-GC) passed every other check: a quantized step has no
+  // residual scatter to measure noise by.
+  minRiseSamples: 8,
   minRecentSlopeRatio: 0.5,
   envelopeBlocks: 4,
   poisson: true,
@@ -143,10 +164,23 @@ function cycleMinima(ys: readonly number[], resets: readonly number[], exact?: r
   return out;
 }
 
+/**
+ * How far the largest rise between consecutive profiles stands out of the
+ * series' own profile-to-profile scatter (`z` robust sigmas of the
+ * increments): a lazy load or a cache filled at once is one jump above
+ * increments that are otherwise ~0; a churning site's increments are all
+ * large, so none of them stands out.
+ */
+function largestStep(ys: readonly number[], z: number): number {
+  const d: number[] = [];
+  for (let i = 1; i < ys.length; i++) d.push(ys[i]! - ys[i - 1]!);
+  return Math.max(0, Math.max(...d) - z * robustSigma(d));
+}
+
 export interface SeriesVerdict {
   rising: boolean;
   /** First failed check, or 'rising'. */
-  reason: 'too-short' | 'no-gc-cycle' | 'not-rising' | 'no-trend' | 'within-noise' | 'plateau' | 'floor-flat' | 'rising';
+  reason: 'too-short' | 'no-gc-cycle' | 'not-rising' | 'no-trend' | 'within-noise' | 'step' | 'plateau' | 'floor-flat' | 'rising';
   /** Theil-Sen slope in bytes per profile over the window. */
   slopePerProfile: number;
   /** One-sided Mann-Kendall (Hamed-Rao) p-value on the window. */
@@ -208,6 +242,9 @@ export function decideSeries(
   if (rise < opts.noiseZ * residualSigma || rise < opts.minRiseSamples * quantum) {
     return { ...verdict, rising: false, reason: 'within-noise' };
   }
+  if (opts.poisson && rise - largestStep(ys, opts.noiseZ) < opts.minRiseSamples * quantum) {
+    return { ...verdict, rising: false, reason: 'step' };
+  }
 
   // 3. Plateau: both halves rise, the recent one not much slower.
   const h = n >> 1;
@@ -242,6 +279,7 @@ export function decideSeries(
   const envelopeOk =
     envelope.slope > 0 &&
     lastMin > firstMin &&
+    (minima.length < 3 || lastMin > minima[1]!) &&
     lastMin - firstMin >= (opts.noiseZ / 1.5) * residualSigma &&
     lastMin - firstMin >= (opts.minRiseSamples / 2) * quantum;
   if (!envelopeOk) return { ...verdict, rising: false, reason: 'floor-flat' };

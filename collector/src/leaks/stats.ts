@@ -177,21 +177,6 @@ export function sampleQuantum(ys: readonly number[]): number {
   return steps[Math.floor(steps.length * 0.1)]!;
 }
 
-/**
- * z-score of a rise from `from` to `to` bytes against Poisson sampling
- * noise: a site at level L bytes carries ~L/quantum samples, so two
- * independent readings differ by sqrt(from/q + to/q) samples by chance alone
- * (FACTS.md: relative error ~ sqrt(interval/B)). A leak's rise grows
- * linearly with the window, the noise only as its square root.
- */
-export function poissonRiseZ(from: number, to: number, quantum: number): number {
-  if (quantum <= 0) return to > from ? Infinity : 0;
-  const a = Math.max(from, 0) / quantum;
-  const b = Math.max(to, 0) / quantum;
-  const rise = b - a;
-  return rise / Math.sqrt(Math.max(a + b, 1));
-}
-
 /** Minimum of each of `blocks` consecutive, near-equal slices. */
 export function blockMinima(ys: readonly number[], blocks: number): number[] {
   const out: number[] = [];
