@@ -1,5 +1,5 @@
 // @leak rememberError
-// @bytes-per-job 1500
+// @bytes-per-job 620
 // A worker keeps "recent errors" for its status endpoint on a long-lived
 // stats object, but appends without a cap. Each entry is a wrapped Error whose
 // stack was formatted for the log line, so every failure retains a few KB.
