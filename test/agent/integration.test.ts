@@ -155,7 +155,7 @@ describe('agent preloaded with --require', () => {
     for (let i = 1; i < ticks.length; i++) {
       // A forced GC counts as a major GC exactly once (its perf_hooks entry is not counted again).
       expect(ticks[i]!.gc!.majorGcs).toBeGreaterThan(ticks[i - 1]!.gc!.majorGcs);
-      expect(ticks[i]!.endTimeMs - ticks[i]!.gc!.lastMajorGcEndMs).toBeLessThan(50);
+      expect(ticks[i]!.endTimeMs - ticks[i]!.gc!.lastMajorGcEndMs).toBeLessThan(250);
     }
     expect(ticks.at(-1)!.gc!.majorGcs - ticks[0]!.gc!.majorGcs).toBeLessThanOrEqual(ticks.length + 2);
   });
