@@ -88,6 +88,9 @@ describe('decideSeries: non-leaks', () => {
     // samples of 16 KiB: flagged at the 14th-16th profile before the step check.
     const samples = [2, 2, 2, 2, 2, 3, 4, 6, 6, 6, ...Array<number>(50).fill(13)];
     expect(profilesToFlag(samples.map((k) => k * 16384))).toBeNull();
+    // The same step taken in two profiles, 6 -> 10 -> 13: flat since, so not rising now.
+    const twoPart = [2, 2, 2, 2, 2, 3, 4, 6, 6, 6, 10, 13, ...Array<number>(40).fill(13)];
+    expect(profilesToFlag(twoPart.map((k) => k * 16384))).toBeNull();
     // The same rise spread over the profiles is a leak.
     const spread = Array.from({ length: 20 }, (_, i) => 2 + i);
     expect(profilesToFlag(spread.map((k) => k * 16384))).not.toBeNull();

@@ -30,7 +30,10 @@
  *     `minRecentSlopeRatio` of the early half's. A warm-up cache, an LRU that
  *     reached capacity, a throughput ramp that then holds, a TTL cache and
  *     lazy require/JIT growth all rise early and flatten: their recent half
- *     is flat. A one-off step is flat in at least one half.
+ *     is flat. A one-off step is flat in at least one half. And the newest
+ *     profile must be above the one k profiles before it, k being the span
+ *     in which the window's slope predicts `recentRiseSamples` samples: a
+ *     start-up step that settled inside the recent half is flat since.
  *  4. the minima rise too (lower envelope): the minima of `envelopeBlocks`
  *     equal blocks must have a positive Theil-Sen slope and the last block's
  *     minimum must exceed the first's beyond Poisson noise, and the
@@ -108,6 +111,8 @@ export interface RuleOptions {
   minRiseSamples: number;
   /** Recent-half slope must be at least this fraction of the early half's. */
   minRecentSlopeRatio: number;
+  /** Growth in samples the window's slope must predict over the span in which the newest profile must have risen. */
+  recentRiseSamples: number;
   /** Number of blocks whose minima form the lower envelope. */
   envelopeBlocks: number;
   /**
@@ -137,6 +142,7 @@ export const DEFAULT_RULE: RuleOptions = {
   // residual scatter to measure noise by.
   minRiseSamples: 8,
   minRecentSlopeRatio: 0.5,
+  recentRiseSamples: 3,
   envelopeBlocks: 4,
   poisson: true,
   profilesWithoutGc: 240,
@@ -266,6 +272,15 @@ export function decideSeries(
     recentSlope < opts.minRecentSlopeRatio * Math.max(earlySlope, 0)
   ) {
     return { ...verdict, rising: false, reason: 'plateau' };
+  }
+  // ... and still rising now: over the last k profiles, where the window's
+  // slope predicts `recentRiseSamples` samples of growth, the site grew.
+  // A start-up step that has settled (a lazy load, a cache filled before
+  // its first expiry) passes the halves while the step sits in the recent
+  // one, but has been flat since; a leak's newest profile is its highest.
+  if (opts.poisson && quantum > 0) {
+    const k = Math.min(h, Math.max(2, Math.ceil((opts.recentRiseSamples * quantum) / line.slope)));
+    if (ys[n - 1]! <= ys[n - 1 - k]!) return { ...verdict, rising: false, reason: 'plateau' };
   }
 
   // 4. Lower envelope: the minima of equal blocks, or, in a short window
