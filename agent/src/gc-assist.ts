@@ -58,7 +58,8 @@ export class GcAssist {
    * Obtains V8's gc() without exposing it to the host: the host's own when
    * it runs with --expose-gc, else one from a fresh context created while
    * the flag is briefly on (the way Jest's leak detector does it). False if
-   * unavailable; the agent then relies on V8's GCs alone.
+   * unavailable; the agent then relies on V8's GCs alone. `gcFn` replaces
+   * V8's gc() (tests).
    */
   enable(gcFn?: () => void): boolean {
     if (gcFn) {

@@ -22,8 +22,8 @@
  *     increments (largestStep): a leak adds memory job by job, while a rise
  *     that is mostly one jump is a step (a lazy require, JIT code, a cache
  *     filled at once) that stops once taken. Measured: a formatter cache
- *     of lazy-require-jit went 2 -> 6 -> 13 samples in one profile at
- *     process start, then held for 50 profiles.
+ *     of lazy-require-jit went from 6 to 13 samples in one profile 5.5 s
+ *     after start, then held for 50 profiles.
  *  3. still rising, at a comparable rate (plateau check): the window is cut
  *     into halves; each half must rise on its own (MK p < `halfAlpha`,
  *     positive Theil-Sen slope) and the recent half's slope must be at least
