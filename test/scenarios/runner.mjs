@@ -49,7 +49,7 @@ export function okEnv(name, intervalMs) {
     case 'sawtooth-flush': return { SCENARIO_PERIOD_MS: String(Math.round(2.5 * intervalMs)) };
     case 'ramp-then-hold': return { SCENARIO_PERIOD_MS: String(5 * intervalMs) };
     // 2000 entries, one insert in three a new key: full after ~4 intervals, then evicting one per new key.
-    case 'lru-at-capacity': return { SCENARIO_JOBS_PER_SEC: String(Math.round((3 * 2000) / (4 * s))) };
+    case 'lru-at-capacity': return { SCENARIO_KEYS: '2000', SCENARIO_JOBS_PER_SEC: String(Math.round((3 * 2000) / (4 * s))) };
     case 'ttl-cache': return { SCENARIO_PERIOD_MS: String(4 * intervalMs) };
     case 'lazy-require-jit': return { SCENARIO_PERIOD_MS: String(Math.round(intervalMs / 3)) };
     default: return {};
