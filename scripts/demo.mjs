@@ -12,7 +12,7 @@ import { startCollectorProcess } from './lib/collector-process.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'collector/dist/cli.js');
-const worker = path.join(root, 'test/scenarios/leaks/retry-buffer.js');
+const worker = path.join(root, 'bench/scenarios/leaks/retry-buffer.js');
 const service = 'demo-retry-worker';
 const INTERVAL_MS = 1000;
 const GIVE_UP_MS = 180_000;
