@@ -19,13 +19,23 @@ const GIVE_UP_MS = 180_000;
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-demo-'));
 const children = [];
-function stopAll() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+// The collector flushes into its data directory on SIGTERM: remove the
+// directory only once every child has exited.
+async function stopAll() {
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? undefined
+        : new Promise((resolve) => {
+            c.once('exit', resolve);
+            c.kill('SIGTERM');
+          }),
+    ),
+  );
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
 process.on('SIGINT', () => {
-  stopAll();
-  process.exit(130);
+  stopAll().finally(() => process.exit(130));
 });
 
 function start(args, env = {}) {
@@ -72,5 +82,5 @@ if (report?.leaks.length > 0) {
 } else {
   console.error(`nothing was flagged within ${GIVE_UP_MS / 1000} s; the collector said:\n${collector.output().slice(-2000)}`);
 }
-stopAll();
+await stopAll();
 process.exit(code);
