@@ -78,5 +78,11 @@ describe('detect', () => {
     const d2 = detect(profiles('a', n, heap), points('a', 'leak', leak));
     expect(d2.sites.get('leak')).toMatchObject({ positive: true, instancesRising: 1, instancesSeen: 1 });
     expect(d2.sites.get('leak')!.steps.length).toBe(20);
+    expect(d2.sites.get('leak')!.steps.at(-1)).toBe('rising');
+    // A service silent for more than 5 of its intervals (collector clock) has no current instance.
+    expect(detect(profiles('a', n, heap), points('a', 'leak', leak), undefined, 0, 4_000).sites.get('leak')).toBeDefined();
+    const silent = detect(profiles('a', n, heap), points('a', 'leak', leak), undefined, 0, 6_000);
+    expect(silent.sites.get('leak')).toBeUndefined();
+    expect(silent.process).toEqual([]);
   });
 });

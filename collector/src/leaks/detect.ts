@@ -4,6 +4,7 @@
  * restart starts a new series), decides each with the rule, then combines
  * instances. Pure: no I/O, no clock.
  */
+import type { Trend } from './alert';
 import type { ProfilePoint, SitePoint } from './queries';
 import { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 import { median, theilSen } from './stats';
@@ -51,11 +52,12 @@ export const DEFAULT_DETECT: DetectOptions = {
 export interface SiteDecision {
   siteId: string;
   positive: boolean;
-  /** Verdicts at each new profile since the previous evaluation, oldest first (the last is `positive`). */
-  steps: boolean[];
+  /** Trends at each new profile since the previous evaluation, oldest first (the last is `positive`'s). */
+  steps: Trend[];
   growthBytesPerInterval: number;
   growthBytesPerHour: number;
   retainedBytes: number;
+  /** Instances whose series is rising; where none is, those still growing (a flagged site not yet cleared). */
   instancesRising: number;
   instancesSeen: number;
   intervals: number;
@@ -67,7 +69,7 @@ export interface ProcessDecision {
   kind: 'heap' | 'external';
   instance: string;
   positive: boolean;
-  steps: boolean[];
+  steps: Trend[];
   growthBytesPerHour: number;
   timeToLimitSeconds: number | null;
 }
@@ -155,20 +157,31 @@ export function majorGcResets(majorGcs: readonly number[]): number[] {
   return out;
 }
 
-/** Combines per-instance step verdicts aligned on their last profile. */
-function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: number): boolean[] {
+/** One verdict as an alert step. */
+export function trendOf(v: SeriesVerdict): Trend {
+  return v.rising ? 'rising' : v.flat ? 'flat' : 'growing';
+}
+
+/**
+ * Combines per-instance verdicts aligned on their last profile: rising where
+ * enough instances rise (minFraction), flat where every instance is flat,
+ * growing otherwise.
+ */
+function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: number): Trend[] {
   const steps = Math.max(0, ...perInstance.map((v) => v.length));
-  const out: boolean[] = [];
+  const out: Trend[] = [];
   for (let back = steps - 1; back >= 0; back--) {
     let seen = 0;
     let rising = 0;
+    let flat = 0;
     for (const v of perInstance) {
       const x = v[v.length - 1 - back];
       if (!x) continue;
       seen++;
       if (x.rising) rising++;
+      else if (x.flat) flat++;
     }
-    out.push(rising >= 1 && rising >= Math.ceil(minFraction * seen));
+    out.push(rising >= 1 && rising >= Math.ceil(minFraction * seen) ? 'rising' : flat === seen ? 'flat' : 'growing');
   }
   return out;
 }
@@ -176,12 +189,16 @@ function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: numb
 /**
  * `prevLatestProfileMs`: the newest profile the previous evaluation saw;
  * profiles after it are replayed one by one (at most maxReplayProfiles).
+ * `silentMs`: how long (collector clock) no new profile has arrived for the
+ * service; it ages every instance, so a service that stopped altogether
+ * drops out of the current findings too (its history stays in the store).
  */
 export function detect(
   profiles: readonly ProfilePoint[],
   points: readonly SitePoint[],
   opts: DetectOptions = DEFAULT_DETECT,
   prevLatestProfileMs = 0,
+  silentMs = 0,
 ): Detection {
   const byInstance = new Map<string, ProfilePoint[]>();
   for (const p of profiles) {
@@ -197,7 +214,7 @@ export function detect(
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     const intervalMs = gaps.length ? Math.max(1, median(gaps)) : 0;
     const last = times[times.length - 1]!;
-    if (intervalMs > 0 && latestProfileMs - last > opts.staleProfiles * intervalMs) continue;
+    if (intervalMs > 0 && latestProfileMs - last + silentMs > opts.staleProfiles * intervalMs) continue;
     const fresh = times.filter((t) => t > prevLatestProfileMs).length;
     // An agent that reports GCs says exactly where each cycle starts;
     // otherwise a large drop of heap used is the best guess.
@@ -235,11 +252,14 @@ export function detect(
     const rising = verdicts.filter((x) => x.v.rising);
     const seen = verdicts.length;
     const positive = rising.length >= 1 && rising.length >= Math.ceil(opts.minInstanceFraction * seen);
-    const basis = rising.length ? rising : verdicts;
+    // Growth and confidence from the rising instances; while a flagged site
+    // dips, from those still growing (not 0 instances at confidence 0).
+    const growing = verdicts.filter((x) => !x.v.flat);
+    const backing = rising.length ? rising : growing;
+    const basis = backing.length ? backing : verdicts;
     const perHour = (x: { v: SeriesVerdict; s: InstanceSeries }): number =>
       x.s.intervalMs > 0 ? (x.v.slopePerProfile * 3_600_000) / x.s.intervalMs : 0;
     const steps = combineSteps(stepVerdicts, opts.minInstanceFraction);
-    steps[steps.length - 1] = positive;
     sites.set(siteId, {
       siteId,
       positive,
@@ -247,10 +267,10 @@ export function detect(
       growthBytesPerInterval: basis.reduce((a, x) => a + x.v.slopePerProfile, 0),
       growthBytesPerHour: basis.reduce((a, x) => a + perHour(x), 0),
       retainedBytes: verdicts.reduce((a, x) => a + x.v.last, 0),
-      instancesRising: rising.length,
+      instancesRising: backing.length,
       instancesSeen: seen,
       intervals: Math.max(0, ...basis.map((x) => x.v.profiles - 1)),
-      confidence: rising.length ? (1 - median(rising.map((x) => x.v.pRising))) * (rising.length / seen) : 0,
+      confidence: backing.length ? (1 - median(backing.map((x) => x.v.pRising))) * (backing.length / seen) : 0,
     });
   }
 
@@ -271,7 +291,7 @@ export function detect(
       kind: 'heap',
       instance: s.instance,
       positive: heap.rising,
-      steps: heapSteps.map((v) => v.rising),
+      steps: heapSteps.map(trendOf),
       growthBytesPerHour: perHour(heap.slopePerProfile),
       // Reported only while flagged (index.ts); "where the trend allows" = a positive slope.
       timeToLimitSeconds: slopePerSec > 0 && limit > heap.last ? (limit - heap.last) / slopePerSec : null,
@@ -284,7 +304,7 @@ export function detect(
       kind: 'external',
       instance: s.instance,
       positive: ext.rising,
-      steps: extSteps.map((v) => v.rising),
+      steps: extSteps.map(trendOf),
       growthBytesPerHour: perHour(ext.slopePerProfile),
       timeToLimitSeconds: null,
     });
