@@ -7,7 +7,7 @@
 import type { Trend } from './alert';
 import type { ProfilePoint, SitePoint } from '../store/store';
 import { HOUR_MS } from '../units';
-import { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
+import { cycleMinima, DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 import { median, theilSen } from './stats';
 
 export interface DetectOptions {
@@ -83,6 +83,8 @@ export interface Detection {
 
 interface InstanceSeries {
   instance: string;
+  /** Whether the agent reports its major GC count (else `resets` are guessed from heap used). */
+  reportsGc: boolean;
   /** Profiles newer than the previous evaluation's newest, capped. */
   replay: number;
   /** First profile after each major GC: from the agent's count where it reports one, else gcResets(). */
@@ -95,16 +97,6 @@ interface InstanceSeries {
   index: Map<number, number>;
   intervalMs: number;
   profiles: ProfilePoint[];
-}
-
-/**
- * Verdicts of `ys` cut at each of its last `replay` profiles, oldest first:
- * what an evaluation after each of those profiles would have said.
- */
-function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions, gcResets?: readonly number[]): SeriesVerdict[] {
-  const out: SeriesVerdict[] = [];
-  for (let j = Math.min(replay, ys.length) - 1; j >= 0; j--) out.push(decideSeries(j ? ys.slice(0, ys.length - j) : ys, rule, gcResets));
-  return out;
 }
 
 /**
@@ -127,6 +119,42 @@ function decideSite(ys: readonly number[], len: number, s: InstanceSeries, opts:
     return { ...v, slopePerProfile: span > 0 ? (v.slopePerProfile * (post.length - 1)) / span : v.slopePerProfile, last: ys[len - 1]! };
   }
   return decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.rule, s.resets, s.afterGc);
+}
+
+/**
+ * A process gauge (heap used, external) of one instance, cut after its
+ * first `len` profiles, judged where garbage cannot fake growth: on its
+ * post-major-GC profiles once the window holds processRule.minProfiles of
+ * them, else on the floor of each GC cycle (the post-GC profile, else the
+ * cycle's minimum), and only once there are that many cycles. Between major
+ * GCs heap used climbs with garbage and external with Buffers whose
+ * wrappers are not yet collected, for minutes in a quiet main thread or a
+ * large heap; a batch built and released climbs and falls. Agents that
+ * report no GCs: a trailing minimum of heap used, external as is. The
+ * slope is per profile and comes from the judged points' Theil-Sen line
+ * whatever the verdict (a flagged finding keeps its growth figure).
+ */
+function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+  const rule = opts.processRule;
+  const from = Math.max(0, len - rule.maxProfiles);
+  let idx: number[];
+  let ys: number[];
+  if (!s.reportsGc) {
+    ys = kind === 'heap' ? trailingMin(values.slice(from, len), HEAP_FLOOR_PROFILES) : values.slice(from, len);
+    idx = ys.map((_, i) => from + i);
+  } else {
+    idx = s.postGc.filter((i) => i >= from && i < len);
+    if (idx.length >= rule.minProfiles) {
+      ys = idx.map((i) => values[i]!);
+    } else {
+      idx = s.resets.filter((i) => i >= from && i < len);
+      ys = cycleMinima(len === values.length ? values : values.slice(0, len), idx, s.afterGc);
+    }
+  }
+  const v = decideSeries(ys, rule);
+  const span = idx.length > 1 ? idx[idx.length - 1]! - idx[0]! : 0;
+  const slope = span > 0 ? (theilSen(ys).slope * (idx.length - 1)) / span : 0;
+  return { ...v, slopePerProfile: slope, last: ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0) };
 }
 
 /** Profiles over which heap used's floor is taken (see trailingMin). */
@@ -223,7 +251,7 @@ export function detect(
     const resets = reported ? majorGcResets(list.map((p) => p.majorGcs)) : gcResets(list.map((p) => p.heapUsedBytes));
     const afterGc = list.map((p) => p.afterMajorGc);
     const postGc = afterGc.flatMap((x, i) => (x ? [i] : []));
-    series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
+    series.set(instance, { instance, reportsGc: reported, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
 
   // site -> instance -> values (0 where the sampler saw nothing alive).
@@ -278,35 +306,33 @@ export function detect(
   const process: ProcessDecision[] = [];
   for (const s of series.values()) {
     const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * HOUR_MS) / s.intervalMs : 0);
-    // Heap used swings with garbage between GCs; "does not return to
-    // baseline" is about its floor, so judge a trailing minimum.
-    const floor = trailingMin(s.profiles.map((p) => p.heapUsedBytes), HEAP_FLOOR_PROFILES);
-    const heapSteps = replayVerdicts(floor, s.replay, opts.processRule);
-    // The growth figure comes from the floor's Theil-Sen line whatever this
-    // profile's verdict (a flagged finding keeps reporting until it clears).
-    const heap = { ...heapSteps[heapSteps.length - 1]!, slopePerProfile: theilSen(floor.slice(-opts.processRule.maxProfiles)).slope };
+    const judge = (kind: 'heap' | 'external', values: readonly number[]): { steps: SeriesVerdict[]; now: SeriesVerdict } => {
+      const steps: SeriesVerdict[] = [];
+      for (let j = Math.min(s.replay, values.length) - 1; j >= 0; j--) steps.push(decideGauge(kind, values, values.length - j, s, opts));
+      return { steps, now: steps[steps.length - 1]! };
+    };
+    const heap = judge('heap', s.profiles.map((p) => p.heapUsedBytes));
     const limit = s.profiles[s.profiles.length - 1]!.heapSizeLimitBytes;
-    const slopePerSec = s.intervalMs > 0 ? (heap.slopePerProfile * 1000) / s.intervalMs : 0;
+    const slopePerSec = s.intervalMs > 0 ? (heap.now.slopePerProfile * 1000) / s.intervalMs : 0;
     process.push({
       key: `heap:${s.instance}`,
       kind: 'heap',
       instance: s.instance,
-      positive: heap.rising,
-      steps: heapSteps.map(trendOf),
-      growthBytesPerHour: perHour(heap.slopePerProfile),
+      positive: heap.now.rising,
+      steps: heap.steps.map(trendOf),
+      growthBytesPerHour: perHour(heap.now.slopePerProfile),
       // Reported only while flagged (index.ts); "where the trend allows" = a positive slope.
-      timeToLimitSeconds: slopePerSec > 0 && limit > heap.last ? (limit - heap.last) / slopePerSec : null,
+      timeToLimitSeconds: slopePerSec > 0 && limit > heap.now.last ? (limit - heap.now.last) / slopePerSec : null,
     });
     // `external` already includes arrayBuffers (Node's process.memoryUsage docs).
-    const extSteps = replayVerdicts(s.profiles.map((p) => p.externalBytes), s.replay, opts.processRule);
-    const ext = { ...extSteps[extSteps.length - 1]!, slopePerProfile: theilSen(s.profiles.slice(-opts.processRule.maxProfiles).map((p) => p.externalBytes)).slope };
+    const ext = judge('external', s.profiles.map((p) => p.externalBytes));
     process.push({
       key: `external:${s.instance}`,
       kind: 'external',
       instance: s.instance,
-      positive: ext.rising,
-      steps: extSteps.map(trendOf),
-      growthBytesPerHour: perHour(ext.slopePerProfile),
+      positive: ext.now.rising,
+      steps: ext.steps.map(trendOf),
+      growthBytesPerHour: perHour(ext.now.slopePerProfile),
       timeToLimitSeconds: null,
     });
   }

@@ -102,7 +102,7 @@ export const DEFAULT_RULE: RuleOptions = {
  * still filling with garbage): the cycle's first value where the agent says
  * it was taken right after the major GC (`exact`), else the cycle's minimum.
  */
-function cycleMinima(ys: readonly number[], resets: readonly number[], exact?: readonly boolean[]): number[] {
+export function cycleMinima(ys: readonly number[], resets: readonly number[], exact?: readonly boolean[]): number[] {
   const out: number[] = [];
   for (let k = 0; k < resets.length; k++) {
     const start = resets[k]!;
