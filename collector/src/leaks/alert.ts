@@ -42,8 +42,8 @@ export interface AlertOptions {
   rememberProfiles: number;
 }
 
-// clearAfter 6: a flagged leak's evidence dipped for up to ~4 profiles in
-// the synthetic replays (test/leaks/alert.test.ts); see docs/detector.md#alerts.
+// clearAfter 6 flat (was 3 non-rising): the flicker measured with each is
+// in docs/detector.md#alerts (test/leaks/flicker.test.ts).
 export const DEFAULT_ALERT: AlertOptions = { flagAfter: 3, clearAfter: 6, rememberProfiles: 120 };
 
 export function emptyAlertState(): AlertState {
