@@ -52,6 +52,9 @@ export function okEnv(name, intervalMs) {
     case 'lru-at-capacity': return { SCENARIO_KEYS: '2000', SCENARIO_JOBS_PER_SEC: String(Math.round((3 * 2000) / (4 * s))) };
     case 'ttl-cache': return { SCENARIO_PERIOD_MS: String(4 * intervalMs) };
     case 'lazy-require-jit': return { SCENARIO_PERIOD_MS: String(Math.round(intervalMs / 3)) };
+    case 'buffer-batch-export': return { SCENARIO_PERIOD_MS: String(3 * intervalMs) };
+    // 5000 new keys over ~36 intervals (3 minutes at 5 s), then evicting one per new key.
+    case 'lru-filling-slowly': return { SCENARIO_KEYS: '5000', SCENARIO_JOBS_PER_SEC: String(Math.round(5000 / (36 * s))) };
     default: return {};
   }
 }
@@ -67,6 +70,9 @@ export async function startCollector(dataDir) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** `@leak` values that name a process finding rather than a site. */
+const PROCESS_SITES = new Set(['(heap)', '(external)']);
 
 /** Profiles the collector has stored for `service` (0 before the first). */
 async function profilesOf(http, service) {
@@ -150,14 +156,25 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
       const profiles = await profilesOf(collector.http, service);
       const r = await leaksOf(collector.http, service);
       result.profiles = profiles;
-      if (r && Array.isArray(r.leaks) && r.leaks.length > 0) {
-        result.flagged = true;
-        result.reported = r.leaks[0].function;
-        result.reportedAt = `${r.leaks[0].file}:${r.leaks[0].line}`;
-        for (const l of r.leaks) if (!result.sites.includes(l.function)) result.sites.push(l.function);
-        if (result.intervalsToFlag === null) result.intervalsToFlag = profiles;
-        const own = r.leaks.find((l) => l.function === sc.trueSite);
+      const leaks = Array.isArray(r?.leaks) ? r.leaks : [];
+      const processes = Array.isArray(r?.process) ? r.process : [];
+      for (const name of [...leaks.map((l) => l.function), ...processes.map((p) => `(${p.kind})`)]) if (!result.sites.includes(name)) result.sites.push(name);
+      // What counts as flagged: the expected process finding for a leak the
+      // sampler cannot attribute (`@leak (external)`), else a site; for a
+      // non-leak, any finding at all, process findings included.
+      let hit = null;
+      if (PROCESS_SITES.has(sc.trueSite)) {
+        if (processes.some((p) => `(${p.kind})` === sc.trueSite)) hit = { reported: sc.trueSite, reportedAt: null };
+      } else if (leaks.length > 0) {
+        hit = { reported: leaks[0].function, reportedAt: `${leaks[0].file}:${leaks[0].line}` };
+        const own = leaks.find((l) => l.function === sc.trueSite);
         if (own) result.measuredRate = own.growthBytesPerInterval / samplingBytes;
+      } else if (sc.kind === 'ok' && processes.length > 0) {
+        hit = { reported: `(${processes[0].kind})`, reportedAt: null };
+      }
+      if (hit) {
+        result.flagged = true;
+        if (result.intervalsToFlag === null) Object.assign(result, hit, { intervalsToFlag: profiles });
         if (sc.kind === 'leak') break;
       }
       if (profiles >= maxIntervals) break;
