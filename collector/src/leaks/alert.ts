@@ -90,5 +90,6 @@ export function advanceAlerts(
     }
     if (e.flagged || e.positive > 0 || e.firstFlaggedAt !== null) entries[key] = e;
   }
-  return { latestProfileMs, advancedAtMs: Date.parse(nowIso), entries };
+  const at = Date.parse(nowIso);
+  return { latestProfileMs, advancedAtMs: Number.isFinite(at) ? at : prev.advancedAtMs, entries };
 }
