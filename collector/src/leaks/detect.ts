@@ -148,16 +148,7 @@ function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: 
       ys = idx.map((i) => values[i]!);
     } else {
       idx = s.resets.filter((i) => i >= from && i < len);
-      const upTo = len === values.length ? values : values.slice(0, len);
-      if (idx.length < rule.minProfiles) {
-        // Few GCs: the whole window, gated on 2 major GCs, its lower
-        // envelope from their floors (the sites' case b, rule.ts).
-        const v = decideSeries(upTo, { ...rule, profilesWithoutGc: DEFAULT_RULE.profilesWithoutGc }, s.resets, s.afterGc);
-        const w = upTo.slice(from);
-        const span = w.length - 1;
-        return { ...v, slopePerProfile: span > 0 ? theilSen(w).slope : 0, last: w[w.length - 1] ?? 0 };
-      }
-      ys = cycleMinima(upTo, idx, s.afterGc);
+      ys = cycleMinima(len === values.length ? values : values.slice(0, len), idx, s.afterGc);
     }
   }
   const v = decideSeries(ys, rule);

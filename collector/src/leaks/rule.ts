@@ -193,6 +193,9 @@ export function decideSeries(
 ): SeriesVerdict {
   const v = judge(all, opts, gcResets, afterGc);
   if (v.reason === 'too-short' || v.reason === 'no-gc-cycle') return v;
+  // Its newest quarter is no higher than its oldest: flat, and the cheap
+  // answer for most sites of a healthy worker.
+  if (v.reason === 'not-rising') return { ...v, flat: true };
   const ys = all.length > opts.maxProfiles ? all.slice(all.length - opts.maxProfiles) : all;
   return v.rising ? v : { ...v, flat: !stillGrowing(ys, opts.poisson ? sampleQuantum(ys) : 0) };
 }
