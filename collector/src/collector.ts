@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { HttpApi } from './http/server';
-import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
+import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { Store, type StoreTarget } from './store/clickhouse';
 
@@ -63,14 +63,16 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     log,
   );
   const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store.client, { periodMs: opts.leakEvaluationMs, log }) : undefined;
+  // The monitor keeps a fresh report in the store, which any collector can
+  // serve; without it (or when asked) the report is computed now.
+  const leaks = async (service: string, evaluate: boolean) =>
+    (!evaluate && monitor ? await latestLeakReport(store.client, service) : null) ?? evaluateLeaks(store.client, service);
   const http = new HttpApi({
     store,
     log,
     metrics: () => ingester.metrics(),
-    // The monitor keeps a fresh report in the store, which any collector can
-    // serve; without it (or when asked) the report is computed now.
-    leaks: async (service, evaluate) =>
-      (!evaluate && monitor ? await latestLeakReport(store.client, service) : null) ?? evaluateLeaks(store.client, service),
+    leaks,
+    evidence: async (service) => leakEvidence(store.client, await leaks(service, false)),
   });
   let grpcPort: number;
   let httpPort: number;

@@ -7,7 +7,11 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
 import type { Store } from '../store/clickhouse';
-import { listServices, mergedProfile, serviceExists, toPprof } from '../query/profiles';
+import { diffScale } from '../query/diff';
+import { flameTree } from '../query/flamegraph';
+import { listServices, mergedProfile, serviceExists, toPprof, type ProfileQuery } from '../query/profiles';
+import { latestFindingCounts } from '../store/finding-counts';
+import { StaticAssets } from './assets';
 
 export class HttpError extends Error {
   constructor(
@@ -25,6 +29,10 @@ export interface ApiDeps {
   metrics?: () => Record<string, number>;
   /** GET /api/v1/leaks?service=S: the leak report, or null for an unknown service. */
   leaks?: (service: string, evaluate: boolean) => Promise<unknown>;
+  /** GET /api/v1/leaks/evidence?service=S: the series behind the report's flagged sites. */
+  evidence?: (service: string) => Promise<unknown>;
+  /** The web UI's files; default: collector/ui/dist. */
+  assets?: StaticAssets;
 }
 
 type Handler = (params: URLSearchParams, res: http.ServerResponse) => Promise<void>;
@@ -55,6 +63,33 @@ function requireService(params: URLSearchParams): string {
   return service;
 }
 
+/** service, from, to (or `<prefix>from`, `<prefix>to`) and label.K=V filters; from defaults to an hour before to. */
+function profileQuery(params: URLSearchParams, now: number, prefix = ''): ProfileQuery {
+  const service = requireService(params);
+  const toMs = parseTime(`${prefix}to`, params.get(`${prefix}to`), now);
+  const fromMs = parseTime(`${prefix}from`, params.get(`${prefix}from`), toMs - HOUR_MS);
+  if (fromMs > toMs) throw new HttpError(400, `${prefix}from is after ${prefix}to`);
+  const labels: Record<string, string> = {};
+  for (const [k, v] of params) if (k.startsWith('label.')) labels[k.slice('label.'.length)] = v;
+  return { service, fromMs, toMs, labels };
+}
+
+function booleanParam(params: URLSearchParams, name: string): boolean {
+  const v = params.get(name);
+  if (v !== null && v !== 'true' && v !== 'false') throw new HttpError(400, `${name} must be true or false`);
+  return v === 'true';
+}
+
+function sendPprof(res: http.ServerResponse, body: Buffer, filename: string, headers: Record<string, string>): void {
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-disposition': `attachment; filename="${filename.replace(/[^\w.-]/g, '_')}"`,
+    'content-length': body.length,
+    ...headers,
+  });
+  res.end(body);
+}
+
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
@@ -63,6 +98,9 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 
 export function routes(deps: ApiDeps): Record<string, Handler> {
   const { store } = deps;
+  const requireKnown = async (service: string): Promise<void> => {
+    if (!(await serviceExists(store, service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+  };
   return {
     '/healthz': async (_params, res) => {
       await store.query('SELECT 1');
@@ -83,28 +121,72 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
     },
     '/api/v1/services': async (params, res) => {
       only(params, []);
-      sendJson(res, 200, await listServices(store));
+      const [services, counts] = await Promise.all([listServices(store), latestFindingCounts(store)]);
+      const byService = new Map(counts.map((c) => [c.service, c]));
+      sendJson(
+        res,
+        200,
+        services.map((s) => {
+          const c = byService.get(s.service);
+          return { ...s, flaggedLeaks: c?.leaks ?? null, flaggedProcess: c?.process ?? null, evaluatedAt: c?.evaluatedAt ?? null };
+        }),
+      );
     },
     '/api/v1/profile': async (params, res) => {
       only(params, ['service', 'from', 'to'], 'label.');
-      const service = requireService(params);
-      const now = Date.now();
-      const toMs = parseTime('to', params.get('to'), now);
-      const fromMs = parseTime('from', params.get('from'), toMs - HOUR_MS);
-      if (fromMs > toMs) throw new HttpError(400, 'from is after to');
-      const labels: Record<string, string> = {};
-      for (const [k, v] of params) if (k.startsWith('label.')) labels[k.slice('label.'.length)] = v;
-      if (!(await serviceExists(store, service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
-      const merged = await mergedProfile(store, { service, fromMs, toMs, labels });
-      const body = await toPprof(merged);
-      res.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-disposition': `attachment; filename="${service.replace(/[^\w.-]/g, '_')}.heap.pb.gz"`,
-        'content-length': body.length,
+      const q = profileQuery(params, Date.now());
+      await requireKnown(q.service);
+      const merged = await mergedProfile(store, q);
+      sendPprof(res, await toPprof(merged), `${q.service}.heap.pb.gz`, {
         'x-heapwatch-profiles': String(merged.profiles),
         'x-heapwatch-instances': String(merged.instances),
       });
-      res.end(body);
+    },
+    '/api/v1/flamegraph': async (params, res) => {
+      only(params, ['service', 'from', 'to'], 'label.');
+      const q = profileQuery(params, Date.now());
+      await requireKnown(q.service);
+      const merged = await mergedProfile(store, q);
+      sendJson(res, 200, {
+        service: q.service,
+        from: new Date(q.fromMs).toISOString(),
+        to: new Date(q.toMs).toISOString(),
+        profiles: merged.profiles,
+        instances: merged.instances,
+        stacks: merged.stacks.length,
+        ...flameTree(merged.stacks),
+      });
+    },
+    '/api/v1/diff': async (params, res) => {
+      only(params, ['service', 'base_from', 'base_to', 'from', 'to', 'normalize', 'format'], 'label.');
+      const now = Date.now();
+      const q = profileQuery(params, now);
+      if (!params.get('base_from') || !params.get('base_to')) throw new HttpError(400, 'base_from and base_to are required');
+      const bq = profileQuery(params, now, 'base_');
+      const normalize = booleanParam(params, 'normalize');
+      const format = params.get('format') ?? 'pprof';
+      if (format !== 'pprof' && format !== 'json') throw new HttpError(400, 'format must be pprof or json');
+      await requireKnown(q.service);
+      const [base, next] = await Promise.all([mergedProfile(store, bq), mergedProfile(store, q)]);
+      const scale = diffScale(base, next, normalize);
+      if (format === 'pprof') {
+        sendPprof(res, await toPprof(next, { profile: base, scale }), `${q.service}.diff.pb.gz`, {
+          'x-heapwatch-profiles': String(next.profiles),
+          'x-heapwatch-base-profiles': String(base.profiles),
+        });
+        return;
+      }
+      sendJson(res, 200, {
+        service: q.service,
+        base: { from: new Date(bq.fromMs).toISOString(), to: new Date(bq.toMs).toISOString(), profiles: base.profiles, instances: base.instances },
+        from: new Date(q.fromMs).toISOString(),
+        to: new Date(q.toMs).toISOString(),
+        profiles: next.profiles,
+        instances: next.instances,
+        normalize,
+        scale,
+        ...flameTree(next.stacks, { stacks: base.stacks, scale }),
+      });
     },
     '/api/v1/leaks': async (params, res) => {
       only(params, ['service', 'evaluate']);
@@ -114,8 +196,15 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       if (evaluate !== null && evaluate !== 'true' && evaluate !== 'false') {
         throw new HttpError(400, 'evaluate must be true or false');
       }
-      if (!(await serviceExists(store, service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      await requireKnown(service);
       sendJson(res, 200, await deps.leaks(service, evaluate === 'true'));
+    },
+    '/api/v1/leaks/evidence': async (params, res) => {
+      only(params, ['service']);
+      const service = requireService(params);
+      if (!deps.evidence) throw new HttpError(501, 'leak detection is not enabled');
+      await requireKnown(service);
+      sendJson(res, 200, await deps.evidence(service));
     },
   };
 }
@@ -123,9 +212,11 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
 export class HttpApi {
   private readonly server: http.Server;
   private readonly handlers: Record<string, Handler>;
+  private readonly assets: StaticAssets;
 
   constructor(private readonly deps: ApiDeps) {
     this.handlers = routes(deps);
+    this.assets = deps.assets ?? new StaticAssets();
     this.server = http.createServer((req, res) => this.handle(req, res));
     // A slow or idle client must not pin a socket forever.
     this.server.requestTimeout = 60_000;
@@ -152,8 +243,10 @@ export class HttpApi {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handler = this.handlers[url.pathname];
-    if (!handler) {
-      sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
+    const asset = handler ? undefined : this.assets.lookup(url.pathname);
+    if (!handler && !asset) {
+      const hint = url.pathname === '/' ? ' (the web UI is not built: run `npm run build`)' : '';
+      sendJson(res, 404, { error: `no such endpoint: ${url.pathname}${hint}` });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -161,6 +254,11 @@ export class HttpApi {
       sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
       return;
     }
+    if (asset) {
+      this.assets.send(asset, res);
+      return;
+    }
+    if (!handler) return;
     handler(url.searchParams, res).catch((err: unknown) => {
       if (err instanceof HttpError) {
         sendJson(res, err.status, { error: err.message });

@@ -13,6 +13,8 @@
  *     .stop(): Promise<void>    stops and waits for a running pass
  *     .evaluateAll(): Promise<void>  one pass now; errors are logged, never thrown
  *   formatLeakTable(report: LeakReport): string   the table `heapwatch leaks` prints
+ *   leakEvidence(client: ClickHouseClient, report: LeakReport): Promise<LeakEvidence>
+ *     The series behind the report's flagged sites and each instance's heap floor (evidence.ts).
  *
  * Suggested route: GET /api/v1/leaks?service=S[&evaluate=true] ->
  *   evaluate ? evaluateLeaks(client, S) : (await latestLeakReport(client, S)) ?? evaluateLeaks(client, S)
@@ -27,6 +29,7 @@ import { listServices, readLatestFinding, readProfiles, readSiteDetails, readSit
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
 
 export { formatLeakTable } from './report';
+export { leakEvidence, type LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 export { siteIndex, type Frame } from './site';
