@@ -14,6 +14,7 @@ const PARTS = [
   ['ingest', 'ingest.mjs'],
   ['storage', 'storage.mjs'],
   ['query', 'query.mjs'],
+  ['ui', 'ui.mjs'],
 ];
 const reportOnly = process.argv.includes('--report-only');
 const flags = process.argv.slice(2).filter((f) => f !== '--report-only');

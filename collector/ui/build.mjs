@@ -15,7 +15,7 @@ export async function buildUi({ quiet = false } = {}) {
   const result = await esbuild.build({
     entryPoints: [path.join(here, 'src/main.ts')],
     bundle: true,
-    minify: true,
+    minify: process.env.UI_NO_MINIFY ? false : true,
     format: 'iife',
     target: ['es2020'],
     outdir: out,

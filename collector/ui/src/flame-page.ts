@@ -52,9 +52,11 @@ export async function flamePage(params: URLSearchParams): Promise<(root: HTMLEle
       chartEl.append(h('p', { class: 'muted' }, 'No profiles in this range.'));
       return;
     }
+    // Timings for bench/ui.mjs: building the SVG, and until every frame is drawn and painted.
     const t0 = performance.now();
     view.render(data, type);
     chartEl.dataset.renderMs = (performance.now() - t0).toFixed(1);
+    void view.drawn().then(() => (chartEl.dataset.paintMs = (performance.now() - t0).toFixed(1)));
     const focus = params.get('focus');
     if (focus) chartEl.dataset.focused = String(view.focus(focus));
     chartEl.dataset.ready = 'true';

@@ -85,7 +85,9 @@ export class FlameView {
       .width(Math.max(400, this.el.clientWidth))
       .cellHeight(18)
       .minFrameSize(1)
-      .transitionDuration(250)
+      // No animation for the first drawing (bars would be drawn a transition
+      // late); zooms animate (set after the first drawing below).
+      .transitionDuration(0)
       .sort(true)
       .setDetailsElement(this.details)
       .setSearchMatch((d: HNode, term: string) => !!term && d.data.label.toLowerCase().includes(term.toLowerCase()))
@@ -104,6 +106,19 @@ export class FlameView {
     if (this.diff) chart.setColorMapper((d: HNode) => (d.data.name === 'all' ? 'rgb(200,200,200)' : diffColor(d)));
     this.chart = chart;
     select(this.el).datum(toDatum(tree, tree.root, type, this.diff)).call(chart);
+    chart.transitionDuration(250);
+  }
+
+  /** Resolves once every drawn frame has its width and label (d3 sets them on its next timer tick). */
+  drawn(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const pending = this.el.querySelector('g.frame rect:not([width])') ?? this.el.querySelector('g.frame div:empty');
+        if (pending) requestAnimationFrame(check);
+        else requestAnimationFrame(() => resolve());
+      };
+      requestAnimationFrame(check);
+    });
   }
 
   /** Highlights frames whose "fn (file:line)" contains `term`; returns how many. */
