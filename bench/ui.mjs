@@ -47,6 +47,8 @@ const measures = [
     },
   },
   { name: `flame graph data, ${args.hours} h (/api/v1/flamegraph)`, run: () => httpGet(`${api}/flamegraph?${q(service)}&from=${startMs}&to=${endMs}`) },
+  // The same merge as pprof, for comparison (not a UI target).
+  { name: `pprof of the same range (/api/v1/profile), for comparison`, run: () => httpGet(`${api}/profile?${q(service)}&from=${startMs}&to=${endMs}`), reference: true },
 ];
 for (const m of measures) await m.run(); // warm
 const times = measures.map(() => []);
@@ -103,7 +105,7 @@ fs.rmSync(collector.dataDir, { recursive: true, force: true });
 const load = os.loadavg().map((x) => x.toFixed(1)).join(', ');
 const rows = measures.map((m, i) => ({ name: m.name, status: m.status, medianMs: median(times[i]), maxMs: Math.max(...times[i]), bytes: m.bytes }));
 const targets = [
-  ...rows.map((r) => ({ name: `${r.name} <= ${args.targetMs} ms`, measured: r.status === 200 ? `${fmt(r.medianMs)} ms median, ${fmt(r.maxMs)} ms max` : `HTTP ${r.status}`, met: r.status === 200 && r.maxMs <= args.targetMs })),
+  ...rows.filter((_, i) => !measures[i].reference).map((r) => ({ name: `${r.name} <= ${args.targetMs} ms`, measured: r.status === 200 ? `${fmt(r.medianMs)} ms median, ${fmt(r.maxMs)} ms max` : `HTTP ${r.status}`, met: r.status === 200 && r.maxMs <= args.targetMs })),
   browser.skipped
     ? { name: `flame graph of ${args.renderStacks} stacks rendered <= ${args.renderTargetMs} ms`, measured: `not run: ${browser.skipped}`, met: false }
     : {

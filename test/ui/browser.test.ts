@@ -43,7 +43,7 @@ interface ServiceRow {
   flaggedLeaks: number | null;
 }
 
-const SCENARIOS = path.join(ROOT, 'test/scenarios');
+const SCENARIOS = path.join(ROOT, 'bench/scenarios');
 const ARTIFACTS = path.join(ROOT, 'test-results/ui');
 const INTERVAL_MS = 500;
 const LEAK = 'ui-leak';
