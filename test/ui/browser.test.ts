@@ -11,30 +11,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserMissing, launchBrowser } from '../../scripts/lib/browser.mjs';
 import { ROOT, getJson, tempDir } from '../helpers/collector';
+import type * as Runner from '../../bench/scenarios/runner.mjs';
 
-interface Scenario {
-  name: string;
-  file: string;
-}
-interface Result {
-  flagged: boolean;
-  reported: string | null;
-  error: string | null;
-}
-interface RunningCollector {
-  http: string;
-  output(): string;
-  stop(): Promise<void>;
-}
-interface Runner {
-  readScenario(file: string): Scenario;
-  startCollector(dataDir: string, intervalMs: number): Promise<RunningCollector>;
-  runScenario(
-    c: RunningCollector,
-    sc: Scenario,
-    o: { mode: string; samplingBytes: number; intervalMs: number; maxIntervals: number; service: string; gcAssistBudget: number },
-  ): Promise<Result>;
-}
 interface ServiceRow {
   service: string;
   profiles: number;
@@ -51,7 +29,7 @@ const OK = 'ui-ok';
 const LEAK_SITE = 'recordFailure';
 const missing = browserMissing();
 
-let collector: RunningCollector | undefined;
+let collector: Runner.ScenarioCollector | undefined;
 let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
 let page: Page;
 const problems: string[] = [];
@@ -59,7 +37,7 @@ const problems: string[] = [];
 beforeAll(async () => {
   if (missing) return;
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const runner = (await import(path.join(SCENARIOS, 'runner.mjs'))) as Runner;
+  const runner = (await import(path.join(SCENARIOS, 'runner.mjs'))) as typeof Runner;
   collector = await runner.startCollector(tempDir('ui-browser'), INTERVAL_MS);
   // GC assist at its largest budget (20 % of wall time) and a pause cap of
   // 2 s: on a loaded machine a forced GC of these small heaps can take
@@ -69,7 +47,7 @@ beforeAll(async () => {
   // the UI, not detection time. (The runner passes this process's
   // environment on to the workers; each test file has a process of its own.)
   process.env.HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS = '2000';
-  const run = (file: string, mode: string, maxIntervals: number, service: string): Promise<Result> =>
+  const run = (file: string, mode: string, maxIntervals: number, service: string): Promise<Runner.ScenarioResult> =>
     runner.runScenario(collector!, runner.readScenario(path.join(SCENARIOS, file)), {
       mode,
       samplingBytes: 32 * 1024,
