@@ -3,14 +3,16 @@
  * playwright-core) against the real collector (`heapwatch serve`, embedded
  * ClickHouse, leaks evaluated every 500 ms) fed by real workers from the
  * scenario corpus with the agent preloaded: a leak (retry-buffer) and a
- * non-leak (steady-churn). Screenshots go to test-results/ui/.
+ * non-leak (warmup-cache: a small heap; steady-churn's 300,000-entry index
+ * makes every forced GC slow on a loaded machine). Screenshots go to
+ * test-results/ui/.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserMissing, launchBrowser } from '../../scripts/lib/browser.mjs';
-import { ROOT, getJson, tempDir } from '../helpers/collector';
+import { ROOT, getJson, tempDir, waitFor } from '../helpers/collector';
 import type * as Runner from '../../bench/scenarios/runner.mjs';
 
 interface ServiceRow {
@@ -57,9 +59,19 @@ beforeAll(async () => {
       gcAssistBudget: 0.2,
     });
   // The leak's worker stops once it is flagged; the non-leak runs 15 s.
-  const [leak, ok] = await Promise.all([run('leaks/retry-buffer.js', 'fast', 150, LEAK), run('ok/steady-churn.js', 'ok', 30, OK)]);
+  const [leak, ok] = await Promise.all([run('leaks/retry-buffer.js', 'fast', 150, LEAK), run('ok/warmup-cache.js', 'ok', 30, OK)]);
   if (leak.error || ok.error) throw new Error(`scenario failed: ${leak.error ?? ok.error}\n${collector.output()}`);
   if (!leak.flagged) throw new Error(`retry-buffer was not flagged in 150 intervals; the UI tests need a flagged site\n${collector.output()}`);
+  // Both services stored and evaluated (the collector buffers writes, and
+  // evaluates every 500 ms) before any page is looked at.
+  await waitFor(
+    'both services stored and evaluated',
+    async () => {
+      const rows = await services();
+      return [LEAK, OK].every((name) => rows.some((r) => r.service === name && r.profiles >= 3 && r.flaggedLeaks !== null)) || undefined;
+    },
+    60_000,
+  );
   browser = await launchBrowser({ width: 1280, height: 900 });
   page = await browser.context.newPage();
   page.on('console', (m) => {
