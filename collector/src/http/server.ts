@@ -6,12 +6,12 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
-import type { Store } from '../store/clickhouse';
 import { diffScale } from '../query/diff';
 import { flameTree } from '../query/flamegraph';
-import { listServices, mergedProfile, serviceExists, toPprof, type ProfileQuery } from '../query/profiles';
-import { latestFindingCounts } from '../store/finding-counts';
+import { toPprof } from '../query/pprof';
+import type { ProfileQuery, ProfileStore } from '../store/store';
 import { StaticAssets } from './assets';
+import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../units';
 
 export class HttpError extends Error {
   constructor(
@@ -23,7 +23,7 @@ export class HttpError extends Error {
 }
 
 export interface ApiDeps {
-  store: Store;
+  store: ProfileStore;
   log: Logger;
   /** Counters for GET /metrics, by name without the `heapwatch_` prefix. */
   metrics?: () => Record<string, number>;
@@ -36,8 +36,6 @@ export interface ApiDeps {
 }
 
 type Handler = (params: URLSearchParams, res: http.ServerResponse) => Promise<void>;
-
-const HOUR_MS = 3600_000;
 
 /** ISO 8601 or Unix milliseconds. */
 export function parseTime(name: string, value: string | null, fallback: number): number {
@@ -99,11 +97,11 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 export function routes(deps: ApiDeps): Record<string, Handler> {
   const { store } = deps;
   const requireKnown = async (service: string): Promise<void> => {
-    if (!(await serviceExists(store, service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+    if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
   };
   return {
     '/healthz': async (_params, res) => {
-      await store.query('SELECT 1');
+      await store.ping();
       sendJson(res, 200, { status: 'ok' });
     },
     '/metrics': async (params, res) => {
@@ -121,7 +119,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
     },
     '/api/v1/services': async (params, res) => {
       only(params, []);
-      const [services, counts] = await Promise.all([listServices(store), latestFindingCounts(store)]);
+      const [services, counts] = await Promise.all([store.services(), store.findingCounts()]);
       const byService = new Map(counts.map((c) => [c.service, c]));
       sendJson(
         res,
@@ -136,7 +134,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       only(params, ['service', 'from', 'to'], 'label.');
       const q = profileQuery(params, Date.now());
       await requireKnown(q.service);
-      const merged = await mergedProfile(store, q);
+      const merged = await store.mergedProfile(q);
       sendPprof(res, await toPprof(merged), `${q.service}.heap.pb.gz`, {
         'x-heapwatch-profiles': String(merged.profiles),
         'x-heapwatch-instances': String(merged.instances),
@@ -146,7 +144,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       only(params, ['service', 'from', 'to'], 'label.');
       const q = profileQuery(params, Date.now());
       await requireKnown(q.service);
-      const merged = await mergedProfile(store, q);
+      const merged = await store.mergedProfile(q);
       sendJson(res, 200, {
         service: q.service,
         from: new Date(q.fromMs).toISOString(),
@@ -167,7 +165,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       const format = params.get('format') ?? 'pprof';
       if (format !== 'pprof' && format !== 'json') throw new HttpError(400, 'format must be pprof or json');
       await requireKnown(q.service);
-      const [base, next] = await Promise.all([mergedProfile(store, bq), mergedProfile(store, q)]);
+      const [base, next] = await Promise.all([store.mergedProfile(bq), store.mergedProfile(q)]);
       const scale = diffScale(base, next, normalize);
       if (format === 'pprof') {
         sendPprof(res, await toPprof(next, { profile: base, scale }), `${q.service}.diff.pb.gz`, {
@@ -219,9 +217,9 @@ export class HttpApi {
     this.assets = deps.assets ?? new StaticAssets();
     this.server = http.createServer((req, res) => this.handle(req, res));
     // A slow or idle client must not pin a socket forever.
-    this.server.requestTimeout = 60_000;
-    this.server.headersTimeout = 10_000;
-    this.server.keepAliveTimeout = 5_000;
+    this.server.requestTimeout = MINUTE_MS;
+    this.server.headersTimeout = 10 * SECOND_MS;
+    this.server.keepAliveTimeout = 5 * SECOND_MS;
   }
 
   async listen(host: string, port: number): Promise<number> {

@@ -6,11 +6,10 @@
  * judges. Read from the store now, through the detector's own series
  * building (detect.ts), so it shows what an evaluation now would judge.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
-import { DEFAULT_DETECT, decideSite, HEAP_FLOOR_PROFILES, instanceSeries, judgedPostGc, siteValues, trailingMin, type DetectOptions } from './detect';
-import { readProfiles, readSitePoints } from './queries';
+import { siteId } from '../model/site';
+import type { ProfileStore } from '../store/store';
+import { decideSite, HEAP_FLOOR_PROFILES, instanceSeries, judgedPostGc, siteValues, trailingMin, type DetectOptions } from './detect';
 import type { LeakReport } from './report';
-import { siteId } from './site';
 import { theilSen } from './stats';
 
 export interface TrendLine {
@@ -88,16 +87,12 @@ function trendOf(ts: readonly number[], ys: readonly number[]): TrendLine | null
   };
 }
 
-export async function leakEvidence(
-  client: ClickHouseClient,
-  report: LeakReport,
-  opts: { detect?: DetectOptions; lookbackMs?: number } = {},
-): Promise<LeakEvidence> {
-  const o = opts.detect ?? DEFAULT_DETECT;
-  const profiles = await readProfiles(client, report.service, o.rule.maxProfiles, opts.lookbackMs ?? 7 * 24 * 3600 * 1000);
+/** The evidence behind `report`, over the window evaluateLeaks reads with the same options (index.ts: leakEvidence). */
+export async function readEvidence(store: ProfileStore, report: LeakReport, o: DetectOptions, lookbackMs: number): Promise<LeakEvidence> {
+  const profiles = await store.profilePoints(report.service, o.rule.maxProfiles, lookbackMs);
   const series = instanceSeries(profiles, o);
   const wanted = new Map(report.leaks.map((l) => [siteId({ function: l.function, file: l.file, line: l.line }), l]));
-  const points = wanted.size ? (await readSitePoints(client, report.service, profiles)).filter((p) => wanted.has(p.siteId)) : [];
+  const points = wanted.size ? (await store.sitePoints(report.service, profiles)).filter((p) => wanted.has(p.siteId)) : [];
   const values = siteValues(points, series);
 
   const sites: SiteEvidence[] = [];

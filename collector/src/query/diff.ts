@@ -2,7 +2,7 @@
  * Comparing two ranges of one service (the hour before a deploy and the hour
  * after): the scale applied to the base before it is subtracted.
  */
-import type { MergedProfile } from './profiles';
+import type { MergedProfile } from '../store/store';
 
 /**
  * [objects, bytes] factors for the base. Not normalised: 1, so the diff is

@@ -7,7 +7,7 @@
  * With a base profile (a diff), each node also holds the base's totals,
  * already scaled (normalised) by the caller.
  */
-import type { MergedStack } from './profiles';
+import type { MergedStack } from '../store/store';
 
 export interface FlameFrame {
   function: string;

@@ -2,7 +2,7 @@
 import type { LeakEvidence } from '../../src/leaks/evidence';
 import type { LeakReport } from '../../src/leaks/report';
 import type { FlameTree } from '../../src/query/flamegraph';
-import type { ServiceSummary } from '../../src/query/profiles';
+import type { ServiceSummary } from '../../src/store/store';
 
 export type { LeakEvidence, LeakReport, FlameTree };
 
