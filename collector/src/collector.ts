@@ -47,6 +47,8 @@ export interface Collector {
   httpPort: number;
   store: ProfileStore;
   ingester: Ingester;
+  /** Whether the web UI's files were found (collector/ui/dist): served at / on the HTTP port. */
+  webUi: boolean;
   log: Logger;
   close(): Promise<void>;
 }
@@ -92,6 +94,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     httpPort,
     store,
     ingester,
+    webUi: http.webUi,
     log,
     async close() {
       await monitor?.stop();

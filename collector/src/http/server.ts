@@ -222,6 +222,11 @@ export class HttpApi {
     this.server.keepAliveTimeout = 5 * SECOND_MS;
   }
 
+  /** Whether the web UI is built and served at `/`. */
+  get webUi(): boolean {
+    return this.assets.available();
+  }
+
   async listen(host: string, port: number): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
