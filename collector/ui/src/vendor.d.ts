@@ -12,6 +12,7 @@ declare module 'd3-flame-graph' {
     setSearchHandler(f: (results: any[], sum: number, total: number) => void): FlameGraph;
     setLabelHandler(f: (d: any) => string): FlameGraph;
     setColorMapper(f: (d: any, original: string) => string): FlameGraph;
+    onClick(f: (d: any) => void): FlameGraph;
     search(term: string): void;
     clear(): void;
     zoomTo(d: unknown): void;
