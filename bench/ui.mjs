@@ -134,7 +134,7 @@ const markdown = [
   '',
   `Load average at the end (1, 5, 15 min): ${load}, on ${os.cpus().length} cores: wall times on a busy machine are longer than the work they measure.`,
   '',
-  table(['request', 'HTTP', `median ms (${args.repeats} runs)`, 'max ms', 'response bytes'], rows.map((r) => [r.name, r.status, r.medianMs, r.maxMs, r.bytes])),
+  rows.length ? table(['request', 'HTTP', `median ms (${args.repeats} runs)`, 'max ms', 'response bytes'], rows.map((r) => [r.name, r.status, r.medianMs, r.maxMs, r.bytes])) : '',
   '',
   browser.skipped
     ? `Browser parts not run: ${browser.skipped}.`
@@ -144,8 +144,12 @@ const markdown = [
           [`flame graph of ${renderJson.stacks} stacks: SVG built (${browser.frames} frames drawn of ${fmt(countNodes(renderJson.root))} nodes; narrower than 1 px are skipped)`, median(browser.render), Math.max(...browser.render)],
           ['same, until every frame is drawn and painted', median(browser.paint), Math.max(...browser.paint)],
           ['same, main-thread CPU time of fetch + parse + draw (ThreadTime)', median(browser.cpu), Math.max(...browser.cpu)],
-          ['service page, navigation to drawn (data + charts)', median(browser.servicePage), Math.max(...browser.servicePage)],
-          [`flame graph page over ${args.hours} h, navigation to painted`, median(browser.flamePage), Math.max(...browser.flamePage)],
+          ...(args.renderOnly
+            ? []
+            : [
+                ['service page, navigation to drawn (data + charts)', median(browser.servicePage), Math.max(...browser.servicePage)],
+                [`flame graph page over ${args.hours} h, navigation to painted`, median(browser.flamePage), Math.max(...browser.flamePage)],
+              ]),
         ],
       ),
   browser.errors?.length ? `\nPage errors: ${browser.errors.join('; ')}` : '',
