@@ -5,6 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS, startCollector, type CollectorOptions } from './collector';
+import { DEFAULT_ADMISSION } from './ingest/admission';
+import { DEFAULT_LIMITS, type Limits } from './ingest/validate';
 import { formatLeakTable, type LeakReport } from './leaks';
 import { isLogLevel } from './log';
 
@@ -25,6 +27,14 @@ serve options (environment variable in brackets):
   --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)
   --leak-interval-ms N     evaluate every service for leaks this often, 0 = only on request
                            [HEAPWATCH_LEAK_INTERVAL_MS] (default 30000)
+  --max-in-flight-requests N
+                           ingest requests worked on at once; more get RESOURCE_EXHAUSTED
+                           [HEAPWATCH_MAX_IN_FLIGHT_REQUESTS] (default ${DEFAULT_ADMISSION.maxInFlightRequests})
+  --max-in-flight-bytes N  their gzipped profile bytes together [HEAPWATCH_MAX_IN_FLIGHT_BYTES]
+                           (default ${DEFAULT_ADMISSION.maxInFlightBytes})
+  --limit NAME=N           one per-request limit (repeatable), e.g. --limit maxSamples=500000
+                           [HEAPWATCH_LIMITS, comma-separated NAME=N]; names and defaults:
+                           ${Object.entries(DEFAULT_LIMITS).filter(([k]) => k !== 'maxAgeMs').map(([k, v]) => `${k}=${v}`).join(' ').replace(/(.{1,70})( |$)/g, '$1\n                           ').trimEnd()}
 
 leaks options:
   --service S              the service (required)
@@ -56,6 +66,9 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       token: { type: 'string' },
       'log-level': { type: 'string' },
       'leak-interval-ms': { type: 'string' },
+      'max-in-flight-requests': { type: 'string' },
+      'max-in-flight-bytes': { type: 'string' },
+      limit: { type: 'string', multiple: true },
     },
     strict: true,
     allowPositionals: false,
@@ -76,8 +89,30 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     logLevel,
     leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, 86_400_000),
   };
+  const admission = {
+    maxInFlightRequests: int('--max-in-flight-requests', values['max-in-flight-requests'] ?? env.HEAPWATCH_MAX_IN_FLIGHT_REQUESTS, 1, 1_000_000),
+    maxInFlightBytes: int('--max-in-flight-bytes', values['max-in-flight-bytes'] ?? env.HEAPWATCH_MAX_IN_FLIGHT_BYTES, 1, 2 ** 40),
+  };
+  if (admission.maxInFlightRequests !== undefined || admission.maxInFlightBytes !== undefined) {
+    opts.admission = Object.fromEntries(Object.entries(admission).filter(([, v]) => v !== undefined));
+  }
+  const limits = parseLimits(values.limit ?? env.HEAPWATCH_LIMITS?.split(',').filter(Boolean) ?? []);
+  if (Object.keys(limits).length > 0) opts.ingest = { limits };
   for (const k of Object.keys(opts) as (keyof CollectorOptions)[]) if (opts[k] === undefined || opts[k] === '') delete opts[k];
   return opts;
+}
+
+/** `NAME=N` pairs into Limits; maxAgeMs follows --retention-days and is not set here. */
+function parseLimits(pairs: string[]): Partial<Limits> {
+  const out: Partial<Limits> = {};
+  for (const pair of pairs) {
+    const [name = '', value] = pair.split('=', 2);
+    if (!(name in DEFAULT_LIMITS) || name === 'maxAgeMs') {
+      throw new UsageError(`--limit ${JSON.stringify(pair)}: unknown limit; known: ${Object.keys(DEFAULT_LIMITS).filter((k) => k !== 'maxAgeMs').join(', ')}`);
+    }
+    out[name as keyof Limits] = int(`--limit ${name}`, value ?? '', 1, 2 ** 40);
+  }
+  return out;
 }
 
 async function serve(argv: string[]): Promise<void> {

@@ -4,8 +4,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
-import { OverloadedError } from '../store/batcher';
+import { ExpiredError, OverloadedError } from '../store/batcher';
+import { RefusedByStoreError } from '../store/insert-errors';
 import type { Logger } from '../log';
+import { Admission, DEFAULT_ADMISSION, type AdmissionOptions } from './admission';
 import { IngestError } from './errors';
 import type { Ingester } from './ingester';
 
@@ -18,12 +20,45 @@ export interface GrpcServerOptions {
   token?: string;
   /** Largest request accepted, in bytes. */
   maxMessageBytes: number;
+  admission?: Partial<AdmissionOptions>;
+}
+
+/** What a request that does not decode as an IngestRequest becomes, for the handler to refuse. */
+interface Undecodable {
+  undecodable: string;
+}
+
+/**
+ * The ingest service with a request deserializer that never throws: grpc-js
+ * answers a deserializer's exception with INTERNAL, which the agent retries
+ * for ever; bytes that do not decode are the caller's fault (INVALID_ARGUMENT).
+ */
+function ingestService(): grpc.ServiceDefinition {
+  const service = ingestProto().heapwatch.v1.IngestService.service;
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (err) {
+            return { undecodable: (err as Error)?.message ?? String(err) } satisfies Undecodable;
+          }
+        },
+      },
+    ]),
+  );
 }
 
 export class GrpcIngestServer {
   private readonly server: grpc.Server;
   private serving = true;
   boundPort = 0;
+  readonly admission: Admission;
+  /** Requests that did not decode as an IngestRequest. */
+  undecodable = 0;
 
   constructor(
     private readonly ingester: Ingester,
@@ -40,7 +75,8 @@ export class GrpcIngestServer {
       'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
       'grpc.max_connection_age_grace_ms': 30_000,
     });
-    this.server.addService(ingestProto().heapwatch.v1.IngestService.service, this.ingestHandlers());
+    this.admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
+    this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
   }
 
@@ -82,12 +118,40 @@ export class GrpcIngestServer {
           callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
           return;
         }
-        this.ingester.ingest(call.request).then(
-          (result) => callback(null, { stored: result.stored }),
-          (err: unknown) => callback(this.toStatus(err, call.request.service)),
-        );
+        const request: unknown = call.request;
+        if ((request as Partial<Undecodable>).undecodable !== undefined) {
+          this.undecodable++;
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `request does not decode as heapwatch.v1.IngestRequest: ${(request as Undecodable).undecodable}` });
+          return;
+        }
+        const bytes = call.request.pprofGzip?.length ?? 0;
+        const refused = this.admission.admit(bytes);
+        if (refused !== undefined) {
+          callback(this.shed(refused));
+          return;
+        }
+        // The deadline the caller set (Infinity without one): work for a
+        // caller that has given up is dropped, not stored for nobody.
+        const deadline = call.getDeadline();
+        const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+        const expired = (): boolean => call.cancelled || Date.now() >= deadlineMs;
+        this.ingester
+          .ingest(call.request, expired)
+          .then(
+            (result) => callback(null, { stored: result.stored }),
+            (err: unknown) => callback(this.toStatus(err, call.request.service)),
+          )
+          .finally(() => this.admission.release(bytes));
       },
     };
+  }
+
+  /** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */
+  private shed(details: string): Partial<grpc.StatusObject> {
+    const ms = this.admission.pushbackMs();
+    const metadata = new grpc.Metadata();
+    metadata.set('grpc-retry-pushback-ms', String(ms));
+    return { code: grpc.status.RESOURCE_EXHAUSTED, details: `${details}; retry in ${ms} ms`, metadata };
   }
 
   private toStatus(err: unknown, service: string): Partial<grpc.StatusObject> {
@@ -97,7 +161,15 @@ export class GrpcIngestServer {
     }
     if (err instanceof OverloadedError) {
       this.log.warn(err.message);
-      return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+      return this.shed(err.message);
+    }
+    if (err instanceof RefusedByStoreError) {
+      this.log.warn(`a profile of ${JSON.stringify(service)}: ${err.message}`);
+      return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+    }
+    if (err instanceof ExpiredError) {
+      // The caller has had DEADLINE_EXCEEDED from grpc-js already; this answer goes nowhere.
+      return { code: grpc.status.DEADLINE_EXCEEDED, details: err.message };
     }
     this.log.error(`storing a profile of ${JSON.stringify(service)} failed: ${(err as Error)?.message ?? String(err)}`);
     return { code: grpc.status.UNAVAILABLE, details: 'the store did not take the profile; retry later' };

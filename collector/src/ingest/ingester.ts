@@ -6,7 +6,7 @@
  */
 import type { IngestRequest__Output } from '@heapwatch/proto';
 import { BoundedSet } from '../lru';
-import { Batcher, type BatcherOptions } from '../store/batcher';
+import { Batcher, ExpiredError, type BatcherOptions } from '../store/batcher';
 import type { Store } from '../store/clickhouse';
 import { profilesInsert, type ProfileRow } from '../store/profiles-insert';
 import { KnownStacks } from './known-stacks';
@@ -49,7 +49,7 @@ export class Ingester {
   private readonly knownStacks: KnownStacks;
   private readonly knownProfiles: BoundedSet;
   private readonly storedProfiles: StoredProfiles;
-  readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0 };
+  readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0, expired: 0 };
 
   constructor(
     private readonly store: Store,
@@ -87,25 +87,46 @@ export class Ingester {
       store_pending_rows: this.pendingRows,
       store_refused_rows_total: this.refusedRows,
       store_failed_inserts_total: this.stacks.failedInserts + this.profiles.failedInserts,
+      store_refused_profiles_total: this.stacks.isolatedFailures + this.profiles.isolatedFailures,
+      requests_expired_total: this.counters.expired,
       stack_cache_entries: this.knownStacks.size,
       stack_cache_evicted_total: this.knownStacks.evicted,
       profile_id_cache_evicted_total: this.knownProfiles.evicted,
     };
   }
 
-  async ingest(req: IngestRequest__Output): Promise<IngestResult> {
+  /**
+   * Validates, normalizes and stores one profile. `expired` says when the
+   * caller has given up (its deadline passed): the work stops at the next
+   * step, and rows not yet written are left out of their batch.
+   */
+  async ingest(req: IngestRequest__Output, expired: () => boolean = () => false): Promise<IngestResult> {
+    try {
+      return await this.ingestOnce(req, expired);
+    } catch (err) {
+      if (err instanceof ExpiredError) this.counters.expired++;
+      throw err;
+    }
+  }
+
+  private async ingestOnce(req: IngestRequest__Output, expired: () => boolean): Promise<IngestResult> {
+    const check = (where: string): void => {
+      if (expired()) throw new ExpiredError(where);
+    };
     try {
       validateEnvelope(req, this.limits);
     } catch (err) {
       this.counters.rejected++;
       throw err;
     }
+    check('before it was looked up');
     const instance = instanceKey(req.instance!);
     const profileKey = `${req.service}\0${instance}\0${req.profileId}`;
     if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(req.service, instance, req.profileId))) {
       this.counters.duplicates++;
       return { stored: false, stacks: 0 };
     }
+    check('before the profile was decoded');
     let stacks;
     try {
       stacks = normalize(await decodeProfile(req.pprofGzip, this.limits));
@@ -141,7 +162,8 @@ export class Ingester {
       ]);
     }
     // Stacks first: a visible profile's stacks are always there to read.
-    await this.stacks.add(stackRows);
+    check('before its stacks were written');
+    await this.stacks.add(stackRows, stackRows.length, expired);
     for (const k of newStacks) known.add(stacks.idHi[k]!, stacks.idLo[k]!);
 
     const inst = req.instance!;
@@ -185,7 +207,7 @@ export class Ingester {
       },
       values: stacks,
     };
-    await this.profiles.add([row], Math.max(1, stacks.count));
+    await this.profiles.add([row], Math.max(1, stacks.count), expired);
     this.knownProfiles.add(profileKey);
     this.counters.profiles++;
     this.counters.stackValues += stacks.count;

@@ -114,8 +114,8 @@ export function validateEnvelope(req: IngestRequest__Output, limits: Limits): vo
   if (req.endTimeMs < oldest) {
     throw invalid(`end_time_ms ${req.endTimeMs} is before ${new Date(oldest).toISOString()}, ${limits.maxAgeMs > 0 ? 'outside the retention' : 'the earliest time accepted'}`);
   }
-  if (inst.processStartTimeMs < MIN_TIME_MS || inst.processStartTimeMs > req.endTimeMs + MAX_CLOCK_SKEW_MS) {
-    throw invalid('instance.process_start_time_ms is not a time between 2000 and the profile\'s end_time_ms');
+  if (inst.processStartTimeMs > req.endTimeMs + MAX_CLOCK_SKEW_MS) {
+    throw invalid('instance.process_start_time_ms is more than a day after end_time_ms');
   }
   if (req.pprofGzip.length === 0) throw invalid('pprof_gzip is empty');
   if (req.pprofGzip.length > limits.maxCompressedBytes) {
