@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { parseCollectorAddress } from './collector-address';
 import { LOG_LEVELS, type LogLevel } from './logger';
 
-/** Options accepted by `start()`. Every one can also come from the environment; see README. */
+/** Options accepted by `start()`. Every one can also come from the environment; see docs/configuration.md. */
 export interface AgentOptions {
   /** Collector address, `host:port`, `[v6]:port` or `dns:///host:port`. */
   collector?: string;

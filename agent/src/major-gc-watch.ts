@@ -2,16 +2,15 @@ import { PerformanceObserver, constants as perfConstants, performance } from 'no
 
 /**
  * Observes major (mark-compact) GCs for the agent's whole life through
- * perf_hooks 'gc' entries. Why: the native heap profile counts sampled
- * objects that no GC has freed yet, and objects promoted to old space (LRU
- * evictions, released batches, flushed buffers) are only freed by a major
- * GC, seconds to tens of seconds apart. A snapshot taken right after one is
- * the "live after GC" picture the leak rule needs, without forcing a GC.
+ * perf_hooks 'gc' entries, so that the agent can snapshot right after each:
+ * the native heap profile keeps old-space garbage until a major GC frees it,
+ * and a snapshot right after one is the post-GC picture the leak rule needs,
+ * without forcing a GC (docs/sampler.md).
  *
  * Cost: Node builds an entry for every GC, scavenges included, once any 'gc'
  * observer exists (C++ epilogue -> SetImmediate -> a JS entry object), so the
  * host pays per minor GC, not per major one; bench/gc-observer-cost.mjs
- * measures it (no quiet-machine figure yet: agent/README.md). Our own
+ * measures it (no quiet-machine figure yet). Our own
  * callback only scans the batch for kind === MAJOR.
  */
 export class MajorGcWatch {
