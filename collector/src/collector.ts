@@ -4,6 +4,7 @@
  * what the tests start on port 0.
  */
 import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AdmissionOptions } from './ingest/admission';
 import { prepareDataDir } from './data-dir';
 import { GrpcIngestServer } from './ingest/grpc-server';
@@ -71,6 +72,10 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     { host: opts.host, port: opts.grpcPort, token: opts.token, maxMessageBytes: opts.maxMessageBytes, admission: opts.admission },
     log,
   );
+  // How long the event loop was kept from other requests: the figure a bad
+  // request would show first (ingest decodes on the event loop).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store.client, { periodMs: opts.leakEvaluationMs, log }) : undefined;
   const http = new HttpApi({
     store,
@@ -81,6 +86,8 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       request_bytes_in_flight: grpc.admission.inFlightBytes,
       requests_shed_total: grpc.admission.shed,
       requests_undecodable_total: grpc.undecodable,
+      event_loop_delay_p99_ms: Math.round(loopDelay.percentile(99) / 1e6),
+      event_loop_delay_max_ms: Math.round(loopDelay.max / 1e6),
     }),
     // The monitor keeps a fresh report in the store, which any collector can
     // serve; without it (or when asked) the report is computed now.
@@ -105,6 +112,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     ingester,
     log,
     async close() {
+      loopDelay.disable();
       await monitor?.stop();
       await grpc.close();
       await http.close();

@@ -1,7 +1,8 @@
 /**
  * Admission control for ingest: how many requests, and how many of their
- * bytes, the collector works on at once. Past either bound a request is
- * refused at once with RESOURCE_EXHAUSTED and a retry hint
+ * bytes, the collector works on at once, and whether a new one can finish
+ * before its caller's deadline. Past any of these a request is refused at
+ * once with RESOURCE_EXHAUSTED and a retry hint
  * (`grpc-retry-pushback-ms`, from gRPC's retry design A6), instead of
  * joining a queue that grows until every caller's deadline has passed.
  *
@@ -9,6 +10,13 @@
  * had every request decoded and queued: acknowledgements fell from ~90/s to
  * ~4/s, 98 % of calls ended in DEADLINE_EXCEEDED, and the collector spent
  * its time on profiles whose callers had given up.
+ *
+ * Whether it can finish: by Little's law a request admitted now waits about
+ * (requests in flight) / (requests completed per second, recently). When
+ * that is past 80 % of the time its caller has left, it would only take
+ * capacity from requests that can still make it. With no completion yet to
+ * go by (start-up, or everything failing) only a few requests are admitted.
+ * The fixed bounds stay as a ceiling on memory.
  *
  * The hint is the time the work in flight takes to drain at the rate the
  * collector has recently completed requests, stretched by how much more is
@@ -30,9 +38,16 @@ export const DEFAULT_ADMISSION: AdmissionOptions = {
   maxInFlightBytes: 128 << 20,
 };
 
+/** Admitted whatever the estimate says, so that there is always a completion rate to go by. */
+const MIN_IN_FLIGHT = 2;
+/** Admitted without any completion to go by. */
+const UNMEASURED_IN_FLIGHT = 8;
+/** A request is admitted when its expected wait is within this share of its caller's time left. */
+const DEADLINE_SHARE = 0.8;
 /** Retry hints stay within these bounds. */
 const MIN_PUSHBACK_MS = 250;
 const MAX_PUSHBACK_MS = 30_000;
+const UNMEASURED_PUSHBACK_MS = 1000;
 /** Completions are counted over this window for the drain rate. */
 const RATE_WINDOW_MS = 2000;
 
@@ -60,8 +75,11 @@ export class Admission {
     return this.bytes;
   }
 
-  /** Admits a request of `bytes`, or returns why not. Admitted requests must be `release`d. */
-  admit(bytes: number): string | undefined {
+  /**
+   * Admits a request of `bytes` whose caller waits at most `timeLeftMs`, or
+   * returns why not. Admitted requests must be `release`d.
+   */
+  admit(bytes: number, timeLeftMs = Infinity): string | undefined {
     if (this.requests >= this.opts.maxInFlightRequests) {
       this.refused();
       return `collector is at capacity: ${this.requests} requests in flight (maxInFlightRequests ${this.opts.maxInFlightRequests})`;
@@ -70,25 +88,45 @@ export class Admission {
       this.refused();
       return `collector is at capacity: ${this.bytes} bytes in flight (maxInFlightBytes ${this.opts.maxInFlightBytes})`;
     }
+    if (this.requests >= MIN_IN_FLIGHT) {
+      const wait = this.expectedWaitMs();
+      if (wait > DEADLINE_SHARE * timeLeftMs) {
+        this.refused();
+        return Number.isFinite(wait)
+          ? `collector is behind: a request now would wait about ${Math.round(wait)} ms, past its deadline (${Math.round(timeLeftMs)} ms left)`
+          : `collector is behind: ${this.requests} requests in flight and none completed recently`;
+      }
+    }
     this.requests++;
     this.bytes += bytes;
     return undefined;
   }
 
-  release(bytes: number): void {
+  /** `completed`: the request was answered in time (stored or refused), not dropped or failed. */
+  release(bytes: number, completed: boolean): void {
     this.requests--;
     this.bytes -= bytes;
     this.roll();
-    this.completedNow++;
+    if (completed) this.completedNow++;
+  }
+
+  /** Little's law: requests in flight over the recent completion rate. */
+  private expectedWaitMs(): number {
+    this.roll();
+    const completed = this.completedNow + this.completedBefore;
+    if (completed === 0) return this.requests < UNMEASURED_IN_FLIGHT ? 0 : Infinity;
+    const elapsed = Math.max(1, Date.now() - this.windowStart) + (this.completedBefore > 0 ? RATE_WINDOW_MS : 0);
+    return (this.requests * elapsed) / completed;
   }
 
   /** How long a refused caller should wait (see the top of the file). */
   pushbackMs(): number {
-    this.roll();
+    const wait = this.expectedWaitMs();
     const completed = this.completedNow + this.completedBefore;
-    const elapsed = Math.max(1, Date.now() - this.windowStart) + RATE_WINDOW_MS;
-    const drain = completed > 0 ? (this.requests * elapsed) / completed : MAX_PUSHBACK_MS;
-    const overload = 1 + (this.shedNow + this.shedBefore) / Math.max(1, completed);
+    // Nothing completed recently: nothing to go by, so a second, to see again.
+    if (completed === 0) return Math.round(UNMEASURED_PUSHBACK_MS * (0.5 + this.random()));
+    const overload = 1 + (this.shedNow + this.shedBefore) / completed;
+    const drain = wait;
     const jittered = drain * overload * (0.5 + this.random());
     return Math.round(Math.min(MAX_PUSHBACK_MS, Math.max(MIN_PUSHBACK_MS, jittered)));
   }

@@ -124,24 +124,28 @@ export class GrpcIngestServer {
           callback({ code: grpc.status.INVALID_ARGUMENT, details: `request does not decode as heapwatch.v1.IngestRequest: ${(request as Undecodable).undecodable}` });
           return;
         }
+        // The deadline the caller set (Infinity without one): work that
+        // cannot finish before it is not started, and work for a caller that
+        // has given up is dropped, not stored for nobody.
+        const deadline = call.getDeadline();
+        const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
         const bytes = call.request.pprofGzip?.length ?? 0;
-        const refused = this.admission.admit(bytes);
+        const refused = this.admission.admit(bytes, deadlineMs - Date.now());
         if (refused !== undefined) {
           callback(this.shed(refused));
           return;
         }
-        // The deadline the caller set (Infinity without one): work for a
-        // caller that has given up is dropped, not stored for nobody.
-        const deadline = call.getDeadline();
-        const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
         const expired = (): boolean => call.cancelled || Date.now() >= deadlineMs;
-        this.ingester
-          .ingest(call.request, expired)
-          .then(
-            (result) => callback(null, { stored: result.stored }),
-            (err: unknown) => callback(this.toStatus(err, call.request.service)),
-          )
-          .finally(() => this.admission.release(bytes));
+        this.ingester.ingest(call.request, expired).then(
+          (result) => {
+            this.admission.release(bytes, true);
+            callback(null, { stored: result.stored });
+          },
+          (err: unknown) => {
+            this.admission.release(bytes, err instanceof IngestError || err instanceof RefusedByStoreError);
+            callback(this.toStatus(err, call.request.service));
+          },
+        );
       },
     };
   }

@@ -11,6 +11,7 @@ import type { Store } from '../store/clickhouse';
 import { profilesInsert, type ProfileRow } from '../store/profiles-insert';
 import { KnownStacks } from './known-stacks';
 import { normalize, siteOf, stackIdDecimal } from './normalize';
+import { Slots } from './slots';
 import { StoredProfiles } from './stored-profiles';
 import { decodeProfile, DEFAULT_LIMITS, validateEnvelope, type Limits } from './validate';
 
@@ -21,6 +22,8 @@ export interface IngesterOptions {
   stackCacheSize?: number;
   /** Profile ids remembered as already stored, per collector. */
   profileIdCacheSize?: number;
+  /** Profiles inflated and decoded at once (each may inflate to limits.maxProfileBytes). */
+  decodeConcurrency?: number;
 }
 
 export interface IngestResult {
@@ -36,6 +39,9 @@ const DEFAULT_BATCH: BatcherOptions = {
   concurrency: 2,
 };
 
+/** Two cores' worth of decoding, and gunzip on libuv's four threads. */
+const DEFAULT_DECODE_CONCURRENCY = 4;
+
 /** The instance key: one series per isolate per process lifetime. */
 export function instanceKey(i: NonNullable<IngestRequest__Output['instance']>): string {
   return `${i.hostname}:${i.pid}:${i.threadId}:${i.processStartTimeMs}`;
@@ -49,6 +55,7 @@ export class Ingester {
   private readonly knownStacks: KnownStacks;
   private readonly knownProfiles: BoundedSet;
   private readonly storedProfiles: StoredProfiles;
+  private readonly decodeSlots: Slots;
   readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0, expired: 0 };
 
   constructor(
@@ -66,6 +73,7 @@ export class Ingester {
     this.knownStacks = new KnownStacks(opts.stackCacheSize ?? 500_000);
     this.knownProfiles = new BoundedSet(opts.profileIdCacheSize ?? 100_000);
     this.storedProfiles = new StoredProfiles(store);
+    this.decodeSlots = new Slots(opts.decodeConcurrency ?? DEFAULT_DECODE_CONCURRENCY);
   }
 
   /** Rows buffered or being written, for /metrics-style introspection and tests. */
@@ -126,13 +134,16 @@ export class Ingester {
       this.counters.duplicates++;
       return { stored: false, stacks: 0 };
     }
-    check('before the profile was decoded');
     let stacks;
+    await this.decodeSlots.acquire();
     try {
+      check('before the profile was decoded');
       stacks = normalize(await decodeProfile(req.pprofGzip, this.limits));
     } catch (err) {
-      this.counters.rejected++;
+      if (!(err instanceof ExpiredError)) this.counters.rejected++;
       throw err;
+    } finally {
+      this.decodeSlots.release();
     }
 
     const time = req.endTimeMs;
