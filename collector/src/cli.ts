@@ -115,7 +115,16 @@ function parseLimits(pairs: string[]): Partial<Limits> {
   return out;
 }
 
+/**
+ * libuv's thread pool runs both gunzip and every query of the embedded
+ * engine (chDB queues its work there); with the default 4 threads, a few
+ * large inflations made /healthz and the inserts wait seconds for a thread.
+ * Read once, when the pool first starts, so it is set before anything runs.
+ */
+const THREADPOOL_SIZE = '16';
+
 async function serve(argv: string[]): Promise<void> {
+  process.env.UV_THREADPOOL_SIZE ??= THREADPOOL_SIZE;
   const opts = serveOptions(argv, process.env);
   const collector = await startCollector(opts);
   const host = opts.host ?? DEFAULT_OPTIONS.host;

@@ -15,8 +15,8 @@
  * (requests in flight) / (requests completed per second, recently). When
  * that is past 80 % of the time its caller has left, it would only take
  * capacity from requests that can still make it. With no completion yet to
- * go by (start-up, or everything failing) only a few requests are admitted.
- * The fixed bounds stay as a ceiling on memory.
+ * go by (start-up) the fixed bounds alone decide; they stay as a ceiling on
+ * memory in any case.
  *
  * The hint is the time the work in flight takes to drain at the rate the
  * collector has recently completed requests, stretched by how much more is
@@ -40,8 +40,6 @@ export const DEFAULT_ADMISSION: AdmissionOptions = {
 
 /** Admitted whatever the estimate says, so that there is always a completion rate to go by. */
 const MIN_IN_FLIGHT = 2;
-/** Admitted without any completion to go by. */
-const UNMEASURED_IN_FLIGHT = 8;
 /** A request is admitted when its expected wait is within this share of its caller's time left. */
 const DEADLINE_SHARE = 0.8;
 /** Retry hints stay within these bounds. */
@@ -76,36 +74,46 @@ export class Admission {
   }
 
   /**
-   * Admits a request of `bytes` whose caller waits at most `timeLeftMs`, or
-   * returns why not. Admitted requests must be `release`d.
+   * Admits a request whose caller waits at most `timeLeftMs`, or returns why
+   * not. Asked when the call's headers arrive, before its body is read: a
+   * request refused after its body had arrived would already have cost the
+   * collector its bandwidth, and while thousands of bodies arrive side by
+   * side none arrives in time. Admitted requests must be `release`d.
    */
-  admit(bytes: number, timeLeftMs = Infinity): string | undefined {
+  admit(timeLeftMs = Infinity): string | undefined {
     if (this.requests >= this.opts.maxInFlightRequests) {
       this.refused();
       return `collector is at capacity: ${this.requests} requests in flight (maxInFlightRequests ${this.opts.maxInFlightRequests})`;
-    }
-    if (this.requests > 0 && this.bytes + bytes > this.opts.maxInFlightBytes) {
-      this.refused();
-      return `collector is at capacity: ${this.bytes} bytes in flight (maxInFlightBytes ${this.opts.maxInFlightBytes})`;
     }
     if (this.requests >= MIN_IN_FLIGHT) {
       const wait = this.expectedWaitMs();
       if (wait > DEADLINE_SHARE * timeLeftMs) {
         this.refused();
-        return Number.isFinite(wait)
-          ? `collector is behind: a request now would wait about ${Math.round(wait)} ms, past its deadline (${Math.round(timeLeftMs)} ms left)`
-          : `collector is behind: ${this.requests} requests in flight and none completed recently`;
+        return `collector is behind: a request now would wait about ${Math.round(wait)} ms, past its deadline (${Math.round(timeLeftMs)} ms left)`;
       }
     }
     this.requests++;
+    return undefined;
+  }
+
+  /** Adds an admitted request's `bytes`, or returns why not (the request is still `release`d). */
+  admitBytes(bytes: number): string | undefined {
+    if (this.requests > 1 && this.bytes + bytes > this.opts.maxInFlightBytes) {
+      this.refused();
+      return `collector is at capacity: ${this.bytes} bytes in flight (maxInFlightBytes ${this.opts.maxInFlightBytes})`;
+    }
     this.bytes += bytes;
     return undefined;
   }
 
-  /** `completed`: the request was answered in time (stored or refused), not dropped or failed. */
-  release(bytes: number, completed: boolean): void {
-    this.requests--;
+  /** Gives back what admitBytes took. */
+  releaseBytes(bytes: number): void {
     this.bytes -= bytes;
+  }
+
+  /** Ends an admitted request; `completed`: answered in time (stored or refused), not dropped or failed. */
+  release(completed: boolean): void {
+    this.requests--;
     this.roll();
     if (completed) this.completedNow++;
   }
@@ -114,7 +122,7 @@ export class Admission {
   private expectedWaitMs(): number {
     this.roll();
     const completed = this.completedNow + this.completedBefore;
-    if (completed === 0) return this.requests < UNMEASURED_IN_FLIGHT ? 0 : Infinity;
+    if (completed === 0) return 0;
     const elapsed = Math.max(1, Date.now() - this.windowStart) + (this.completedBefore > 0 ? RATE_WINDOW_MS : 0);
     return (this.requests * elapsed) / completed;
   }

@@ -12,6 +12,7 @@ import { IngestError } from './errors';
 import type { Ingester } from './ingester';
 
 const MAX_CONNECTION_AGE_MS = 10 * 60_000;
+const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
 
 export interface GrpcServerOptions {
   host: string;
@@ -65,7 +66,9 @@ export class GrpcIngestServer {
     private readonly opts: GrpcServerOptions,
     private readonly log: Logger,
   ) {
+    this.admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
     this.server = new grpc.Server({
+      interceptors: [this.admissionInterceptor()],
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': 1 << 20,
       // Agents hold one HTTP/2 connection for days; behind an L4 balancer
@@ -75,7 +78,6 @@ export class GrpcIngestServer {
       'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
       'grpc.max_connection_age_grace_ms': 30_000,
     });
-    this.admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
     this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
   }
@@ -105,6 +107,46 @@ export class GrpcIngestServer {
     });
   }
 
+  /**
+   * Admission when a call's headers arrive, before its body is read
+   * (admission.ts says why), and its release when the call ends, however
+   * it ends: a status sent, or the call cancelled or past its deadline.
+   */
+  private admissionInterceptor(): grpc.ServerInterceptor {
+    return (method, call) => {
+      if (method.path !== INGEST_METHOD_PATH) return new grpc.ServerInterceptingCall(call);
+      let admitted = false;
+      let released = false;
+      const release = (completed: boolean): void => {
+        if (!admitted || released) return;
+        released = true;
+        this.admission.release(completed);
+      };
+      return new grpc.ServerInterceptingCall(call, {
+        start: (next) =>
+          next({
+            onReceiveMetadata: (metadata, nextMetadata) => {
+              const deadline = call.getDeadline();
+              const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+              const refused = this.admission.admit(deadlineMs - Date.now());
+              if (refused !== undefined) {
+                call.sendStatus(this.shed(refused) as grpc.StatusObject);
+                return;
+              }
+              admitted = true;
+              nextMetadata(metadata);
+            },
+            onCancel: () => release(false),
+          }),
+        sendStatus: (status, next) => {
+          // Answered in time: stored, or refused for what the request holds.
+          release(status.code === grpc.status.OK || status.code === grpc.status.INVALID_ARGUMENT);
+          next(status);
+        },
+      });
+    };
+  }
+
   private authorized(metadata: grpc.Metadata): boolean {
     if (!this.opts.token) return true;
     const [value] = metadata.get('authorization');
@@ -124,25 +166,25 @@ export class GrpcIngestServer {
           callback({ code: grpc.status.INVALID_ARGUMENT, details: `request does not decode as heapwatch.v1.IngestRequest: ${(request as Undecodable).undecodable}` });
           return;
         }
-        // The deadline the caller set (Infinity without one): work that
-        // cannot finish before it is not started, and work for a caller that
-        // has given up is dropped, not stored for nobody.
+        // The deadline the caller set (Infinity without one): work for a
+        // caller that has given up is dropped, not stored for nobody.
         const deadline = call.getDeadline();
         const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
         const bytes = call.request.pprofGzip?.length ?? 0;
-        const refused = this.admission.admit(bytes, deadlineMs - Date.now());
+        const refused = this.admission.admitBytes(bytes);
         if (refused !== undefined) {
           callback(this.shed(refused));
           return;
         }
         const expired = (): boolean => call.cancelled || Date.now() >= deadlineMs;
+        const done = (): void => this.admission.releaseBytes(bytes);
         this.ingester.ingest(call.request, expired).then(
           (result) => {
-            this.admission.release(bytes, true);
+            done();
             callback(null, { stored: result.stored });
           },
           (err: unknown) => {
-            this.admission.release(bytes, err instanceof IngestError || err instanceof RefusedByStoreError);
+            done();
             callback(this.toStatus(err, call.request.service));
           },
         );

@@ -39,8 +39,11 @@ const DEFAULT_BATCH: BatcherOptions = {
   concurrency: 2,
 };
 
-/** Two cores' worth of decoding, and gunzip on libuv's four threads. */
-const DEFAULT_DECODE_CONCURRENCY = 4;
+/**
+ * Decoding is CPU work (two cores' worth is plenty), and gunzip runs on
+ * libuv's thread pool, which the embedded engine's queries need too.
+ */
+const DEFAULT_DECODE_CONCURRENCY = 2;
 
 /** The instance key: one series per isolate per process lifetime. */
 export function instanceKey(i: NonNullable<IngestRequest__Output['instance']>): string {
