@@ -5,6 +5,7 @@
  * hint, and work whose caller gave up dropped before it is stored.
  */
 import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestProto, type IngestRequest, type IngestServiceClient } from '@heapwatch/proto';
@@ -175,6 +176,25 @@ describe('load shedding and deadlines', () => {
     expect(m.requests_shed_total).toBe(errors.length);
     expect(await storedIds(collector, 'shed')).toHaveLength(20 - errors.length);
     expect(m.requests_in_flight).toBe(0);
+  });
+
+  it('a call whose body never arrives is released at its deadline, not counted in flight for ever', async () => {
+    const { collector } = await collectorWith({ admission: { maxInFlightRequests: 2 } });
+    const session = http2.connect(`http://127.0.0.1:${collector.grpcPort}`);
+    // Headers only, with a 300 ms deadline; the body never comes.
+    const streams = [0, 1].map(() => {
+      const st = session.request({ ':method': 'POST', ':path': '/heapwatch.v1.IngestService/Ingest', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m' }, { endStream: false });
+      st.on('error', () => {});
+      return st;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await metrics(collector)).requests_in_flight).toBe(2);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await metrics(collector)).requests_in_flight).toBe(0);
+    for (const st of streams) st.close();
+    session.close();
+    // And the collector takes profiles again.
+    expect(await send(new (ingestProto().heapwatch.v1.IngestService)(`127.0.0.1:${collector.grpcPort}`, grpc.credentials.createInsecure()), request({ service: 'after-stall' }))).toBeUndefined();
   });
 
   it('a profile whose caller gave up before its batch was written is dropped and counted, not stored', async () => {

@@ -13,6 +13,8 @@ import type { Ingester } from './ingester';
 
 const MAX_CONNECTION_AGE_MS = 10 * 60_000;
 const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
+/** A call is counted in flight until this long after its deadline at most. */
+const DEADLINE_GRACE_MS = 100;
 
 export interface GrpcServerOptions {
   host: string;
@@ -117,9 +119,11 @@ export class GrpcIngestServer {
       if (method.path !== INGEST_METHOD_PATH) return new grpc.ServerInterceptingCall(call);
       let admitted = false;
       let released = false;
+      let timer: NodeJS.Timeout | undefined;
       const release = (completed: boolean): void => {
         if (!admitted || released) return;
         released = true;
+        clearTimeout(timer);
         this.admission.release(completed);
       };
       return new grpc.ServerInterceptingCall(call, {
@@ -134,6 +138,13 @@ export class GrpcIngestServer {
                 return;
               }
               admitted = true;
+              // grpc-js ends a call at its deadline without passing the status
+              // through interceptors: release it then, whatever the handler is
+              // doing (work past its deadline is dropped at its next step).
+              if (Number.isFinite(deadlineMs)) {
+                timer = setTimeout(() => release(false), Math.max(0, deadlineMs - Date.now()) + DEADLINE_GRACE_MS);
+                timer.unref();
+              }
               nextMetadata(metadata);
             },
             onCancel: () => release(false),
