@@ -12,7 +12,9 @@ import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { HttpApi } from './http/server';
 import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
-import { Store, type StoreTarget } from './store/clickhouse';
+import { ClickHouseStore, type StoreTarget } from './store/clickhouse';
+import type { ProfileStore } from './store/store';
+import { SECOND_MS } from './units';
 
 export interface CollectorOptions {
   host: string;
@@ -44,13 +46,13 @@ export const DEFAULT_OPTIONS: CollectorOptions = {
   retentionDays: 30,
   logLevel: 'info',
   maxMessageBytes: 32 << 20,
-  leakEvaluationMs: 30_000,
+  leakEvaluationMs: 30 * SECOND_MS,
 };
 
 export interface Collector {
   grpcPort: number;
   httpPort: number;
-  store: Store;
+  store: ProfileStore;
   ingester: Ingester;
   log: Logger;
   close(): Promise<void>;
@@ -63,7 +65,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     ? { kind: 'server', url: opts.clickhouseUrl }
     : { kind: 'embedded', dataDir: path.resolve(opts.dataDir) };
   if (target.kind === 'embedded') prepareDataDir(target.dataDir);
-  const store = await Store.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
+  const store = await ClickHouseStore.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
   // A profile older than the retention would be deleted on arrival: refused instead.
   const maxAgeMs = opts.retentionDays > 0 ? (opts.retentionDays + 1) * DAY_MS : 0;
   const ingester = new Ingester(store, { ...opts.ingest, limits: { maxAgeMs, ...opts.ingest?.limits } });
@@ -76,7 +78,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   // request would show first (ingest decodes on the event loop).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
-  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store.client, { periodMs: opts.leakEvaluationMs, log }) : undefined;
+  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store, { periodMs: opts.leakEvaluationMs, log }) : undefined;
   const http = new HttpApi({
     store,
     log,
@@ -92,7 +94,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     // The monitor keeps a fresh report in the store, which any collector can
     // serve; without it (or when asked) the report is computed now.
     leaks: async (service, evaluate) =>
-      (!evaluate && monitor ? await latestLeakReport(store.client, service) : null) ?? evaluateLeaks(store.client, service),
+      (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service),
   });
   let grpcPort: number;
   let httpPort: number;

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestProto, type IngestRequest, type IngestServiceClient } from '@heapwatch/proto';
 import { startCollector, type Collector } from '../../collector/src';
 import { Batcher } from '../../collector/src/store/batcher';
+import type { ClickHouseStore } from '../../collector/src/store/clickhouse';
+import type { StackRow } from '../../collector/src/store/store';
 import { RefusedByStoreError } from '../../collector/src/store/insert-errors';
 import { CLI, tempDir } from '../helpers/collector';
 import { buildProfile, gzipProfile, type TestStack } from '../helpers/pprof';
@@ -56,8 +58,13 @@ async function metrics(c: Collector): Promise<Record<string, number>> {
   return Object.fromEntries([...text.matchAll(/^heapwatch_(\w+) (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
 
+/** Reads the tables directly (the embedded store), to check what was written. */
+function inspect<T>(c: Collector, query: string): Promise<T[]> {
+  return (c.store as ClickHouseStore).inspect<T>(query);
+}
+
 async function storedIds(c: Collector, service: string): Promise<string[]> {
-  const rows = await c.store.query<{ profile_id: string }>('SELECT profile_id FROM profiles WHERE service = {s:String} ORDER BY profile_id', { s: service });
+  const rows = await inspect<{ profile_id: string }>(c, `SELECT profile_id FROM profiles WHERE service = '${service}' ORDER BY profile_id`);
   return rows.map((r) => r.profile_id);
 }
 
@@ -133,21 +140,21 @@ describe('failure isolation', () => {
   it('the batcher splits a batch the store refuses for its rows until only the bad caller fails (real engine)', async () => {
     const { collector } = await collectorWith();
     const inserts: number[] = [];
-    const batcher = new Batcher<unknown[]>(
-      async (values) => {
-        inserts.push(values.length);
-        await collector.store.client.insert({ table: 'stacks', values, format: 'JSONCompactEachRow' });
+    const batcher = new Batcher<StackRow>(
+      async (rows) => {
+        inserts.push(rows.length);
+        await collector.store.writeStacks(rows);
       },
       { maxBatchRows: 1_000_000, maxDelayMs: 100, maxPendingRows: 1_000_000, concurrency: 1 },
     );
-    const row = (id: number, line: number) => ['split', String(id), ['f'], ['/a.js'], [line], '1', 'f', '/a.js', 1, Date.now()];
+    const row = (id: number, line: number): StackRow => ({ service: 'split', id: String(id), frames: [{ function: 'f', file: '/a.js', line }], lastSeenMs: Date.now() });
     const results = await Promise.allSettled(Array.from({ length: 21 }, (_, i) => batcher.add([row(i + 1, i === 13 ? -1 : 3)])));
     expect(results.map((r) => r.status)).toEqual(Array.from({ length: 21 }, (_, i) => (i === 13 ? 'rejected' : 'fulfilled')));
     expect((results[13] as PromiseRejectedResult).reason).toBeInstanceOf(RefusedByStoreError);
     expect(batcher.isolatedFailures).toBe(1);
     // 1 whole batch, then halves down to the one: about 2 log2(21) inserts, not 21.
     expect(inserts.length).toBeLessThanOrEqual(12);
-    const [n] = await collector.store.query<{ n: string }>("SELECT count() AS n FROM stacks WHERE service = 'split'");
+    const [n] = await inspect<{ n: string }>(collector, "SELECT count() AS n FROM stacks WHERE service = 'split'");
     expect(Number(n!.n)).toBe(20);
   });
 });

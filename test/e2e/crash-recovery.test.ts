@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { ingestProto, type IngestRequest } from '@heapwatch/proto';
 import { startCollector } from '../../collector/src';
+import type { ClickHouseStore } from '../../collector/src/store/clickhouse';
 import { startCollectorProcess, tempDir } from '../helpers/collector';
 import { buildProfile, gzipProfile } from '../helpers/pprof';
 
@@ -49,7 +50,8 @@ describe('crash during ingest', () => {
     // Restart on the same directory (in this process: chDB opens one directory per process).
     const again = await startCollector({ grpcPort: 0, httpPort: 0, dataDir, logLevel: 'silent', leakEvaluationMs: 0 });
     try {
-      const rows = await again.store.query<{ profile_id: string; n: string }>(
+      // Every row, merged or not: a profile written twice would show twice.
+      const rows = await (again.store as ClickHouseStore).inspect<{ profile_id: string; n: string }>(
         "SELECT profile_id, count() AS n FROM profiles WHERE service = 'crash' GROUP BY profile_id",
       );
       const stored = new Map(rows.map((r) => [r.profile_id, Number(r.n)]));
