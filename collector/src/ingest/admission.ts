@@ -38,8 +38,12 @@ export const DEFAULT_ADMISSION: AdmissionOptions = {
   maxInFlightBytes: 128 << 20,
 };
 
-/** Admitted whatever the estimate says, so that there is always a completion rate to go by. */
-const MIN_IN_FLIGHT = 2;
+/**
+ * Admitted whatever the estimate says: a small fleet on a slow machine is
+ * served slowly rather than refused, and there is always a completion rate
+ * to go by. The estimate is for congestion, which is many requests at once.
+ */
+const MIN_IN_FLIGHT = 16;
 /** A request is admitted when its expected wait is within this share of its caller's time left. */
 const DEADLINE_SHARE = 0.8;
 /** Retry hints stay within these bounds. */
