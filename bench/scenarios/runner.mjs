@@ -120,7 +120,7 @@ export const WALL_CLOCK_CEILING = 10;
  * evaluation that first flagged it (under load a few more may have arrived
  * while it ran).
  */
-export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, gcAssistMaxPauseMs }) {
+export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET }) {
   const env = {
     ...process.env,
     HEAPWATCH_COLLECTOR: collector.grpc,
@@ -130,7 +130,6 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
     HEAPWATCH_GC_ASSIST_BUDGET: String(gcAssistBudget),
     HEAPWATCH_LOG_LEVEL: 'error',
   };
-  if (gcAssistMaxPauseMs !== undefined) env.HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS = String(gcAssistMaxPauseMs);
   let targetBytesPerInterval = null;
   if (sc.kind === 'leak') {
     const multiple = mode === 'slow' ? 0.25 : 2;
