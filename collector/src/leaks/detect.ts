@@ -139,28 +139,29 @@ export function decideSite(ys: readonly number[], len: number, s: InstanceSeries
  * GCs heap used climbs with garbage and external with Buffers whose
  * wrappers are not yet collected, for minutes in a quiet main thread or a
  * large heap; a batch built and released climbs and falls. Agents that
- * report no GCs: a trailing minimum of heap used, external as is. The
- * slope is per profile and comes from the judged points' Theil-Sen line
- * whatever the verdict (a flagged finding keeps its growth figure).
+ * report no GCs: a trailing minimum of heap used, external as is.
+ * gaugePoints: the judged points (profile indices and values), for charts;
+ * decideGauge: the verdict, whose slope is per profile and comes from the
+ * points' Theil-Sen line whatever the verdict (a flagged finding keeps its
+ * growth figure). With fewer than processRule.minProfiles points there is
+ * no verdict (too-short).
  */
-function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+export function gaugePoints(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): { idx: number[]; ys: number[] } {
   const rule = opts.processRule;
   const from = Math.max(0, len - rule.maxProfiles);
-  let idx: number[];
-  let ys: number[];
   if (!s.reportsGc) {
-    ys = kind === 'heap' ? trailingMin(values.slice(from, len), HEAP_FLOOR_PROFILES) : values.slice(from, len);
-    idx = ys.map((_, i) => from + i);
-  } else {
-    idx = s.postGc.filter((i) => i >= from && i < len);
-    if (idx.length >= rule.minProfiles) {
-      ys = idx.map((i) => values[i]!);
-    } else {
-      idx = s.resets.filter((i) => i >= from && i < len);
-      ys = cycleMinima(len === values.length ? values : values.slice(0, len), idx, s.afterGc);
-    }
+    const ys = kind === 'heap' ? trailingMin(values.slice(from, len), HEAP_FLOOR_PROFILES) : values.slice(from, len);
+    return { idx: ys.map((_, i) => from + i), ys };
   }
-  const v = decideSeries(ys, rule);
+  const post = s.postGc.filter((i) => i >= from && i < len);
+  if (post.length >= rule.minProfiles) return { idx: post, ys: post.map((i) => values[i]!) };
+  const idx = s.resets.filter((i) => i >= from && i < len);
+  return { idx, ys: cycleMinima(len === values.length ? values : values.slice(0, len), idx, s.afterGc) };
+}
+
+function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+  const { idx, ys } = gaugePoints(kind, values, len, s, opts);
+  const v = decideSeries(ys, opts.processRule);
   const span = idx.length > 1 ? idx[idx.length - 1]! - idx[0]! : 0;
   const slope = span > 0 ? (theilSen(ys).slope * (idx.length - 1)) / span : 0;
   return { ...v, slopePerProfile: slope, last: ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0) };
