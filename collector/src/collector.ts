@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { HttpApi } from './http/server';
-import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
+import { evaluateLeaks, latestLeakReport, latestStoredReport, LeakMonitor, SuspectDirectives } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { Store, type StoreTarget } from './store/clickhouse';
 
@@ -57,9 +57,17 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     : { kind: 'embedded', dataDir: path.resolve(opts.dataDir) };
   const store = await Store.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
   const ingester = new Ingester(store, opts.ingest);
+  // Agents of a service under suspicion are asked to run in precise mode.
+  const suspects = new SuspectDirectives({ read: (service) => latestStoredReport(store.client, service), log });
   const grpc = new GrpcIngestServer(
     ingester,
-    { host: opts.host, port: opts.grpcPort, token: opts.token, maxMessageBytes: opts.maxMessageBytes },
+    {
+      host: opts.host,
+      port: opts.grpcPort,
+      token: opts.token,
+      maxMessageBytes: opts.maxMessageBytes,
+      directiveFor: (service) => suspects.directiveFor(service),
+    },
     log,
   );
   const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store.client, { periodMs: opts.leakEvaluationMs, log }) : undefined;

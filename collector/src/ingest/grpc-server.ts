@@ -3,7 +3,7 @@
  * grpc.health.v1 health service, on one port.
  */
 import * as grpc from '@grpc/grpc-js';
-import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
+import { healthProto, ingestProto, INGEST_SERVICE_NAME, type AgentDirective, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
 import { OverloadedError } from '../store/batcher';
 import type { Logger } from '../log';
 import { IngestError } from './errors';
@@ -18,6 +18,11 @@ export interface GrpcServerOptions {
   token?: string;
   /** Largest request accepted, in bytes. */
   maxMessageBytes: number;
+  /**
+   * The directive for the agents of a service (leaks/suspects.ts), sent with
+   * every acknowledgement; undefined sends none.
+   */
+  directiveFor?: (service: string) => AgentDirective | undefined;
 }
 
 export class GrpcIngestServer {
@@ -83,11 +88,20 @@ export class GrpcIngestServer {
           return;
         }
         this.ingester.ingest(call.request).then(
-          (result) => callback(null, { stored: result.stored }),
+          (result) => callback(null, { stored: result.stored, directive: this.directiveFor(call.request.service) }),
           (err: unknown) => callback(this.toStatus(err, call.request.service)),
         );
       },
     };
+  }
+
+  private directiveFor(service: string): AgentDirective | undefined {
+    try {
+      return this.opts.directiveFor?.(service);
+    } catch (err) {
+      this.log.debug(`directive for ${JSON.stringify(service)}: ${(err as Error)?.message ?? String(err)}`);
+      return undefined;
+    }
   }
 
   private toStatus(err: unknown, service: string): Partial<grpc.StatusObject> {

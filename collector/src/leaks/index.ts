@@ -27,6 +27,7 @@ import { listServices, readLatestFinding, readProfiles, readSiteDetails, readSit
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
 
 export { formatLeakTable } from './report';
+export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 export { siteIndex, type Frame } from './site';
@@ -130,6 +131,11 @@ export async function evaluateLeaks(
   const stored: StoredReport = { ...report, alertState: state };
   await writeFinding(client, service, nowMs, JSON.stringify(stored));
   return report;
+}
+
+/** The newest stored report as JSON, alert state included (what suspects.ts reads); null if none. */
+export function latestStoredReport(client: ClickHouseClient, service: string): Promise<string | null> {
+  return readLatestFinding(client, service);
 }
 
 export async function latestLeakReport(client: ClickHouseClient, service: string): Promise<LeakReport | null> {
