@@ -54,7 +54,9 @@ interface StoredReport extends LeakReport {
 }
 
 function publicReport(r: StoredReport): LeakReport {
-  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks: r.leaks, process: r.process };
+  // Reports stored before `attribution` existed were all made with inlining on or unknown.
+  const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise' }));
+  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process };
 }
 
 async function previousState(client: ClickHouseClient, service: string): Promise<AlertState> {
@@ -114,6 +116,7 @@ export async function evaluateLeaks(
       intervals: s.intervals,
       confidence: Math.round(s.confidence * 1000) / 1000,
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
+      attribution: s.attribution,
     };
   });
   leaks.sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
