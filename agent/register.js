@@ -1,6 +1,6 @@
 'use strict';
 // `node --require @heapwatch/agent/register app.js`: start the agent from the
-// environment (HEAPWATCH_*; see README). HEAPWATCH_ENABLED=false turns it off.
+// environment (HEAPWATCH_*; see docs/configuration.md). HEAPWATCH_ENABLED=false turns it off.
 // Never throws into the host.
 try {
   const { enabledFromEnv } = require('./dist/config.js');

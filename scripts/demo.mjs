@@ -12,20 +12,30 @@ import { startCollectorProcess } from './lib/collector-process.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'collector/dist/cli.js');
-const worker = path.join(root, 'test/scenarios/leaks/retry-buffer.js');
+const worker = path.join(root, 'bench/scenarios/leaks/retry-buffer.js');
 const service = 'demo-retry-worker';
 const INTERVAL_MS = 1000;
 const GIVE_UP_MS = 180_000;
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-demo-'));
 const children = [];
-function stopAll() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+// The collector flushes into its data directory on SIGTERM: remove the
+// directory only once every child has exited.
+async function stopAll() {
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? undefined
+        : new Promise((resolve) => {
+            c.once('exit', resolve);
+            c.kill('SIGTERM');
+          }),
+    ),
+  );
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
 process.on('SIGINT', () => {
-  stopAll();
-  process.exit(130);
+  stopAll().finally(() => process.exit(130));
 });
 
 function start(args, env = {}) {
@@ -72,5 +82,5 @@ if (report?.leaks.length > 0) {
 } else {
   console.error(`nothing was flagged within ${GIVE_UP_MS / 1000} s; the collector said:\n${collector.output().slice(-2000)}`);
 }
-stopAll();
+await stopAll();
 process.exit(code);

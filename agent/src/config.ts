@@ -3,7 +3,7 @@ import { parseCollectorAddress } from './collector-address';
 import { LOG_LEVELS, type LogLevel } from './logger';
 import { PRECISE_SETTINGS, type PreciseSetting } from './precise-mode';
 
-/** Options accepted by `start()`. Every one can also come from the environment; see README. */
+/** Options accepted by `start()`. Every one can also come from the environment; see docs/configuration.md. */
 export interface AgentOptions {
   /** Collector address, `host:port`, `[v6]:port` or `dns:///host:port`. */
   collector?: string;

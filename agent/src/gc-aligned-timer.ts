@@ -3,8 +3,7 @@ export const GC_WAIT_FRACTION = 0.25;
 
 /**
  * Fires `onTick` about every `intervalMs`, preferably with a post-major-GC
- * snapshot in hand. The native heap profile counts sampled objects that no
- * GC has freed yet; right after a mark-compact that garbage is gone. The
+ * snapshot in hand, the one free of old-space garbage (docs/sampler.md). The
  * agent snapshots after every major GC (MajorGcWatch), so when the interval
  * is due: if such a snapshot was taken since the last tick (`hasPostGc`),
  * fire now; otherwise ask `forceGc` to force one and take the snapshot

@@ -24,13 +24,10 @@ export interface GcAssistStats {
  * Forces a major GC before a profile when V8 has not run one during the
  * interval, within a pause cap and a time budget.
  *
- * Why: the native sampler counts sampled objects that no GC has freed yet,
- * and garbage promoted to old space stays in the profile until the next
- * major GC, which a worker that allocates little runs only every 15-40 s or
- * less often. The collector judges a site on profiles taken right after a
- * major GC, so without one per interval, detection waits for V8's schedule.
- * A forced GC makes every profile a post-GC one: detection time is counted
- * in profiles again.
+ * Why: the native sampler counts old-space garbage until the next major GC,
+ * and a worker that allocates little runs one only every 15-40 s or less
+ * often; the leak rule judges post-GC profiles, so one per interval keeps
+ * detection time counted in profiles (docs/sampler.md, GC assist).
  *
  * Bounds (a forced GC is a stop-the-world pause of the host):
  *  - no single pause above `maxPauseMs`: the pause is predicted from the

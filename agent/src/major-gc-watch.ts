@@ -12,7 +12,7 @@
  * an entry object for every GC, scavenges included (a C++ epilogue, a
  * SetImmediate, a JS object per GC), and a CPU-bound worker scavenges
  * hundreds of times a second: that cost 4-7.5 % of a job loop's
- * instructions (agent/README.md, "What each mode costs"). v8.GCProfiler
+ * instructions (docs/performance.md, "What each agent mode costs"). v8.GCProfiler
  * costs the same. The sentinel costs nothing per scavenge.
  *
  * What it cannot say: how many major GCs ran before the callback ran (two

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Leak detector scorecard: runs the scenario corpus (test/scenarios) against
+ * Leak detector scorecard: runs the scenario corpus (bench/scenarios) against
  * a real collector (`heapwatch serve`, embedded ClickHouse) with the agent
  * preloaded in each worker, and prints per scenario whether it was flagged,
  * the reported site against the true one and the profile intervals from
@@ -15,7 +15,7 @@
  * little, so V8 runs one only every 15-40 s, and the agent forces one before
  * a profile when V8 ran none (GcAssist, agent/src/gc-assist.ts). The default
  * 0.05 gives 500 ms profiles the proportions of production's 60 s ones (see
- * test/scenarios/runner.mjs); 0 measures V8's own GCs alone.
+ * bench/scenarios/runner.mjs); 0 measures V8's own GCs alone.
  *
  * Leak rates are set relative to the sampling interval S: a "fast" run leaks
  * ~2 S per profile interval (target: flagged within 20 intervals), a "slow"
@@ -30,7 +30,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, startCollector } from '../../test/scenarios/runner.mjs';
+import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, startCollector } from '../scenarios/runner.mjs';
 
 
 const { values: args } = parseArgs({

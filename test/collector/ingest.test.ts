@@ -189,7 +189,7 @@ describe('merged profiles', () => {
   });
 
   const go = spawnSync('go', ['version']).status === 0;
-  it.skipIf(!go)('opens in go tool pprof', async () => {
+  it.skipIf(!go)('opens in go tool pprof (skipped where go is not on the PATH)', async () => {
     const res = await fetch(`${base}/api/v1/profile?service=merge&from=${t0 - 1}&to=${t0 + 20_000}`);
     const file = path.join(tempDir('pprof'), 'heap.pb.gz');
     fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
@@ -197,5 +197,4 @@ describe('merged profiles', () => {
     expect(top).toMatch(/retain/);
     expect(top).toMatch(/2\.44kB|2500B/);
   });
-  if (!go) it('opens in go tool pprof (skipped: go is not on the PATH)', () => {});
 });

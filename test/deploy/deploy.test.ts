@@ -422,11 +422,15 @@ describe('docker compose config', () => {
   });
 });
 
-describe('deploy/README.md', () => {
-  const readme = fs.readFileSync(path.join(DEPLOY, 'README.md'), 'utf8');
+describe('documentation', () => {
+  it('docs/configuration.md documents every env var of `heapwatch serve`', () => {
+    const doc = fs.readFileSync(path.join(DEPLOY, '../docs/configuration.md'), 'utf8');
+    for (const env of help().envs) expect(doc, env).toContain(env);
+  });
 
-  it('documents every env var of `heapwatch serve` and the oldest supported ClickHouse', () => {
-    for (const env of help().envs) expect(readme, env).toContain(env);
-    expect(readme).toContain(`${MIN_SERVER_VERSION[0]}.${MIN_SERVER_VERSION[1]}`);
+  it('deploy/README.md and docs/storage.md name the oldest supported ClickHouse', () => {
+    const version = `${MIN_SERVER_VERSION[0]}.${MIN_SERVER_VERSION[1]}`;
+    expect(fs.readFileSync(path.join(DEPLOY, 'README.md'), 'utf8')).toContain(version);
+    expect(fs.readFileSync(path.join(DEPLOY, '../docs/storage.md'), 'utf8')).toContain(version);
   });
 });

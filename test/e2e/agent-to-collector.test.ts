@@ -106,15 +106,17 @@ describe('agent -> collector -> API', () => {
     const ranked = Object.entries(byFunction).sort((a, b) => b[1] - a[1]);
     expect(ranked[0]?.[0], JSON.stringify(ranked)).toBe('retainPayload');
     expect(ranked[0]![1] / total).toBeGreaterThan(0.5);
+  });
 
-    if (spawnSync('go', ['version']).status === 0) {
-      const file = path.join(tempDir('e2e'), 'heap.pb.gz');
-      fs.writeFileSync(file, gz);
-      const top = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=space', file], { encoding: 'utf8' });
-      expect(top).toMatch(/retainPayload/);
-    } else {
-      console.log('go tool pprof check skipped: go is not on the PATH');
-    }
+  const go = spawnSync('go', ['version']).status === 0;
+  it.skipIf(!go)('the merged pprof opens in go tool pprof (skipped where go is not on the PATH)', async () => {
+    await waitFor('six profiles', async () => ((await servicesEntry(collector.httpUrl, service))?.profiles ?? 0) >= 6 || undefined);
+    const res = await fetch(`${collector.httpUrl}/api/v1/profile?service=${service}&label.queue=payments`);
+    expect(res.status).toBe(200);
+    const file = path.join(tempDir('e2e'), 'heap.pb.gz');
+    fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const top = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=space', file], { encoding: 'utf8' });
+    expect(top).toMatch(/retainPayload/);
   });
 
   it('a label filter that matches nothing gives an empty profile, not an error', async () => {

@@ -43,7 +43,7 @@ interface Runner {
   ): Promise<Result>;
 }
 
-const SCENARIOS = path.resolve(__dirname, '../scenarios');
+const SCENARIOS = path.resolve(__dirname, '../../bench/scenarios');
 const INTERVAL_MS = 500;
 const SAMPLING_BYTES = 32 * 1024;
 

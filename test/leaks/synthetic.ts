@@ -1,6 +1,6 @@
 /**
  * Synthetic heap-site series that model what the V8 sampling heap profiler
- * reports (FACTS.md): each live sampled object stays in the profile until it
+ * reports (docs/sampler.md): each live sampled object stays in the profile until it
  * is freed, so a leak is a Poisson counting process (a random walk with
  * drift), and a churning site is a fresh Poisson draw in every profile.
  * Values are bytes; one sample = `quantum` bytes.

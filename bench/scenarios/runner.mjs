@@ -13,7 +13,7 @@ import { startCollectorProcess } from '../../scripts/lib/collector-process.mjs';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = process.env.HEAPWATCH_BENCH_CLI ?? path.join(ROOT, 'collector/dist/cli.js');
 const AGENT = process.env.HEAPWATCH_BENCH_AGENT ?? path.join(ROOT, 'agent/register.js');
-const SCENARIOS = path.join(ROOT, 'test/scenarios');
+const SCENARIOS = path.join(ROOT, 'bench/scenarios');
 
 /** Reads the machine-readable header of a scenario file. */
 export function readScenario(file) {
