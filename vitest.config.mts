@@ -17,6 +17,7 @@ const UNIT = [
   'test/leaks/detect.test.ts',
   'test/leaks/rule.test.ts',
   'test/leaks/stats.test.ts',
+  'test/leaks/suspects.test.ts',
   'test/proto/messages.test.ts',
 ];
 
