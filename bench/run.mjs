@@ -13,8 +13,10 @@ const PARTS = [
   ['agent-leak', 'agent-leak.mjs'],
   ['agent-cpu', 'agent-cpu.mjs'],
   ['ingest', 'ingest.mjs'],
+  ['ingest-load', 'ingest-load.mjs'],
   ['storage', 'storage.mjs'],
   ['query', 'query.mjs'],
+  ['ui', 'ui.mjs'],
 ];
 const reportOnly = process.argv.includes('--report-only');
 const flags = process.argv.slice(2).filter((f) => f !== '--report-only');

@@ -33,6 +33,8 @@ export interface SendResult {
   stored?: boolean;
   /** The collector's directive, when it sent one (collectors that predate it send none). */
   directive?: DecodedDirective;
+  /** The collector's `grpc-retry-pushback-ms` trailer: when to try again (gRPC retry design A6). */
+  retryAfterMs?: number;
 }
 
 export interface Transport {
@@ -152,6 +154,7 @@ export class Http2Transport implements Transport {
     let contentType: string | undefined;
     let grpcStatus: string | undefined;
     let grpcMessage: string | undefined;
+    let retryAfterMs: number | undefined;
     let streamError: Error | undefined;
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -160,6 +163,8 @@ export class Http2Transport implements Transport {
       if (s !== undefined) {
         grpcStatus = s;
         grpcMessage = first(h['grpc-message']);
+        const pushback = first(h['grpc-retry-pushback-ms']);
+        if (pushback !== undefined && /^\d{1,9}$/.test(pushback)) retryAfterMs = Number(pushback);
       }
     };
 
@@ -193,7 +198,7 @@ export class Http2Transport implements Transport {
       const code = Number(grpcStatus);
       const details = grpcMessage === undefined ? undefined : decodeGrpcMessage(grpcMessage);
       if (!Number.isInteger(code)) return finish({ ok: false, code: GrpcStatus.UNKNOWN, details: `bad grpc-status ${grpcStatus}` });
-      if (code !== GrpcStatus.OK) return finish({ ok: false, code, details });
+      if (code !== GrpcStatus.OK) return finish({ ok: false, code, details, ...(retryAfterMs !== undefined && { retryAfterMs }) });
       finish(decodeResponse(Buffer.concat(chunks, bytes)));
     });
     stream.end(body);
