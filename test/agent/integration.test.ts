@@ -8,7 +8,7 @@ import { trackedResources } from './helpers/cleanups';
 import { bytesByTopUserFrame, topOf } from './helpers/collector-double';
 import { runWithAgent } from './helpers/run-agent';
 
-const { track, collector } = trackedResources();
+const { track, collector, defer } = trackedResources();
 const str = (p: { stringTable: { strings: string[] } }, i: number | bigint): string => p.stringTable.strings[Number(i)] ?? '';
 
 describe('agent preloaded with --require', () => {
@@ -247,7 +247,7 @@ describe('agent preloaded with --require', () => {
       s.on('error', () => {});
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => {
+    defer(() => {
       for (const s of sockets) s.destroy();
       server.close();
     });

@@ -8,6 +8,8 @@ import type { Run } from './run-agent';
 
 export function trackedResources(): {
   track(run: Run): Run;
+  /** Runs `fn` after the test. */
+  defer(fn: () => unknown): void;
   collector(port?: number, directive?: (n: number) => Directive | undefined): Promise<CollectorDouble>;
 } {
   const cleanups: (() => unknown)[] = [];
@@ -15,6 +17,9 @@ export function trackedResources(): {
     for (const c of cleanups.splice(0)) await c();
   });
   return {
+    defer(fn) {
+      cleanups.push(fn);
+    },
     track(run) {
       cleanups.push(() => run.child.exitCode === null && run.child.kill('SIGKILL'));
       return run;
