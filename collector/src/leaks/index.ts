@@ -31,6 +31,7 @@ import type { LeakReport, LeakSite, ProcessFinding } from './report';
 import type { Frame } from '../model/site';
 
 export { formatLeakTable } from './report';
+export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
 export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
@@ -57,7 +58,9 @@ interface StoredReport extends LeakReport {
 }
 
 function publicReport(r: StoredReport): LeakReport {
-  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks: r.leaks, process: r.process };
+  // Reports stored before `attribution` existed were all made with inlining on or unknown.
+  const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise' }));
+  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process };
 }
 
 async function previousState(store: ProfileStore, service: string): Promise<AlertState> {
@@ -116,6 +119,7 @@ export async function evaluateLeaks(
       intervals: s.intervals,
       confidence: Math.round(s.confidence * 1000) / 1000,
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
+      attribution: s.attribution,
     };
   });
   leaks.sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
