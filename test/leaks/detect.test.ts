@@ -61,6 +61,11 @@ describe('detect', () => {
     const garbage = Array.from({ length: n }, (_, i) => (10 + i * 4) * 16384);
     const d = detect(profiles('a', n, (i) => 50 * MB + i * MB), points('a', 'g', garbage));
     expect(d.sites.get('g')?.positive).toBe(false);
+    // ... but it is a suspect: the signal on which the collector asks for precise mode's GCs.
+    expect(d.sites.get('g')?.suspect).toBe(true);
+    // A flat site is not.
+    const flat = Array.from({ length: n }, () => 20 * 16384);
+    expect(detect(profiles('a', n, () => 50 * MB), points('a', 'f', flat)).sites.get('f')?.suspect).toBe(false);
   });
 
   it('a leak seen across GC cycles is positive, and restarts are separate series', () => {

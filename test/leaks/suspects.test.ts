@@ -18,6 +18,12 @@ describe('suspicionOf', () => {
     expect(suspicionOf(report({ 'heap:h/1/0': entry(2) })).reason).toBe('heap not returning to its baseline');
   });
 
+  it('a site rising before any major GC could confirm it (the report\'s suspects) makes the service suspect', () => {
+    const raw = JSON.stringify({ ...JSON.parse(report({})), suspects: ['42', '43'] });
+    expect(suspicionOf(raw)).toEqual({ suspect: true, reason: '2 site(s) rising before any major GC confirms it' });
+    expect(suspicionOf(JSON.stringify({ ...JSON.parse(report({})), suspects: [] })).suspect).toBe(false);
+  });
+
   it('no report, no rising entry, off-heap growth alone, or an unreadable report: not suspect', () => {
     expect(suspicionOf(null).suspect).toBe(false);
     expect(suspicionOf(report({})).suspect).toBe(false);

@@ -65,6 +65,14 @@ export interface SiteDecision {
   confidence: number;
   /** See siteAttribution. */
   attribution: Attribution;
+  /**
+   * Not positive, but some instance's whole series rises when judged
+   * without waiting for major GCs (the plain rule, no GC gating). Garbage
+   * no GC has freed yet rises like that too, so this is never a finding:
+   * it is the cheap signal on which the collector asks for precise mode,
+   * whose GC assist makes the post-GC evidence that decides.
+   */
+  suspect: boolean;
 }
 
 /**
@@ -367,6 +375,7 @@ export function detect(
       intervals: Math.max(0, ...basis.map((x) => x.v.profiles - 1)),
       confidence: backing.length ? (1 - median(backing.map((x) => x.v.pRising))) * (backing.length / seen) : 0,
       attribution: basis.every((x) => risingWhilePrecise(x.ys, x.s.inliningOff, x.v.slopePerProfile)) ? 'precise' : 'imprecise',
+      suspect: !positive && verdicts.some((x) => decideSeries(x.ys, opts.rule).rising),
     });
   }
 

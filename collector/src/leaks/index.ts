@@ -55,7 +55,12 @@ export const DEFAULT_EVALUATE: EvaluateOptions = {
 /** What `findings.report` holds: the public report plus the alert state. */
 interface StoredReport extends LeakReport {
   alertState?: AlertState;
+  /** Site ids suspected but not positive (SiteDecision.suspect), at most MAX_STORED_SUSPECTS; read by suspects.ts. */
+  suspects?: string[];
 }
+
+/** Suspects kept in a stored report: enough to say why precise mode is on, bounded. */
+const MAX_STORED_SUSPECTS = 20;
 
 function publicReport(r: StoredReport): LeakReport {
   // Reports stored before `attribution` existed were all made with inlining on or unknown.
@@ -134,7 +139,8 @@ export async function evaluateLeaks(
     .sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
 
   const report: LeakReport = { service, evaluatedAt, leaks, process };
-  const stored: StoredReport = { ...report, alertState: state };
+  const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
+  const stored: StoredReport = { ...report, alertState: state, suspects };
   await store.writeFinding(service, nowMs, JSON.stringify(stored));
   return report;
 }

@@ -5,7 +5,11 @@
  * A service is suspect while its newest stored leak report has a site or a
  * process heap with a positive verdict that has not cleared: an alert entry
  * that is flagged, or that counts at least one positive step toward
- * flagging (alert.ts keeps only such entries). Its agents are then asked to
+ * flagging (alert.ts keeps only such entries); or a site whose series rises
+ * before major GCs can confirm it (the report's `suspects`, detect.ts
+ * SiteDecision.suspect): in the default mode a quiet worker may run too few
+ * major GCs for any positive verdict, and precise mode's GC assist is what
+ * brings them. Its agents are then asked to
  * run in precise mode (inlining off, GC assist), so that a leak first seen
  * under inlining is confirmed, or charged to the right function, by profiles
  * that can tell a small function from its caller. Off-heap growth
@@ -55,7 +59,7 @@ export const DEFAULT_SUSPECTS: Omit<SuspectOptions, 'read'> = {
 /** Suspicion from a stored report (its JSON, as findings holds it). */
 export function suspicionOf(raw: string | null): Suspicion {
   if (!raw) return { suspect: false, reason: 'no leak report yet' };
-  let report: { leaks?: Array<{ function?: string }>; alertState?: AlertState };
+  let report: { leaks?: Array<{ function?: string }>; alertState?: AlertState; suspects?: string[] };
   try {
     report = JSON.parse(raw) as typeof report;
   } catch {
@@ -64,7 +68,8 @@ export function suspicionOf(raw: string | null): Suspicion {
   const entries = Object.entries(report.alertState?.entries ?? {}).filter(
     ([key, e]) => (key.startsWith('site:') || key.startsWith('heap:')) && (e.flagged || e.positive > 0),
   );
-  if (entries.length === 0) return { suspect: false, reason: 'no site or heap rising' };
+  const unconfirmed = report.suspects?.length ?? 0;
+  if (entries.length === 0 && unconfirmed === 0) return { suspect: false, reason: 'no site or heap rising' };
   const flagged = (report.leaks ?? []).map((l) => l.function || '(anonymous)');
   const rising = entries.filter(([key, e]) => key.startsWith('site:') && !e.flagged).length;
   const heap = entries.some(([key]) => key.startsWith('heap:'));
@@ -72,6 +77,7 @@ export function suspicionOf(raw: string | null): Suspicion {
     ...(flagged.length ? [`leak flagged at ${flagged.slice(0, 3).join(', ')}${flagged.length > 3 ? ', ...' : ''}`] : []),
     ...(rising ? [`${rising} site(s) rising`] : []),
     ...(heap ? ['heap not returning to its baseline'] : []),
+    ...(unconfirmed ? [`${unconfirmed} site(s) rising before any major GC confirms it`] : []),
   ];
   return { suspect: true, reason: parts.join('; ') };
 }
