@@ -10,6 +10,7 @@ import { GcAssist } from './gc-assist';
 import type { Logger } from './logger';
 import { MajorGcWatch } from './major-gc-watch';
 import { HeapSampler, type Capture } from './sampler';
+import { SourceMaps } from './source-maps';
 import { Sender, type Counters } from './sender';
 import { Http2Transport, type Transport } from './transport';
 import { AGENT_VERSION } from './version';
@@ -32,7 +33,7 @@ interface PostGcCapture extends Capture {
 
 /** One running agent: sampler + schedule + sender, for one isolate. */
 export class Agent {
-  private readonly sampler = new HeapSampler();
+  private readonly sampler: HeapSampler;
   private readonly gcWatch = new MajorGcWatch(() => this.onMajorGc());
   private readonly gcAssist: GcAssist | undefined;
   private postGc: PostGcCapture | undefined;
@@ -50,6 +51,7 @@ export class Agent {
     private readonly log: Logger,
     transport?: Transport,
   ) {
+    this.sampler = new HeapSampler(config.sourceMaps ? new SourceMaps() : undefined);
     this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls });
     if (config.gcAssistBudget > 0) this.gcAssist = new GcAssist(config.gcAssistBudget, config.gcAssistMaxPauseMs);
     this.sender = new Sender(
