@@ -12,7 +12,7 @@ import { ingestClient, ingestRequest, instanceOf, send, startCollectorProcess } 
 import { fmt, header, mib, parseArgs, ROOT, table, targetsTable, writeResult } from './lib/report.mjs';
 
 const require = createRequire(import.meta.url);
-const { Store } = require(`${ROOT}/collector/dist/index.js`);
+const { ClickHouseStore } = require(`${ROOT}/collector/dist/index.js`);
 
 const args = parseArgs({ quick: false, stacks: 5000, hours: 24, intervalS: 60, concurrency: 4, targetBytesPerValue: 2 });
 if (args.quick) Object.assign(args, { hours: 2 });
@@ -49,18 +49,18 @@ client.close();
 await collector.stop();
 
 // The collector is down; its data directory is ours to open and merge.
-const store = await Store.open({ target: { kind: 'embedded', dataDir: collector.dataDir }, retentionDays: 0 });
-// Schema 2: a profile's stack values are arrays in its `profiles` row.
-for (const t of ['profiles', 'stacks']) await store.command(`OPTIMIZE TABLE ${t} FINAL`);
-const [stored] = await store.query(`SELECT sum(length(stack_ids)) AS n FROM profiles`);
+const store = await ClickHouseStore.open({ target: { kind: 'embedded', dataDir: collector.dataDir }, retentionDays: 0 });
+// A profile's stack values are arrays in its `profiles` row.
+for (const t of ['profiles', 'stacks']) await store.inspect(`OPTIMIZE TABLE ${t} FINAL`);
+const [stored] = await store.inspect(`SELECT sum(length(stack_ids)) AS n FROM profiles`);
 const storedValues = Number(stored?.n ?? 0);
-const parts = await store.query(
+const parts = await store.inspect(
   `SELECT table, count() AS parts, sum(rows) AS rows, sum(bytes_on_disk) AS disk, sum(data_compressed_bytes) AS compressed,
           sum(data_uncompressed_bytes) AS uncompressed
    FROM system.parts WHERE active AND database = currentDatabase() AND table IN ('profiles', 'stacks')
    GROUP BY table ORDER BY table`,
 );
-const columns = await store.query(
+const columns = await store.inspect(
   `SELECT column AS name, sum(column_data_compressed_bytes) AS compressed, sum(column_data_uncompressed_bytes) AS uncompressed
    FROM system.parts_columns WHERE active AND database = currentDatabase() AND table = 'profiles' GROUP BY column ORDER BY compressed DESC`,
 );

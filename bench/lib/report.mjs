@@ -139,11 +139,28 @@ export function cpuMsOf(pid) {
 
 export function du(dir) {
   let total = 0;
+  // The store merges while we walk: a part directory or file may vanish
+  // between listing and reading it, and then it no longer counts.
+  const gone = (err) => {
+    if (err.code !== 'ENOENT') throw err;
+  };
   const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    let entries;
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch (err) {
+      return gone(err);
+    }
+    for (const e of entries) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) total += fs.statSync(p).size;
+      else if (e.isFile()) {
+        try {
+          total += fs.statSync(p).size;
+        } catch (err) {
+          gone(err);
+        }
+      }
     }
   };
   walk(dir);

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS, startCollector, type CollectorOptions } from './collector';
 import { formatLeakTable, type LeakReport } from './leaks';
 import { isLogLevel } from './log';
+import { DAY_MS, MINUTE_MS } from './units';
 
 const USAGE = `Usage:
   heapwatch serve [options]        run the collector (gRPC ingest + HTTP API)
@@ -74,7 +75,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     retentionDays: int('--retention-days', values['retention-days'] ?? env.HEAPWATCH_RETENTION_DAYS, 0, 36500),
     token: values.token ?? env.HEAPWATCH_TOKEN,
     logLevel,
-    leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, 86_400_000),
+    leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, DAY_MS),
   };
   for (const k of Object.keys(opts) as (keyof CollectorOptions)[]) if (opts[k] === undefined || opts[k] === '') delete opts[k];
   return opts;
@@ -118,7 +119,7 @@ async function leaks(argv: string[]): Promise<number> {
   const url = `${base}/api/v1/leaks?service=${encodeURIComponent(values.service)}`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+    res = await fetch(url, { signal: AbortSignal.timeout(MINUTE_MS) });
   } catch (err) {
     throw new Error(`cannot reach the collector at ${base}: ${(err as Error).cause ?? (err as Error).message}`);
   }

@@ -9,7 +9,9 @@ import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { HttpApi } from './http/server';
 import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
-import { Store, type StoreTarget } from './store/clickhouse';
+import { ClickHouseStore, type StoreTarget } from './store/clickhouse';
+import type { ProfileStore } from './store/store';
+import { SECOND_MS } from './units';
 
 export interface CollectorOptions {
   host: string;
@@ -37,13 +39,13 @@ export const DEFAULT_OPTIONS: CollectorOptions = {
   retentionDays: 30,
   logLevel: 'info',
   maxMessageBytes: 32 << 20,
-  leakEvaluationMs: 30_000,
+  leakEvaluationMs: 30 * SECOND_MS,
 };
 
 export interface Collector {
   grpcPort: number;
   httpPort: number;
-  store: Store;
+  store: ProfileStore;
   ingester: Ingester;
   log: Logger;
   close(): Promise<void>;
@@ -55,14 +57,14 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   const target: StoreTarget = opts.clickhouseUrl
     ? { kind: 'server', url: opts.clickhouseUrl }
     : { kind: 'embedded', dataDir: path.resolve(opts.dataDir) };
-  const store = await Store.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
+  const store = await ClickHouseStore.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
   const ingester = new Ingester(store, opts.ingest);
   const grpc = new GrpcIngestServer(
     ingester,
     { host: opts.host, port: opts.grpcPort, token: opts.token, maxMessageBytes: opts.maxMessageBytes },
     log,
   );
-  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store.client, { periodMs: opts.leakEvaluationMs, log }) : undefined;
+  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store, { periodMs: opts.leakEvaluationMs, log }) : undefined;
   const http = new HttpApi({
     store,
     log,
@@ -70,7 +72,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     // The monitor keeps a fresh report in the store, which any collector can
     // serve; without it (or when asked) the report is computed now.
     leaks: async (service, evaluate) =>
-      (!evaluate && monitor ? await latestLeakReport(store.client, service) : null) ?? evaluateLeaks(store.client, service),
+      (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service),
   });
   let grpcPort: number;
   let httpPort: number;

@@ -78,16 +78,10 @@ export function toDecimal([hi, lo]: Hash64): string {
 
 /**
  * `combine` over hashes held in two parallel lanes, taken in the order
- * `order[start..end)`: the same result as `combine(order.map(i => [hi[i], lo[i]]))`
- * without building a tuple per part (ingest calls this once per sample).
+ * `order[start..end)`, written as [hi, lo] into `out`: the same result as
+ * `combine(order.map(i => [hi[i], lo[i]]))` without building a tuple per
+ * part or for the result (ingest calls this once per sample).
  */
-export function combineIndexed(hi: ArrayLike<number>, lo: ArrayLike<number>, order: ArrayLike<number>, start: number, end: number): Hash64 {
-  const out = new Uint32Array(2);
-  combineIndexedInto(hi, lo, order, start, end, out);
-  return [out[0]!, out[1]!];
-}
-
-/** `combineIndexed` that writes [hi, lo] into `out` instead of allocating a tuple. */
 export function combineIndexedInto(
   hi: ArrayLike<number>,
   lo: ArrayLike<number>,

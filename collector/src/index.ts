@@ -1,3 +1,4 @@
 export { startCollector, DEFAULT_OPTIONS, type Collector, type CollectorOptions } from './collector';
-export { Store, type StoreTarget } from './store/clickhouse';
+export { ClickHouseStore, type StoreTarget } from './store/clickhouse';
+export type { ProfileStore } from './store/store';
 export { Ingester, instanceKey } from './ingest/ingester';

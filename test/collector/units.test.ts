@@ -7,7 +7,8 @@ import { BoundedSet } from '../../collector/src/lru';
 import { combine, hashString, toDecimal } from '../../collector/src/hash';
 import { parseTime } from '../../collector/src/http/server';
 import { serveOptions } from '../../collector/src/cli';
-import { schemaStatements, schemaUpgradeStatements } from '../../collector/src/store/schema';
+import { profilesInsert } from '../../collector/src/store/profiles-insert';
+import { schemaStatements } from '../../collector/src/store/schema';
 
 describe('Batcher', () => {
   const opts = { maxBatchRows: 3, maxDelayMs: 10, maxPendingRows: 5, concurrency: 1 };
@@ -113,23 +114,22 @@ describe('schema', () => {
     expect(() => schemaStatements({ retentionDays: 1, cluster: 'x; DROP TABLE' })).toThrow(/invalid identifier/);
   });
 
-  it('adds the GC columns to existing stores idempotently, to the local and the Distributed table in a cluster', () => {
-    expect(schemaStatements({ retentionDays: 0 }).join('\n')).toMatch(
-      /gc_major_gcs UInt64,\s+gc_last_major_gc_end_ms Int64,\s+gc_after_major_gc UInt8,\s+agent_forced_gcs UInt64,\s+agent_forced_gc_time_us UInt64/,
-    );
-    expect(schemaUpgradeStatements({ retentionDays: 0 })).toEqual([
-      'ALTER TABLE profiles ADD COLUMN IF NOT EXISTS gc_major_gcs UInt64, ADD COLUMN IF NOT EXISTS gc_last_major_gc_end_ms Int64, ADD COLUMN IF NOT EXISTS gc_after_major_gc UInt8, ' +
-        'ADD COLUMN IF NOT EXISTS agent_forced_gcs UInt64, ADD COLUMN IF NOT EXISTS agent_forced_gc_time_us UInt64',
-    ]);
-    const cluster = schemaUpgradeStatements({ retentionDays: 0, cluster: 'heapwatch' });
-    expect(cluster.map((s) => s.split(' ADD')[0])).toEqual(['ALTER TABLE profiles_local ON CLUSTER heapwatch', 'ALTER TABLE profiles ON CLUSTER heapwatch']);
+  it('creates profiles with the columns the insert writes, in the same order, and stacks without a stored site', () => {
+    const [profiles, stacks] = schemaStatements({ retentionDays: 0 });
+    const ddlColumns = [...profiles!.slice(profiles!.indexOf('(') + 1).matchAll(/^\s+(\w+) /gm)].map((m) => m[1]);
+    const insert = profilesInsert('profiles', []);
+    const insertColumns = insert.slice(insert.indexOf('(') + 1, insert.indexOf(')')).split(', ');
+    expect(ddlColumns).toEqual(insertColumns);
+    expect(ddlColumns).toEqual(expect.arrayContaining(['gc_major_gcs', 'gc_after_major_gc', 'agent_forced_gcs', 'stack_ids', 'stack_bytes']));
+    expect(stacks).toMatch(/stack_id UInt64/);
+    expect(stacks).not.toMatch(/site_/);
   });
 });
 
 describe('allocation sites', () => {
   it("charges the agent's own allocations to one pseudo-site, wherever the agent is installed", async () => {
-    const { siteOf } = await import('../../collector/src/ingest/normalize');
-    const { AGENT_SITE, AGENT_SITE_ID } = await import('../../collector/src/leaks/site');
+    const { siteOf } = await import('../../collector/src/model/site');
+    const { AGENT_SITE, AGENT_SITE_ID } = await import('../../collector/src/model/site');
     const app = { function: 'recordFailure', file: '/app/retry.js', line: 12 };
     const lib = { function: 'convertProfile', file: '/app/node_modules/@datadog/pprof/out/src/heap-profiler.js', line: 40 };
     for (const agentFile of ['/app/node_modules/@heapwatch/agent/dist/sampler.js', '/src/heapwatch/agent/dist/sampler.js']) {
@@ -142,7 +142,7 @@ describe('allocation sites', () => {
   });
 
   it("knows every module of this repository's agent build as the agent's", async () => {
-    const { isAgentFrame } = await import('../../collector/src/leaks/site');
+    const { isAgentFrame } = await import('../../collector/src/model/site');
     const dist = path.resolve(__dirname, '../../agent/dist');
     const modules = fs.readdirSync(dist).filter((f) => f.endsWith('.js'));
     expect(modules.length).toBeGreaterThan(10);
@@ -150,8 +150,8 @@ describe('allocation sites', () => {
   });
 
   it('the (external) gauge is a site of its own and never a leak candidate', async () => {
-    const { siteOf } = await import('../../collector/src/ingest/normalize');
-    const { EXTERNAL_SITE, NON_CANDIDATE_SITE_IDS } = await import('../../collector/src/leaks/site');
+    const { siteOf } = await import('../../collector/src/model/site');
+    const { EXTERNAL_SITE, NON_CANDIDATE_SITE_IDS } = await import('../../collector/src/model/site');
     const site = siteOf([{ function: '(external)', file: '', line: 0 }]);
     expect(site.frame).toEqual(EXTERNAL_SITE);
     expect(NON_CANDIDATE_SITE_IDS.has(site.id)).toBe(true);

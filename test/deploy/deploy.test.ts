@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INGEST_SERVICE_NAME } from '@heapwatch/proto';
-import { schemaStatements, schemaUpgradeStatements } from '../../collector/src/store/schema';
+import { schemaStatements } from '../../collector/src/store/schema';
 import { MIN_SERVER_VERSION } from '../../collector/src/store/clickhouse';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detect, gcResets, majorGcResets } from '../../collector/src/leaks/detect';
-import type { ProfilePoint, SitePoint } from '../../collector/src/leaks/queries';
+import type { ProfilePoint, SitePoint } from '../../collector/src/store/store';
 import { leakSeries } from './synthetic';
 
 const MB = 1 << 20;
@@ -11,7 +11,6 @@ function profiles(instance: string, n: number, heap: (i: number) => number, t0 =
     timeMs: t0 + i * 1000,
     heapUsedBytes: heap(i),
     externalBytes: 0,
-    arrayBuffersBytes: 0,
     heapSizeLimitBytes: 4096 * MB,
     majorGcs: 0,
     afterMajorGc: false,

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestProto, type IngestRequest, type IngestServiceClient } from '@heapwatch/proto';
 import { startCollector, type Collector } from '../../collector/src';
 import { evaluateLeaks, formatLeakTable, latestLeakReport, type LeakReport } from '../../collector/src/leaks';
-import { readProfiles, readSitePoints } from '../../collector/src/leaks/queries';
 import { tempDir } from '../helpers/collector';
 import { buildProfile, gzipProfile, type TestStack } from '../helpers/pprof';
 import { leakSeries, QUANTUM, retainedSeries } from './synthetic';
@@ -89,11 +88,11 @@ describe('evaluateLeaks', () => {
       await send(profile(service, i));
       await collector.ingester.flush();
       const now = () => T0 + i * INTERVAL_MS + 5000;
-      const r = await evaluateLeaks(collector.store.client, service, { now });
+      const r = await evaluateLeaks(collector.store, service, { now });
       reports.push(r);
       if (flaggedAt === null) {
         // Asking again without a new profile must not count as another positive evaluation.
-        const again = await evaluateLeaks(collector.store.client, service, { now });
+        const again = await evaluateLeaks(collector.store, service, { now });
         expect(again.leaks.length).toBe(r.leaks.length);
       }
       expect(r.leaks.map((l) => l.function)).not.toContain('remember');
@@ -127,19 +126,19 @@ describe('evaluateLeaks', () => {
   });
 
   it('serves the stored report and keeps firstFlaggedAt across evaluations', async () => {
-    const stored = await latestLeakReport(collector.store.client, service);
+    const stored = await latestLeakReport(collector.store, service);
     expect(stored).toEqual(reports[reports.length - 1]);
     const firsts = new Set(reports.filter((r) => r.leaks.length).map((r) => r.leaks[0]!.firstFlaggedAt));
     expect(firsts.size).toBe(1);
     expect(formatLeakTable(stored!)).toContain('recordFailure (/app/retry.js:12)');
-    expect(await latestLeakReport(collector.store.client, 'nobody')).toBeNull();
+    expect(await latestLeakReport(collector.store, 'nobody')).toBeNull();
   });
 
   it('reads site bytes for exactly the profiles of the window, summed per site in the engine', async () => {
-    const db = collector.store.client;
-    const window = (await readProfiles(db, service, N, 24 * 3600_000)).slice(-5);
+    const store = collector.store;
+    const window = (await store.profilePoints(service, N, 24 * 3600_000)).slice(-5);
     expect(window.map((p) => p.timeMs)).toEqual([35, 36, 37, 38, 39].map((i) => T0 + i * INTERVAL_MS));
-    const points = await readSitePoints(db, service, window);
+    const points = await store.sitePoints(service, window);
     // Two sites (the leak, the cache), one point each per profile, nothing outside the window.
     expect(new Set(points.map((p) => p.siteId)).size).toBe(2);
     expect(points.every((p) => window.some((w) => w.timeMs === p.timeMs && w.instance === p.instance))).toBe(true);
@@ -147,6 +146,6 @@ describe('evaluateLeaks', () => {
       const at = points.filter((p) => p.timeMs === T0 + i * INTERVAL_MS).map((p) => p.bytes).sort((a, b) => a - b);
       expect(at).toEqual([leak[i]!, cache[i]!].filter((b) => b > 0).sort((a, b) => a - b));
     }
-    expect(await readSitePoints(db, service, [])).toEqual([]);
+    expect(await store.sitePoints(service, [])).toEqual([]);
   });
 });

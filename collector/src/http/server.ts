@@ -6,8 +6,9 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
-import type { Store } from '../store/clickhouse';
-import { listServices, mergedProfile, serviceExists, toPprof } from '../query/profiles';
+import { toPprof } from '../query/pprof';
+import type { ProfileStore } from '../store/store';
+import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../units';
 
 export class HttpError extends Error {
   constructor(
@@ -19,7 +20,7 @@ export class HttpError extends Error {
 }
 
 export interface ApiDeps {
-  store: Store;
+  store: ProfileStore;
   log: Logger;
   /** Counters for GET /metrics, by name without the `heapwatch_` prefix. */
   metrics?: () => Record<string, number>;
@@ -28,8 +29,6 @@ export interface ApiDeps {
 }
 
 type Handler = (params: URLSearchParams, res: http.ServerResponse) => Promise<void>;
-
-const HOUR_MS = 3600_000;
 
 /** ISO 8601 or Unix milliseconds. */
 export function parseTime(name: string, value: string | null, fallback: number): number {
@@ -65,7 +64,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
   const { store } = deps;
   return {
     '/healthz': async (_params, res) => {
-      await store.query('SELECT 1');
+      await store.ping();
       sendJson(res, 200, { status: 'ok' });
     },
     '/metrics': async (params, res) => {
@@ -83,7 +82,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
     },
     '/api/v1/services': async (params, res) => {
       only(params, []);
-      sendJson(res, 200, await listServices(store));
+      sendJson(res, 200, await store.services());
     },
     '/api/v1/profile': async (params, res) => {
       only(params, ['service', 'from', 'to'], 'label.');
@@ -94,8 +93,8 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       if (fromMs > toMs) throw new HttpError(400, 'from is after to');
       const labels: Record<string, string> = {};
       for (const [k, v] of params) if (k.startsWith('label.')) labels[k.slice('label.'.length)] = v;
-      if (!(await serviceExists(store, service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
-      const merged = await mergedProfile(store, { service, fromMs, toMs, labels });
+      if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      const merged = await store.mergedProfile({ service, fromMs, toMs, labels });
       const body = await toPprof(merged);
       res.writeHead(200, {
         'content-type': 'application/octet-stream',
@@ -114,7 +113,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       if (evaluate !== null && evaluate !== 'true' && evaluate !== 'false') {
         throw new HttpError(400, 'evaluate must be true or false');
       }
-      if (!(await serviceExists(store, service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
       sendJson(res, 200, await deps.leaks(service, evaluate === 'true'));
     },
   };
@@ -128,9 +127,9 @@ export class HttpApi {
     this.handlers = routes(deps);
     this.server = http.createServer((req, res) => this.handle(req, res));
     // A slow or idle client must not pin a socket forever.
-    this.server.requestTimeout = 60_000;
-    this.server.headersTimeout = 10_000;
-    this.server.keepAliveTimeout = 5_000;
+    this.server.requestTimeout = MINUTE_MS;
+    this.server.headersTimeout = 10 * SECOND_MS;
+    this.server.keepAliveTimeout = 5 * SECOND_MS;
   }
 
   async listen(host: string, port: number): Promise<number> {

@@ -7,10 +7,9 @@
 import type { IngestRequest__Output } from '@heapwatch/proto';
 import { BoundedSet } from '../lru';
 import { Batcher, type BatcherOptions } from '../store/batcher';
-import type { Store } from '../store/clickhouse';
-import { profilesInsert, type ProfileRow } from '../store/profiles-insert';
+import { profileKeyString, type ProfileRow, type ProfileStore, type StackRow } from '../store/store';
 import { KnownStacks } from './known-stacks';
-import { normalize, siteOf, stackIdDecimal } from './normalize';
+import { normalize, stackIdDecimal } from './normalize';
 import { StoredProfiles } from './stored-profiles';
 import { decodeProfile, DEFAULT_LIMITS, validateEnvelope, type Limits } from './validate';
 
@@ -43,7 +42,7 @@ export function instanceKey(i: NonNullable<IngestRequest__Output['instance']>): 
 
 export class Ingester {
   readonly limits: Limits;
-  private readonly stacks: Batcher<unknown[]>;
+  private readonly stacks: Batcher<StackRow>;
   /** Rows weigh their stack values: batches are bounded by values, not profiles. */
   private readonly profiles: Batcher<ProfileRow>;
   private readonly knownStacks: KnownStacks;
@@ -52,17 +51,13 @@ export class Ingester {
   readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0 };
 
   constructor(
-    private readonly store: Store,
+    store: ProfileStore,
     opts: IngesterOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     const batch = { ...DEFAULT_BATCH, ...opts.batch };
-    this.stacks = new Batcher<unknown[]>(async (values) => {
-      await store.client.insert({ table: 'stacks', values, format: 'JSONCompactEachRow' });
-    }, batch);
-    this.profiles = new Batcher<ProfileRow>(async (rows) => {
-      await store.commandWithData(profilesInsert('profiles', rows));
-    }, batch);
+    this.stacks = new Batcher<StackRow>((rows) => store.writeStacks(rows), batch);
+    this.profiles = new Batcher<ProfileRow>((rows) => store.writeProfiles(rows), batch);
     this.knownStacks = new KnownStacks(opts.stackCacheSize ?? 500_000);
     this.knownProfiles = new BoundedSet(opts.profileIdCacheSize ?? 100_000);
     this.storedProfiles = new StoredProfiles(store);
@@ -101,7 +96,7 @@ export class Ingester {
       throw err;
     }
     const instance = instanceKey(req.instance!);
-    const profileKey = `${req.service}\0${instance}\0${req.profileId}`;
+    const profileKey = profileKeyString({ service: req.service, instance, profileId: req.profileId });
     if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(req.service, instance, req.profileId))) {
       this.counters.duplicates++;
       return { stored: false, stacks: 0 };
@@ -116,7 +111,7 @@ export class Ingester {
 
     const time = req.endTimeMs;
     const known = this.knownStacks.of(req.service);
-    const stackRows: unknown[][] = [];
+    const stackRows: StackRow[] = [];
     const newStacks: number[] = [];
     let totalBytes = 0;
     let totalObjects = 0;
@@ -124,21 +119,8 @@ export class Ingester {
       totalBytes += stacks.bytes[k]!;
       totalObjects += stacks.objects[k]!;
       if (known.has(stacks.idHi[k]!, stacks.idLo[k]!)) continue;
-      const frames = stacks.frames(k);
-      const site = siteOf(frames);
       newStacks.push(k);
-      stackRows.push([
-        req.service,
-        stackIdDecimal(stacks, k),
-        frames.map((f) => f.function),
-        frames.map((f) => f.file),
-        frames.map((f) => f.line),
-        site.id,
-        site.frame.function,
-        site.frame.file,
-        site.frame.line,
-        time,
-      ]);
+      stackRows.push({ service: req.service, id: stackIdDecimal(stacks, k), frames: stacks.frames(k), lastSeenMs: time });
     }
     // Stacks first: a visible profile's stacks are always there to read.
     await this.stacks.add(stackRows);

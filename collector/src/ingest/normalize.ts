@@ -1,7 +1,7 @@
 /**
  * A validated pprof, folded into what the store keeps: one entry per
  * distinct stack with its summed in-use objects and bytes, and each stack's
- * frames and allocation site, keyed by deterministic 64-bit ids.
+ * frames, keyed by deterministic 64-bit ids.
  *
  * The result is columns (typed arrays), not an object per stack: ingest
  * runs this for every profile, ~100 times a second, and at that rate the
@@ -10,8 +10,8 @@
  * halves until the store (the profiles insert builds the UInt64 in SQL);
  * a decimal string is made only for stacks the store does not have yet.
  */
-import { combine, combineIndexedInto, hashString, hashStringPrefix, hashStringSuffix, toDecimal, type Hash64, type HashState } from '../hash';
-import { AGENT_SITE, EXTERNAL_SITE, isAgentFrame, isExternalStack, siteId, siteIndex, type Frame } from '../leaks/site';
+import { combine, combineIndexedInto, hashStringPrefix, hashStringSuffix, toDecimal, type Hash64, type HashState } from '../hash';
+import type { Frame } from '../model/site';
 import type { ValidProfile } from './validate';
 
 export interface NormalizedProfile {
@@ -28,20 +28,6 @@ export interface NormalizedProfile {
    * stored already and never asks about again.
    */
   frames(k: number): Frame[];
-}
-
-export interface Site {
-  id: string;
-  frame: Frame;
-}
-
-export function siteOf(frames: readonly Frame[]): Site {
-  const frame = frames.some(isAgentFrame)
-    ? AGENT_SITE
-    : isExternalStack(frames)
-      ? EXTERNAL_SITE
-      : (frames[siteIndex(frames)] ?? { function: '(unknown)', file: '', line: 0 });
-  return { id: siteId(frame), frame };
 }
 
 /** The UInt64 stack id as ClickHouse takes it in JSON: a decimal string. */

@@ -4,7 +4,7 @@
  * profiles/s a query each was 100 engine round trips a second competing
  * with the inserts for the same engine.
  */
-import type { Store } from '../store/clickhouse';
+import { profileKeyString, type ProfileStore } from '../store/store';
 
 interface Question {
   key: string;
@@ -20,14 +20,14 @@ export class StoredProfiles {
   /** Queries made, for tests and introspection. */
   queries = 0;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: ProfileStore) {}
 
   has(service: string, instance: string, profileId: string): Promise<boolean> {
     return new Promise((resolve, reject) => {
       // Questions asked in the same turn of the event loop (one gRPC read
       // delivers several requests) share one query.
       if (this.waiting.length === 0) setImmediate(() => void this.ask());
-      this.waiting.push({ key: keyOf(service, instance, profileId), service, instance, profileId, resolve, reject });
+      this.waiting.push({ key: profileKeyString({ service, instance, profileId }), service, instance, profileId, resolve, reject });
     });
   }
 
@@ -36,25 +36,10 @@ export class StoredProfiles {
     this.waiting = [];
     this.queries++;
     try {
-      // service and instance lead the sort key, so only those instances' rows are read.
-      const rows = await this.store.query<{ service: string; instance: string; profile_id: string }>(
-        `SELECT DISTINCT service, instance, profile_id FROM profiles
-          WHERE service IN {services:Array(String)} AND instance IN {instances:Array(String)}
-            AND profile_id IN {ids:Array(String)}`,
-        {
-          services: [...new Set(questions.map((q) => q.service))],
-          instances: [...new Set(questions.map((q) => q.instance))],
-          ids: questions.map((q) => q.profileId),
-        },
-      );
-      const stored = new Set(rows.map((r) => keyOf(r.service, r.instance, r.profile_id)));
+      const stored = await this.store.storedProfiles(questions);
       for (const q of questions) q.resolve(stored.has(q.key));
     } catch (err) {
       for (const q of questions) q.reject(err);
     }
   }
-}
-
-function keyOf(service: string, instance: string, profileId: string): string {
-  return `${service}\0${instance}\0${profileId}`;
 }

@@ -4,7 +4,8 @@
  * restart starts a new series), decides each with the rule, then combines
  * instances. Pure: no I/O, no clock.
  */
-import type { ProfilePoint, SitePoint } from './queries';
+import type { ProfilePoint, SitePoint } from '../store/store';
+import { HOUR_MS } from '../units';
 import { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 import { median, theilSen } from './stats';
 
@@ -237,7 +238,7 @@ export function detect(
     const positive = rising.length >= 1 && rising.length >= Math.ceil(opts.minInstanceFraction * seen);
     const basis = rising.length ? rising : verdicts;
     const perHour = (x: { v: SeriesVerdict; s: InstanceSeries }): number =>
-      x.s.intervalMs > 0 ? (x.v.slopePerProfile * 3_600_000) / x.s.intervalMs : 0;
+      x.s.intervalMs > 0 ? (x.v.slopePerProfile * HOUR_MS) / x.s.intervalMs : 0;
     const steps = combineSteps(stepVerdicts, opts.minInstanceFraction);
     steps[steps.length - 1] = positive;
     sites.set(siteId, {
@@ -256,7 +257,7 @@ export function detect(
 
   const process: ProcessDecision[] = [];
   for (const s of series.values()) {
-    const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * 3_600_000) / s.intervalMs : 0);
+    const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * HOUR_MS) / s.intervalMs : 0);
     // Heap used swings with garbage between GCs; "does not return to
     // baseline" is about its floor, so judge a trailing minimum.
     const floor = trailingMin(s.profiles.map((p) => p.heapUsedBytes), HEAP_FLOOR_PROFILES);

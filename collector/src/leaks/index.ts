@@ -3,33 +3,33 @@
  *
  * Exports (the HTTP route and the CLI use only these):
  *
- *   evaluateLeaks(client: ClickHouseClient, service: string, opts?: Partial<EvaluateOptions>): Promise<LeakReport>
+ *   evaluateLeaks(store: ProfileStore, service: string, opts?: Partial<EvaluateOptions>): Promise<LeakReport>
  *     Reads the last `rule.maxProfiles` profiles of each live instance, decides,
  *     stores the report (with its alert state) in `findings`, returns it.
- *   latestLeakReport(client: ClickHouseClient, service: string): Promise<LeakReport | null>
+ *   latestLeakReport(store: ProfileStore, service: string): Promise<LeakReport | null>
  *     The newest stored report, as any collector instance wrote it; null if none.
- *   new LeakMonitor(client: ClickHouseClient, opts?: LeakMonitorOptions)
+ *   new LeakMonitor(store: ProfileStore, opts?: LeakMonitorOptions)
  *     .start(): void            evaluates every active service each `periodMs` (unref'd timer)
  *     .stop(): Promise<void>    stops and waits for a running pass
  *     .evaluateAll(): Promise<void>  one pass now; errors are logged, never thrown
  *   formatLeakTable(report: LeakReport): string   the table `heapwatch leaks` prints
  *
  * Suggested route: GET /api/v1/leaks?service=S[&evaluate=true] ->
- *   evaluate ? evaluateLeaks(client, S) : (await latestLeakReport(client, S)) ?? evaluateLeaks(client, S)
+ *   evaluate ? evaluateLeaks(store, S) : (await latestLeakReport(store, S)) ?? evaluateLeaks(store, S)
  *
  * The decision rule is documented in rule.ts (per series), detect.ts (across
  * instances) and alert.ts (consecutive evaluations).
  */
-import type { ClickHouseClient } from '@clickhouse/client';
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState } from './alert';
 import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
-import { listServices, readLatestFinding, readProfiles, readSiteDetails, readSitePoints, writeFinding } from './queries';
+import type { ProfileStore } from '../store/store';
+import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
+import type { Frame } from '../model/site';
 
 export { formatLeakTable } from './report';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
-export { siteIndex, type Frame } from './site';
 
 export interface EvaluateOptions {
   detect: DetectOptions;
@@ -43,7 +43,7 @@ export interface EvaluateOptions {
 export const DEFAULT_EVALUATE: EvaluateOptions = {
   detect: DEFAULT_DETECT,
   alert: DEFAULT_ALERT,
-  lookbackMs: 7 * 24 * 3600 * 1000,
+  lookbackMs: 7 * DAY_MS,
   now: Date.now,
 };
 
@@ -56,8 +56,8 @@ function publicReport(r: StoredReport): LeakReport {
   return { service: r.service, evaluatedAt: r.evaluatedAt, leaks: r.leaks, process: r.process };
 }
 
-async function previousState(client: ClickHouseClient, service: string): Promise<AlertState> {
-  const raw = await readLatestFinding(client, service);
+async function previousState(store: ProfileStore, service: string): Promise<AlertState> {
+  const raw = await store.latestFinding(service);
   if (!raw) return emptyAlertState();
   try {
     const parsed = JSON.parse(raw) as StoredReport;
@@ -67,21 +67,21 @@ async function previousState(client: ClickHouseClient, service: string): Promise
   }
 }
 
-function frameText(fn: string, file: string, line: number): string {
-  return `${fn || '(anonymous)'} (${file}:${line})`;
+function frameText(f: Frame): string {
+  return `${f.function || '(anonymous)'} (${f.file}:${f.line})`;
 }
 
 export async function evaluateLeaks(
-  client: ClickHouseClient,
+  store: ProfileStore,
   service: string,
   opts: Partial<EvaluateOptions> = {},
 ): Promise<LeakReport> {
   const o: EvaluateOptions = { ...DEFAULT_EVALUATE, ...opts };
   const nowMs = o.now();
   const evaluatedAt = new Date(nowMs).toISOString();
-  const prev = await previousState(client, service);
-  const profiles = await readProfiles(client, service, o.detect.rule.maxProfiles, o.lookbackMs);
-  const points = await readSitePoints(client, service, profiles);
+  const prev = await previousState(store, service);
+  const profiles = await store.profilePoints(service, o.detect.rule.maxProfiles, o.lookbackMs);
+  const points = await store.sitePoints(service, profiles);
   const d = detect(profiles, points, o.detect, prev.latestProfileMs);
 
   const steps = new Map<string, boolean[]>();
@@ -94,18 +94,14 @@ export async function evaluateLeaks(
   };
 
   const flaggedSites = [...d.sites.values()].filter((s) => flagged(`site:${s.siteId}`));
-  const details = new Map(
-    (await readSiteDetails(client, service, flaggedSites.map((s) => s.siteId), profiles)).map(
-      (x) => [x.siteId, x],
-    ),
-  );
+  const details = new Map((await store.siteDetails(service, flaggedSites.map((s) => s.siteId), profiles)).map((x) => [x.siteId, x]));
   const leaks: LeakSite[] = flaggedSites.map((s) => {
     const x = details.get(s.siteId);
     return {
-      function: x?.function ?? '',
-      file: x?.file ?? '',
-      line: x?.line ?? 0,
-      stack: x ? x.functions.map((fn, i) => frameText(fn, x.files[i] ?? '', x.lines[i] ?? 0)) : [],
+      function: x?.site.function ?? '',
+      file: x?.site.file ?? '',
+      line: x?.site.line ?? 0,
+      stack: x ? x.stack.map(frameText) : [],
       growthBytesPerHour: Math.round(s.growthBytesPerHour),
       growthBytesPerInterval: Math.round(s.growthBytesPerInterval),
       retainedBytes: Math.round(s.retainedBytes),
@@ -128,12 +124,12 @@ export async function evaluateLeaks(
 
   const report: LeakReport = { service, evaluatedAt, leaks, process };
   const stored: StoredReport = { ...report, alertState: state };
-  await writeFinding(client, service, nowMs, JSON.stringify(stored));
+  await store.writeFinding(service, nowMs, JSON.stringify(stored));
   return report;
 }
 
-export async function latestLeakReport(client: ClickHouseClient, service: string): Promise<LeakReport | null> {
-  const raw = await readLatestFinding(client, service);
+export async function latestLeakReport(store: ProfileStore, service: string): Promise<LeakReport | null> {
+  const raw = await store.latestFinding(service);
   if (!raw) return null;
   return publicReport(JSON.parse(raw) as StoredReport);
 }
@@ -160,10 +156,10 @@ export class LeakMonitor {
   private readonly periodMs: number;
 
   constructor(
-    private readonly client: ClickHouseClient,
+    private readonly store: ProfileStore,
     private readonly opts: LeakMonitorOptions = {},
   ) {
-    this.periodMs = opts.periodMs ?? 30_000;
+    this.periodMs = opts.periodMs ?? 30 * SECOND_MS;
     if (!(this.periodMs > 0)) throw new Error(`LeakMonitor: periodMs must be > 0, got ${opts.periodMs}`);
   }
 
@@ -185,14 +181,14 @@ export class LeakMonitor {
     const now = (this.opts.now ?? Date.now)();
     let services: string[];
     try {
-      services = await listServices(this.client, now - (this.opts.activeWithinMs ?? 3_600_000), this.opts.maxServices ?? 1000);
+      services = await this.store.activeServices(now - (this.opts.activeWithinMs ?? HOUR_MS), this.opts.maxServices ?? 1000);
     } catch (err) {
       log.error(`leaks: listing services failed: ${(err as Error).message}`);
       return;
     }
     for (const service of services) {
       try {
-        const r = await evaluateLeaks(this.client, service, this.opts);
+        const r = await evaluateLeaks(this.store, service, this.opts);
         log.debug?.(`leaks: ${service}: ${r.leaks.length} site(s) flagged`);
       } catch (err) {
         log.error(`leaks: evaluating ${JSON.stringify(service)} failed: ${(err as Error).message}`);

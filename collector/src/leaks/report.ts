@@ -4,7 +4,7 @@
  */
 
 export interface LeakSite {
-  /** The site: the deepest application frame (see site.ts). */
+  /** The site: the deepest application frame (see model/site.ts). */
   function: string;
   file: string;
   /** Line where the function starts (V8's sampler has no allocation line). */

@@ -1,95 +1,30 @@
 /**
  * The decision rule: is one series (one site of one process, or one
- * process's heap) rising? Pure; see test/leaks/rule.test.ts.
+ * process's heap) rising? Pure; see test/leaks/rule.test.ts. How it
+ * decides, why each check exists and what it was measured against:
+ * docs/detector.md.
  *
- * A series is a window of the last `maxProfiles` consecutive profiles of ONE
- * process (a restart starts a new series), indexed by profile, so thresholds
- * are in profiles and work at any profile interval.
+ * A series is the last `maxProfiles` consecutive profiles of ONE process (a
+ * restart starts a new series), indexed by profile, so thresholds are in
+ * profiles and hold at any profile interval. It is rising when all four
+ * checks pass:
+ *  1. trend: Mann-Kendall with the Hamed-Rao autocorrelation correction
+ *     (a long-lived object is in many consecutive profiles), p < `alpha`;
+ *  2. beyond noise: the Theil-Sen rise exceeds `noiseZ` standard errors of
+ *     Poisson sampling and residual scatter, spans `minRiseSamples` samples,
+ *     and is not mostly one jump (a lazy load is a step; a leak grows job
+ *     by job);
+ *  3. still rising: both halves of the window rise, the recent one at least
+ *     `minRecentSlopeRatio` as fast, and the newest profile is above the
+ *     last few (a cache that warms up and levels off is not a leak);
+ *  4. the floor rises: the minima of blocks (or of GC cycles) rise too (a
+ *     buffer flushed back to its floor is not a leak).
  *
- * Why each check exists, and the non-leak shape it defeats:
- *  1. trend: Mann-Kendall with the Hamed-Rao autocorrelation correction,
- *     one-sided p < `alpha`, on the whole window. Heavy churn and large
- *     steady heaps (noise without a trend) fail here. Hamed-Rao because a
- *     long-lived object is in many consecutive profiles, so heap series are
- *     autocorrelated and plain MK over-calls trends.
- *  2. beyond sampling noise: the Theil-Sen rise over the window must be
- *     `noiseZ` standard errors above (a) Poisson sampling noise of the
- *     site's level (quantum estimated from the data: see stats.sampleQuantum)
- *     and (b) the robust scatter of the residuals around the Theil-Sen line.
- *     A site holding a few samples that flicker fails here. The rise must
- *     also span `minRiseSamples` samples, and still do so without the part
- *     of its largest profile-to-profile jump that stands out of the other
- *     increments (largestStep): a leak adds memory job by job, while a rise
- *     that is mostly one jump is a step (a lazy require, JIT code, a cache
- *     filled at once) that stops once taken. Measured: a formatter cache
- *     of lazy-require-jit went from 6 to 13 samples in one profile 5.5 s
- *     after start, then held for 50 profiles.
- *  3. still rising, at a comparable rate (plateau check): the window is cut
- *     into halves; each half must rise on its own (MK p < `halfAlpha`,
- *     positive Theil-Sen slope) and the recent half's slope must be at least
- *     `minRecentSlopeRatio` of the early half's. A warm-up cache, an LRU that
- *     reached capacity, a throughput ramp that then holds, a TTL cache and
- *     lazy require/JIT growth all rise early and flatten: their recent half
- *     is flat. A one-off step is flat in at least one half. And the newest
- *     profile must be above the one k profiles before it, k being the span
- *     in which the window's slope predicts `recentRiseSamples` samples: a
- *     start-up step that settled inside the recent half is flat since.
- *  4. the minima rise too (lower envelope): the minima of `envelopeBlocks`
- *     equal blocks must have a positive Theil-Sen slope and the last block's
- *     minimum must exceed the first's beyond Poisson noise, and the
- *     second's (the first block holds whatever warmed up at process start:
- *     a TTL cache filling before its first expiry overshot and settled,
- *     ttl-cache). A sawtooth
- *     buffer flushed on a timer and a large batch built and released every
- *     few intervals return to the same floor, whatever their peaks do.
- *
- * Which series is judged (detect.ts, decideSite), and why: the product's
- * definition of a leak is memory that does not return to its baseline after
- * GC, but the agent's native sampler also counts objects no GC has freed
- * yet, and anything promoted to old space stays in the profile until the
- * next MAJOR GC (15-40 s apart in the corpus's workers). The agent snapshots
- * right after every major GC and marks those profiles (gc.after_major_gc),
- * and reports its major GC count with every profile. So, per instance:
- *  a. once the window holds DetectOptions.postGcRule.minProfiles (12)
- *     post-GC profiles, the site's series is those profiles alone, judged by
- *     every check above with no GC gating: garbage-free points, where a
- *     churning site is flat and a leak rises;
- *  b. with fewer (profile intervals shorter than the GC period), the whole
- *     series is judged, gated on GC cycles (`gcResets`: the first profile
- *     after each rise of the reported major GC count) and with the lower
- *     envelope taken on each cycle's floor: its post-GC profile where there
- *     is one, else the cycle's minimum;
- *  c. agents that report no GCs (older ones) get the cycles guessed from heap
- *     used dropping by 25 % (detect.ts, gcResets), as before.
- * A window of profilesWithoutGc (240) profiles or more is trusted without
- * GCs in it (an idle worker whose garbage is not growing). What this means
- * for detection time: (a) needs 12 major GCs, (b) needs 2 in the window, so
- * at profile intervals much shorter than the GC period a leak is flagged
- * after a few GC periods, not after a number of profiles. The agent's GC
- * assist (agent/src/gc-assist.ts) forces a major GC before a profile when
- * V8 ran none, within a pause cap and a time budget, so for heaps under
- * that cap every profile is post-GC and (a) applies from the 12th profile.
- *
- * Leaks grow linearly in the number of jobs; the V8 sampler turns that into
- * a Poisson counting process (each leaked sample stays in the profile), i.e.
- * a random walk with drift whose drift/noise ratio grows like sqrt(samples).
- * That is why a slow leak needs a longer window: roughly 15-30 leaked
- * samples in the window are enough to pass every check.
- *
- * Noise is estimated from the data, not from samplingIntervalBytes (which
- * the schema does not hold): the residual scatter around the Theil-Sen line
- * carries the Poisson and churn noise of that very series, and the smallest
- * step between consecutive profiles bounds one sample's size from below.
- *
- * Known limits, measured on synthetic series (test/leaks/rule.test.ts):
- *  - A warm-up still filling when the window first reaches minProfiles
- *    (time constant above ~minProfiles/2 profiles) is, while it lasts, a leak
- *    as far as the data can tell; it is flagged and cleared once it bends
- *    (clearAfter flat profiles). At 60 s profiles that is a warm-up longer
- *    than ~6 minutes.
- *  - A leak whose rate halves within the window (rare: leaks scale with
- *    jobs) fails the plateau ratio until the window holds mostly the slower
- *    part.
+ * The V8 sampler counts objects no GC has freed yet, so a window shorter
+ * than `profilesWithoutGc` must hold `minGcCycles` major GCs, and its floor
+ * is taken per GC cycle (detect.ts picks post-GC profiles where it can).
+ * Noise is estimated from the series itself, not from the sampling
+ * interval, which the store does not hold.
  */
 import { blockMinima, mannKendall, olsSlope, robustSigma, sampleQuantum, theilSen } from './stats';
 
@@ -128,6 +63,19 @@ export interface RuleOptions {
   /** Major GCs a window shorter than profilesWithoutGc must contain. */
   minGcCycles: number;
 }
+
+/**
+ * A part of the window (each half, the lower envelope) must rise beyond
+ * noiseZ / PART_NOISE_DIVISOR standard errors: it holds fewer profiles than
+ * the whole window, whose rise is held to the full noiseZ.
+ */
+const PART_NOISE_DIVISOR = 1.5;
+
+/** The lower envelope lags the series, so its rise must span this share of minRiseSamples. */
+const ENVELOPE_RISE_SHARE = 0.5;
+
+/** The pre-filter compares the mean of the window's last 1/PREFILTER_PARTS with its first. */
+const PREFILTER_PARTS = 4;
 
 export const DEFAULT_RULE: RuleOptions = {
   minProfiles: 12,
@@ -230,7 +178,7 @@ export function decideSeries(
   if (gcGated && resets.length < opts.minGcCycles) return { ...base, rising: false, reason: 'no-gc-cycle' };
 
   // Cheap pre-filter: most sites of a healthy worker are flat or falling.
-  const q = Math.max(1, Math.floor(n / 4));
+  const q = Math.max(1, Math.floor(n / PREFILTER_PARTS));
   const mean = (a: readonly number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
   if (mean(ys.slice(n - q)) <= mean(ys.slice(0, q))) return { ...base, rising: false, reason: 'not-rising' };
 
@@ -262,7 +210,7 @@ export function decideSeries(
   const earlySlope = olsSlope(early);
   const recentSlope = olsSlope(recent);
   const halfRiseOk = (half: readonly number[], slope: number): boolean =>
-    slope * (half.length - 1) >= (opts.noiseZ / 1.5) * robustSigma(half.map((y, i) => y - slope * i));
+    slope * (half.length - 1) >= (opts.noiseZ / PART_NOISE_DIVISOR) * robustSigma(half.map((y, i) => y - slope * i));
   if (
     recentSlope <= 0 ||
     !halfRiseOk(early, earlySlope) ||
@@ -295,8 +243,8 @@ export function decideSeries(
     envelope.slope > 0 &&
     lastMin > firstMin &&
     (minima.length < 3 || lastMin > minima[1]!) &&
-    lastMin - firstMin >= (opts.noiseZ / 1.5) * residualSigma &&
-    lastMin - firstMin >= (opts.minRiseSamples / 2) * quantum;
+    lastMin - firstMin >= (opts.noiseZ / PART_NOISE_DIVISOR) * residualSigma &&
+    lastMin - firstMin >= opts.minRiseSamples * ENVELOPE_RISE_SHARE * quantum;
   if (!envelopeOk) return { ...verdict, rising: false, reason: 'floor-flat' };
 
   return { ...verdict, rising: true, reason: 'rising' };

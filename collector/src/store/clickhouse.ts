@@ -1,15 +1,32 @@
 /**
- * The one way the collector reaches ClickHouse: a `@clickhouse/client`
- * client, over HTTP to a server or cluster, or in-process to an embedded
- * chDB engine. Everything above this file speaks SQL through that client and
- * does not know which it got.
+ * The ClickHouse implementation of the store (store.ts): a
+ * `@clickhouse/client` client, over HTTP to a server or cluster, or
+ * in-process to an embedded chDB engine. The client never leaves this
+ * module; the SQL lives in the modules beside it, which get it as `Sql`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { PROFILES_ADDED_COLUMNS, SCHEMA_VERSION, schemaStatements, schemaUpgradeStatements, TABLE_NAMES, type SchemaOptions } from './schema';
-
-export type { ClickHouseClient } from '@clickhouse/client';
+import { LeakReads } from './leak-reads';
+import { ProfileReads } from './profile-reads';
+import { profilesInsert } from './profiles-insert';
+import { schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
+import type { Sql } from './sql';
+import { MINUTE_MS } from '../units';
+import { StackSites } from './stack-sites';
+import type {
+  MergedProfile,
+  ProfileKey,
+  ProfilePoint,
+  ProfileQuery,
+  ProfileRow,
+  ProfileStore,
+  ProfileWindow,
+  ServiceSummary,
+  SiteDetail,
+  SitePoint,
+  StackRow,
+} from './store';
 
 export type StoreTarget =
   /** Embedded chDB with its data in `dataDir`. */
@@ -19,32 +36,55 @@ export type StoreTarget =
 
 export interface StoreOptions extends SchemaOptions {
   target: StoreTarget;
+  /** Stack ids whose allocation site is remembered (stack-sites.ts). */
+  stackSiteCacheSize?: number;
 }
 
-// FACTS.md: from ClickHouse 25.8 on, UInt64 comes back as a bare JSON number
-// that JSON.parse rounds. Stack ids are 64-bit, so force them into strings.
+// Newer ClickHouse releases return UInt64 in JSON as a bare number, which
+// JSON.parse rounds; stack ids are 64-bit, so they must come back as strings
+// (docs/storage.md).
 const SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 1,
   date_time_input_format: 'best_effort',
 };
 
-/** The parser's limit for statements that carry their rows (the default is 256 KiB). */
-const MAX_INLINE_QUERY_BYTES = 1 << 30;
+/** The parser's limit for statements that carry their data inline (the default is 256 KiB). */
+const INLINE: ClickHouseSettings = { max_query_size: String(1 << 30) };
 
 /** The oldest ClickHouse server release the schema and queries are written for. */
 export const MIN_SERVER_VERSION = [24, 8] as const;
 
-export class Store {
+export class ClickHouseStore implements ProfileStore {
+  private readonly sql: Sql;
+  private readonly profileReads: ProfileReads;
+  private readonly leakReads: LeakReads;
+
   private constructor(
-    readonly client: ClickHouseClient,
+    private readonly client: ClickHouseClient,
     readonly target: StoreTarget,
     readonly cluster: string | undefined,
-  ) {}
+    stackSiteCacheSize: number,
+  ) {
+    this.sql = {
+      rows: async <T>(query: string, params: Record<string, unknown> = {}, inline = false): Promise<T[]> => {
+        const rs = await client.query({ query, query_params: params, format: 'JSONEachRow', clickhouse_settings: inline ? INLINE : {} });
+        return rs.json<T>();
+      },
+      command: async (query, params = {}, inline = false) => {
+        await client.command({ query, query_params: params, clickhouse_settings: inline ? INLINE : {} });
+      },
+      insert: async (table, values, format) => {
+        await client.insert({ table, values: values as unknown[], format });
+      },
+    };
+    this.profileReads = new ProfileReads(this.sql);
+    this.leakReads = new LeakReads(this.sql, new StackSites(this.sql, stackSiteCacheSize));
+  }
 
-  /** Connects, checks the server version and brings the schema up to date. */
-  static async open(opts: StoreOptions): Promise<Store> {
+  /** Connects, checks the server version and creates the tables that are missing. */
+  static async open(opts: StoreOptions): Promise<ClickHouseStore> {
     const client = await connect(opts.target, opts.cluster !== undefined);
-    const store = new Store(client, opts.target, opts.cluster);
+    const store = new ClickHouseStore(client, opts.target, opts.cluster, opts.stackSiteCacheSize ?? 500_000);
     try {
       await store.checkVersion();
       await store.migrate(opts);
@@ -55,18 +95,70 @@ export class Store {
     return store;
   }
 
-  async query<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
-    const rs = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
-    return rs.json<T>();
+  async writeStacks(rows: readonly StackRow[]): Promise<void> {
+    await this.sql.insert(
+      'stacks',
+      rows.map((r) => [r.service, r.id, r.frames.map((f) => f.function), r.frames.map((f) => f.file), r.frames.map((f) => f.line), r.lastSeenMs]),
+      'JSONCompactEachRow',
+    );
   }
 
-  async command(query: string, params: Record<string, unknown> = {}): Promise<void> {
-    await this.client.command({ query, query_params: params });
+  async writeProfiles(rows: readonly ProfileRow[]): Promise<void> {
+    await this.sql.command(profilesInsert('profiles', rows), {}, true);
   }
 
-  /** A statement that carries its data inline, megabytes of it (store/profiles-insert.ts). */
-  async commandWithData(query: string): Promise<void> {
-    await this.client.command({ query, clickhouse_settings: { max_query_size: String(MAX_INLINE_QUERY_BYTES) } });
+  storedProfiles(keys: readonly ProfileKey[]): Promise<Set<string>> {
+    return this.profileReads.storedProfiles(keys);
+  }
+
+  writeFinding(service: string, evaluatedAtMs: number, report: string): Promise<void> {
+    return this.leakReads.writeFinding(service, evaluatedAtMs, report);
+  }
+
+  async ping(): Promise<void> {
+    await this.sql.rows('SELECT 1');
+  }
+
+  services(): Promise<ServiceSummary[]> {
+    return this.profileReads.services();
+  }
+
+  activeServices(sinceMs: number, limit: number): Promise<string[]> {
+    return this.profileReads.activeServices(sinceMs, limit);
+  }
+
+  serviceExists(service: string): Promise<boolean> {
+    return this.profileReads.serviceExists(service);
+  }
+
+  mergedProfile(q: ProfileQuery): Promise<MergedProfile> {
+    return this.profileReads.mergedProfile(q);
+  }
+
+  profilePoints(service: string, maxProfiles: number, lookbackMs: number): Promise<ProfilePoint[]> {
+    return this.leakReads.profilePoints(service, maxProfiles, lookbackMs);
+  }
+
+  sitePoints(service: string, window: ProfileWindow): Promise<SitePoint[]> {
+    return this.leakReads.sitePoints(service, window);
+  }
+
+  siteDetails(service: string, siteIds: readonly string[], window: ProfileWindow): Promise<SiteDetail[]> {
+    return this.leakReads.siteDetails(service, siteIds, window);
+  }
+
+  latestFinding(service: string): Promise<string | null> {
+    return this.leakReads.latestFinding(service);
+  }
+
+  /**
+   * Any query, for benchmarks that inspect the tables (bench/storage.mjs);
+   * the collector itself reads only through the methods above.
+   */
+  async inspect<T>(query: string): Promise<T[]> {
+    if (/^\s*(SELECT|WITH)\b/i.test(query)) return this.sql.rows<T>(query);
+    await this.sql.command(query);
+    return [];
   }
 
   async close(): Promise<void> {
@@ -74,7 +166,7 @@ export class Store {
   }
 
   private async tablesExist(): Promise<boolean> {
-    const [row] = await this.query<{ n: string }>(
+    const [row] = await this.sql.rows<{ n: string }>(
       `SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name IN {names:Array(String)}`,
       { names: TABLE_NAMES },
     );
@@ -82,7 +174,7 @@ export class Store {
   }
 
   private async checkVersion(): Promise<void> {
-    const [row] = await this.query<{ v: string }>('SELECT version() AS v');
+    const [row] = await this.sql.rows<{ v: string }>('SELECT version() AS v');
     const version = row?.v ?? '0';
     const [major = 0, minor = 0] = version.split('.').map(Number);
     const [minMajor, minMinor] = MIN_SERVER_VERSION;
@@ -95,37 +187,10 @@ export class Store {
   }
 
   private async migrate(opts: SchemaOptions): Promise<void> {
-    const [samples] = await this.query<{ engine: string }>(
-      `SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'samples'`,
-    );
-    if (samples !== undefined && samples.engine !== 'View') {
-      // Schema 1 kept a row per stack value in a `samples` table; schema 2
-      // keeps them as arrays in the profile's row (schema.ts says why).
-      // There is no in-place conversion: failing here beats a store whose
-      // old profiles silently count as empty.
-      throw new Error(
-        'this store was written by heapwatch schema 1 (a samples table of one row per stack value); ' +
-          `schema ${SCHEMA_VERSION} stores a profile's values in its profiles row: start with a new data directory or database`,
-      );
-    }
     // ON CLUSTER DDL waits for every node; a collector must still start
     // while one node is down once the tables exist.
-    if (opts.cluster && (await this.tablesExist())) {
-      // Same reason: only ALTER ON CLUSTER (which needs every node) when a column is missing.
-      if (await this.profilesColumnsMissing()) for (const statement of schemaUpgradeStatements(opts)) await this.command(statement);
-      return;
-    }
-    for (const statement of schemaStatements(opts)) await this.command(statement);
-    for (const statement of schemaUpgradeStatements(opts)) await this.command(statement);
-  }
-
-  private async profilesColumnsMissing(): Promise<boolean> {
-    const names = PROFILES_ADDED_COLUMNS.map((c) => c.split(' ')[0]!);
-    const [row] = await this.query<{ n: string }>(
-      `SELECT count() AS n FROM system.columns WHERE database = currentDatabase() AND table = 'profiles' AND name IN {names:Array(String)}`,
-      { names },
-    );
-    return Number(row?.n ?? 0) < names.length;
+    if (opts.cluster && (await this.tablesExist())) return;
+    for (const statement of schemaStatements(opts)) await this.sql.command(statement);
   }
 }
 
@@ -137,7 +202,7 @@ async function connect(target: StoreTarget, cluster: boolean): Promise<ClickHous
         // it refers to, and an agent be acknowledged for what is not stored.
         { ...SETTINGS, distributed_foreground_insert: 1 }
       : SETTINGS;
-    return createClient({ url: target.url, clickhouse_settings: settings, request_timeout: 60_000 });
+    return createClient({ url: target.url, clickhouse_settings: settings, request_timeout: MINUTE_MS });
   }
   fs.mkdirSync(target.dataDir, { recursive: true });
   // chdb is loaded only when the embedded store is used: a collector in front

@@ -20,6 +20,7 @@
  * statement would be the usual form, but chDB silently inserts nothing for
  * it; `format()` with a heredoc literal works on both chDB and a server.)
  */
+import { PROFILE_COLUMNS, STACK_VALUE_COLUMNS, type ColumnKind, type ProfileFields } from './profile-columns';
 
 export interface StackValues {
   /** Entries used in each array (they may be longer). */
@@ -30,49 +31,7 @@ export interface StackValues {
   bytes: Float64Array;
 }
 
-type Kind = 'string' | 'number' | 'time' | 'labels';
-
-/** Every column of `profiles` but the arrays, in insert order, with its kind. */
-const COLUMNS = [
-  ['service', 'string'],
-  ['instance', 'string'],
-  ['profile_id', 'string'],
-  ['start_time', 'time'],
-  ['time', 'time'],
-  ['labels', 'labels'],
-  ['hostname', 'string'],
-  ['pid', 'number'],
-  ['thread_id', 'number'],
-  ['process_start_time', 'time'],
-  ['runtime_version', 'string'],
-  ['agent_version', 'string'],
-  ['stacks', 'number'],
-  ['total_bytes', 'number'],
-  ['total_objects', 'number'],
-  ['rss_bytes', 'number'],
-  ['heap_used_bytes', 'number'],
-  ['heap_total_bytes', 'number'],
-  ['external_bytes', 'number'],
-  ['array_buffers_bytes', 'number'],
-  ['heap_size_limit_bytes', 'number'],
-  ['agent_profiles_sent', 'number'],
-  ['agent_profiles_dropped', 'number'],
-  ['agent_sampling_time_us', 'number'],
-  ['agent_queue_length', 'number'],
-  ['agent_queue_bytes', 'number'],
-  ['agent_send_failures', 'number'],
-  ['received_at', 'time'],
-  ['gc_major_gcs', 'number'],
-  ['gc_last_major_gc_end_ms', 'number'],
-  ['gc_after_major_gc', 'number'],
-  ['agent_forced_gcs', 'number'],
-  ['agent_forced_gc_time_us', 'number'],
-] as const satisfies readonly (readonly [string, Kind])[];
-
-export type ProfileColumn = (typeof COLUMNS)[number][0];
-type ValueOf<K extends Kind> = K extends 'string' ? string : K extends 'labels' ? Record<string, string> : number;
-/** `time` kinds are epoch milliseconds. */
-export type ProfileFields = { [C in (typeof COLUMNS)[number] as C[0]]: ValueOf<C[1]> };
+export type { ProfileFields } from './profile-columns';
 
 export interface ProfileRow {
   fields: ProfileFields;
@@ -90,7 +49,7 @@ function number(n: number): string {
   return Number.isSafeInteger(n) ? String(n) : Number.isFinite(n) ? String(Math.trunc(n)) : '0';
 }
 
-function constant(kind: Kind, v: unknown): string {
+function constant(kind: ColumnKind, v: unknown): string {
   switch (kind) {
     case 'string':
       return literal(v as string);
@@ -104,7 +63,7 @@ function constant(kind: Kind, v: unknown): string {
   }
 }
 
-function selectExpression(name: string, kind: Kind, values: string[]): string {
+function selectExpression(name: string, kind: ColumnKind, values: string[]): string {
   const array = `[${values.join(',')}]`;
   switch (kind) {
     case 'time':
@@ -117,16 +76,16 @@ function selectExpression(name: string, kind: Kind, values: string[]): string {
 }
 
 export function profilesInsert(table: string, rows: readonly ProfileRow[]): string {
-  const constants: string[][] = COLUMNS.map(() => []);
+  const constants: string[][] = PROFILE_COLUMNS.map(() => []);
   let data = '';
   rows.forEach(({ fields, values: v }, i) => {
-    COLUMNS.forEach(([name, kind], c) => constants[c]!.push(constant(kind, fields[name])));
+    PROFILE_COLUMNS.forEach(([name, kind], c) => constants[c]!.push(constant(kind, fields[name])));
     const n = v.count;
     data += `${i + 1}\t[${v.idHi.subarray(0, n).join(',')}]\t[${v.idLo.subarray(0, n).join(',')}]\t[${v.objects.subarray(0, n).join(',')}]\t[${v.bytes.subarray(0, n).join(',')}]\n`;
   });
-  const columns = COLUMNS.map(([name, kind], c) => selectExpression(name, kind, constants[c]!));
+  const columns = PROFILE_COLUMNS.map(([name, kind], c) => selectExpression(name, kind, constants[c]!));
   return (
-    `INSERT INTO ${table} (${COLUMNS.map(([name]) => name).join(', ')}, stack_ids, stack_objects, stack_bytes) ` +
+    `INSERT INTO ${table} (${[...PROFILE_COLUMNS, ...STACK_VALUE_COLUMNS].map(([name]) => name).join(', ')}) ` +
     `SELECT ${columns.join(', ')}, ` +
     `arrayMap((h, l) -> bitOr(bitShiftLeft(toUInt64(h), 32), toUInt64(l)), h, l), o, b ` +
     `FROM format(TabSeparated, 'p UInt32, h Array(UInt32), l Array(UInt32), o Array(Int64), b Array(Int64)', $$${data}$$)`

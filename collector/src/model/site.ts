@@ -1,5 +1,8 @@
 /**
- * Which frame of a stack names the allocation site a user should look at.
+ * Which frame of a stack names the allocation site a user should look at: a
+ * pure function of the stack's frames. The store applies it when reading
+ * (store/stack-sites.ts), so a better rule also applies to stacks stored
+ * before it; ingest and the leak detector both sit above this module.
  */
 import { hashString, toDecimal } from '../hash';
 
@@ -53,7 +56,7 @@ const AGENT_FILE =
 /**
  * @datadog/pprof adds one sample whose only frame is `(external)`, carrying
  * process.memoryUsage().external: a gauge, not a sampled allocation, with no
- * code to point at. Off-heap growth is a process finding (detect.ts, kind
+ * code to point at. Off-heap growth is a process finding (leaks/detect.ts, kind
  * "external"); as a site it was flagged on a non-leak (lazy-require-jit).
  */
 export const EXTERNAL_SITE: Frame = { function: '(external)', file: '', line: 0 };
@@ -68,7 +71,7 @@ export function isAgentFrame(f: Frame): boolean {
   return AGENT_FILE.test(f.file);
 }
 
-/** A site's 64-bit id (decimal), as `stacks.site_id` stores it. */
+/** A site's 64-bit id (decimal). */
 export function siteId(f: Frame): string {
   return toDecimal(hashString(`${f.function}\0${f.file}\0${f.line}`));
 }
@@ -77,3 +80,18 @@ export const AGENT_SITE_ID = siteId(AGENT_SITE);
 
 /** Sites that are never leak candidates: the agent's own memory and the `(external)` gauge. */
 export const NON_CANDIDATE_SITE_IDS: ReadonlySet<string> = new Set([AGENT_SITE_ID, siteId(EXTERNAL_SITE)]);
+
+export interface Site {
+  id: string;
+  frame: Frame;
+}
+
+/** The site a stack (leaf first) is charged to. */
+export function siteOf(frames: readonly Frame[]): Site {
+  const frame = frames.some(isAgentFrame)
+    ? AGENT_SITE
+    : isExternalStack(frames)
+      ? EXTERNAL_SITE
+      : (frames[siteIndex(frames)] ?? { function: '(unknown)', file: '', line: 0 });
+  return { id: siteId(frame), frame };
+}

@@ -1,0 +1,135 @@
+/**
+ * The store boundary: everything the collector writes and reads, in its own
+ * terms. Ingest, the query side, the leak detector and the HTTP API depend
+ * on this interface; only its implementation (clickhouse-store.ts) knows SQL
+ * and the table layouts.
+ */
+import type { Frame } from '../model/site';
+import type { ProfileRow } from './profiles-insert';
+
+export type { ProfileFields, ProfileRow, StackValues } from './profiles-insert';
+
+/** A stack the store does not have yet. */
+export interface StackRow {
+  service: string;
+  /** The UInt64 stack id, decimal. */
+  id: string;
+  /** Leaf first. */
+  frames: Frame[];
+  lastSeenMs: number;
+}
+
+/** Identifies a stored profile (a retry carries the same). */
+export interface ProfileKey {
+  service: string;
+  instance: string;
+  profileId: string;
+}
+
+export interface ServiceSummary {
+  service: string;
+  instances: number;
+  profiles: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export interface ProfileQuery {
+  service: string;
+  fromMs: number;
+  toMs: number;
+  /** Every label must match exactly. */
+  labels: Record<string, string>;
+}
+
+export interface MergedStack {
+  functions: string[];
+  files: string[];
+  lines: number[];
+  objects: number;
+  bytes: number;
+}
+
+export interface MergedProfile {
+  query: ProfileQuery;
+  /** Snapshots that went into the merge, over all instances. */
+  profiles: number;
+  instances: number;
+  stacks: MergedStack[];
+}
+
+/** One profile's process gauges, as the leak detector follows them. */
+export interface ProfilePoint {
+  instance: string;
+  timeMs: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+  heapSizeLimitBytes: number;
+  /** Major GCs the agent had seen (cumulative); 0 from agents that do not report GCs. */
+  majorGcs: number;
+  /** Taken right after a major GC: no old-space garbage in it. */
+  afterMajorGc: boolean;
+}
+
+/** In-use bytes of one allocation site in one profile. */
+export interface SitePoint {
+  instance: string;
+  timeMs: number;
+  siteId: string;
+  bytes: number;
+}
+
+/** The profiles a site read covers: profilePoints' window (other fields are ignored). */
+export type ProfileWindow = readonly Pick<ProfilePoint, 'instance' | 'timeMs'>[];
+
+export interface SiteDetail {
+  siteId: string;
+  /** The site's frame. */
+  site: Frame;
+  /** The site's heaviest stack over the window's profiles, leaf first. */
+  stack: Frame[];
+}
+
+export interface ProfileStore {
+  // Writes. Each call is one insert; callers batch (store/batcher.ts).
+  /** Stacks first: a profile that refers to a stack is written after it. */
+  writeStacks(rows: readonly StackRow[]): Promise<void>;
+  writeProfiles(rows: readonly ProfileRow[]): Promise<void>;
+  /** Which of `keys` are stored, as `profileKeyString` of each. */
+  storedProfiles(keys: readonly ProfileKey[]): Promise<Set<string>>;
+  /** Stores a leak report JSON of a service. */
+  writeFinding(service: string, evaluatedAtMs: number, report: string): Promise<void>;
+
+  // Reads.
+  /** Throws unless the store answers. */
+  ping(): Promise<void>;
+  /** Every service with its instance and profile counts. */
+  services(): Promise<ServiceSummary[]>;
+  /** Names of services with a profile at `sinceMs` or later, at most `limit`. */
+  activeServices(sinceMs: number, limit: number): Promise<string[]>;
+  serviceExists(service: string): Promise<boolean>;
+  /** Each instance averaged over its profiles in the range, summed over instances. */
+  mergedProfile(q: ProfileQuery): Promise<MergedProfile>;
+  /**
+   * The last `maxProfiles` profiles of every instance of `service` whose
+   * newest profile is at most `lookbackMs` older than the service's newest,
+   * oldest first within an instance.
+   */
+  profilePoints(service: string, maxProfiles: number, lookbackMs: number): Promise<ProfilePoint[]>;
+  /**
+   * In-use bytes per (instance, profile, site) over the profiles of `window`;
+   * a site the sampler saw nothing of in a profile has no point there. The
+   * agent's own site and the `(external)` gauge are left out (model/site.ts).
+   */
+  sitePoints(service: string, window: ProfileWindow): Promise<SitePoint[]>;
+  /** The frame and heaviest stack of each of `siteIds` over `window`. */
+  siteDetails(service: string, siteIds: readonly string[], window: ProfileWindow): Promise<SiteDetail[]>;
+  /** The newest stored report JSON of a service, or null. */
+  latestFinding(service: string): Promise<string | null>;
+
+  close(): Promise<void>;
+}
+
+export function profileKeyString(k: ProfileKey): string {
+  return `${k.service}\0${k.instance}\0${k.profileId}`;
+}
