@@ -56,6 +56,13 @@ interface Entry {
   bytes: number;
 }
 
+/** Estimated memory of a loaded map per byte of its JSON text (the text plus the decoded segments). */
+const DECODED_BYTES_FACTOR = 4;
+
+// The agent's own scripts (dist/*.js, shipped with their maps): the
+// collector recognizes the agent's frames by these paths (model/site.ts).
+const AGENT_DIR = __dirname + path.sep;
+
 // The annotation must be on the last non-empty line (ECMA-426); the tail
 // read finds it without reading a large script whole.
 const TAIL_BYTES = 4096;
@@ -71,7 +78,8 @@ const ANNOTATION = /\/\/[#@] sourceMappingURL=([^\s'"]+)\s*$/;
  * ms of reading per profile, so a profile of a cold process never stalls the
  * host (the rest are read at the next profiles). Frames under node_modules
  * and Node's internals are left alone: they are never the site a user acts
- * on, and a dependency tree can hold thousands of maps. A frame that cannot
+ * on, and a dependency tree can hold thousands of maps; so are the agent's
+ * own scripts, which the collector recognizes by their compiled paths. A frame that cannot
  * be mapped stays as it is. Never throws.
  *
  * V8's sampler gives each frame the position where its function starts, so
@@ -129,6 +137,8 @@ export class SourceMaps {
     }
     this.loadsLeft--;
     const entry = this.load(script);
+    // Decoded mappings take a few times the JSON text; count them so.
+    entry.bytes *= DECODED_BYTES_FACTOR;
     if (entry.map) this.stats.mapped++;
     else this.stats.unmapped++;
     this.cache.set(script, entry);
@@ -185,7 +195,7 @@ function scriptPath(file: string): string | undefined {
       return undefined;
     }
   }
-  if (!path.isAbsolute(p) || /[\\/]node_modules[\\/]/.test(p)) return undefined;
+  if (!path.isAbsolute(p) || /[\\/]node_modules[\\/]/.test(p) || p.startsWith(AGENT_DIR)) return undefined;
   return p;
 }
 
