@@ -98,10 +98,14 @@ export class SourceMaps {
 
   constructor(private readonly limits: SourceMapLimits = DEFAULT_SOURCE_MAP_LIMITS) {}
 
-  /** Resets the per-profile budget. */
+  /**
+   * Resets the per-profile budget. The time budget starts at the profile's
+   * first read, not here: reading V8's sample tree comes first and can take
+   * tens of milliseconds on a busy host.
+   */
   startProfile(): void {
     this.loadsLeft = this.limits.maxLoadsPerProfile;
-    this.loadDeadline = performance.now() + this.limits.maxLoadMsPerProfile;
+    this.loadDeadline = 0;
   }
 
   /** The original location of a generated one, or the input unchanged. */
@@ -116,7 +120,12 @@ export class SourceMaps {
       const column = loc.column > 0 ? loc.column - 1 : 0;
       let pos = originalPositionFor(entry.map, { line: loc.line, column, bias: GREATEST_LOWER_BOUND });
       if (pos.source === null) pos = originalPositionFor(entry.map, { line: loc.line, column, bias: LEAST_UPPER_BOUND });
-      if (pos.source === null || pos.line === null) return loc;
+      if (pos.source === null || pos.line === null) {
+        // The CommonJS module wrapper starts at line 1, column 1, where tsc
+        // maps nothing: it stands for the whole file, the map's only source.
+        const only = entry.map.resolvedSources.length === 1 ? entry.map.resolvedSources[0] : undefined;
+        return loc.line === 1 && only ? { file: originalPath(only), line: 1, column: 1, name: loc.name } : loc;
+      }
       return { file: originalPath(pos.source), line: pos.line, column: pos.column + 1, name: pos.name ?? loc.name };
     } catch {
       return loc;
@@ -131,7 +140,9 @@ export class SourceMaps {
       this.cache.set(script, hit);
       return hit;
     }
-    if (this.loadsLeft <= 0 || performance.now() > this.loadDeadline) {
+    const now = performance.now();
+    if (this.loadDeadline === 0) this.loadDeadline = now + this.limits.maxLoadMsPerProfile;
+    if (this.loadsLeft <= 0 || now > this.loadDeadline) {
       this.stats.deferred++;
       return undefined;
     }
