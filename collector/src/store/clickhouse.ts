@@ -15,6 +15,7 @@ import type { Sql } from './sql';
 import { MINUTE_MS } from '../units';
 import { StackSites } from './stack-sites';
 import type {
+  FindingCounts,
   MergedProfile,
   ProfileKey,
   ProfilePoint,
@@ -149,6 +150,10 @@ export class ClickHouseStore implements ProfileStore {
 
   latestFinding(service: string): Promise<string | null> {
     return this.leakReads.latestFinding(service);
+  }
+
+  findingCounts(): Promise<FindingCounts[]> {
+    return this.leakReads.findingCounts();
   }
 
   /**
