@@ -99,7 +99,8 @@ function markdown(results, meta) {
     '',
   ];
   for (const r of results.filter((x) => x.stack.length)) {
-    lines.push(`${r.scenario} (${r.site?.siteKind ? `siteKind ${r.site.siteKind}, ` : ''}${r.site?.allocatedIn ? `allocated in ${r.site.allocatedIn}` : ''}):`, '', '```', ...r.stack.map((f) => f.replace(ROOT + '/', '')), '```', '');
+    const notes = [r.site?.siteKind && `siteKind ${r.site.siteKind}`, r.site?.allocatedIn && `allocated in ${r.site.allocatedIn}`].filter(Boolean);
+    lines.push(`${r.scenario}${notes.length ? ` (${notes.join(', ')})` : ''}:`, '', '```', ...r.stack.map((f) => f.replace(ROOT + '/', '')), '```', '');
   }
   return lines.join('\n');
 }
