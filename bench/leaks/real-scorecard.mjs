@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCollector } from '../scenarios/runner.mjs';
-import { listRealScenarios, missingService, runRealScenario, servicesAnswer } from '../scenarios/real-runner.mjs';
+import { buildScenario, listRealScenarios, missingService, runRealScenario, servicesAnswer } from '../scenarios/real-runner.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: args } = parseArgs({
@@ -108,6 +108,8 @@ function markdown(results, meta) {
 async function main() {
   const up = await servicesAnswer();
   const scenarios = listRealScenarios().filter((s) => !ONLY || ONLY.has(s.name));
+  // tsc is synchronous: build before any scenario runs, so no poll waits on it.
+  for (const sc of scenarios) buildScenario(sc);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-real-scorecard-'));
   const collector = await startCollector(dataDir, INTERVAL_MS);
   const started = new Date().toISOString();

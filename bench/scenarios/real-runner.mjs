@@ -191,10 +191,10 @@ export function judge(sc, report) {
  * Runs one scenario for `durationMs`, polling the stored report every
  * interval. Records time to first flag, the site and stack against the
  * truth, flicker (flag/unflag changes after the first flag plus resets of
- * the top site's firstFlaggedAt) and false findings.
+ * the top site's firstFlaggedAt) and false findings. A TypeScript
+ * scenario must have been built (buildScenario) first.
  */
 export async function runRealScenario(collector, sc, { service, intervalMs, samplingBytes, durationMs, onPoll }) {
-  buildScenario(sc);
   const run = startRealScenario(collector, sc, { service, intervalMs, samplingBytes });
   const startMs = Date.now();
   const r = {
