@@ -157,7 +157,7 @@ describe('allocation sites', () => {
     const app = [parse, frame('importRows', '/app/src/import.js', 4), frame('processTicksAndRejections', 'node:internal/process/task_queues', 95)];
     expect(siteOf(app).frame.function).toBe('importRows');
     expect(siteContext(app, siteOf(app).frame)).toEqual({ siteKind: 'application', allocatedIn: parse });
-    const own = [frame('recordFailure', '/app/retry.js', 30), frame('runJob', '/app/retry.js', 35)];
+    const own = [frame('from', '', 0), frame('recordFailure', '/app/retry.js', 30), frame('runJob', '/app/retry.js', 35)];
     expect(siteContext(own, siteOf(own).frame)).toEqual({ siteKind: 'application', allocatedIn: null });
     // A response body parsed after \`await fetch()\`, as V8's sampler recorded it
     // (bench/scenarios/real/fetch-enricher.js): no application frame at all.

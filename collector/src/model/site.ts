@@ -61,11 +61,13 @@ export function siteIndex(frames: readonly Frame[]): number {
  * tick, and V8's sampler records the synchronous stack only, without the
  * function that awaits (docs/detector.md#which-frame-is-the-site). `allocatedIn`: the frame
  * that made the allocation (the deepest frame that names code) when it is
- * not the site itself, e.g. the parser inside a library the site called.
+ * not the site itself, e.g. the parser inside a library the site called:
+ * the deepest frame with a script (a builtin names no code to open).
  */
 export function siteContext(frames: readonly Frame[], site: Frame): { siteKind: 'application' | 'library'; allocatedIn: Frame | null } {
   const siteKind = isApplicationFrame(site) ? 'application' : 'library';
-  const leaf = frames.find((f) => !f.function.startsWith('(') && (f.file !== '' || f.function !== '')) ?? null;
+  // Builtins (no script: Array.from, JSON.parse) name no code to open.
+  const leaf = frames.find((f) => f.file !== '') ?? null;
   const same = leaf !== null && leaf.function === site.function && leaf.file === site.file && leaf.line === site.line;
   return { siteKind, allocatedIn: same ? null : leaf };
 }
