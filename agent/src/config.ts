@@ -37,6 +37,8 @@ export interface AgentOptions {
   gcAssistBudget?: number;
   /** Longest pause a forced major GC may cause (predicted from the heap size). */
   gcAssistMaxPauseMs?: number;
+  /** Map frames of compiled code (TypeScript, bundles) to their original file and line through source maps. */
+  sourceMaps?: boolean;
   /** Random source in [0,1) for backoff jitter; for testing. */
   random?: () => number;
 }
@@ -61,6 +63,7 @@ export interface AgentConfig {
   tls: boolean;
   gcAssistBudget: number;
   gcAssistMaxPauseMs: number;
+  sourceMaps: boolean;
   random: () => number;
 }
 
@@ -181,6 +184,7 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   tls: { env: 'HEAPWATCH_TLS', check: bool, parseEnv: envBool },
   gcAssistBudget: { env: 'HEAPWATCH_GC_ASSIST_BUDGET', check: fraction(0, MAX_GC_ASSIST_BUDGET), parseEnv: envNumber },
   gcAssistMaxPauseMs: { env: 'HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS', check: int(1, 10_000), parseEnv: envInt },
+  sourceMaps: { env: 'HEAPWATCH_SOURCE_MAPS', check: bool, parseEnv: envBool },
   random: { check: randomFn },
 };
 
@@ -205,6 +209,7 @@ function defaults(env: Env): AgentConfig {
     tls: false,
     gcAssistBudget: DEFAULT_GC_ASSIST_BUDGET,
     gcAssistMaxPauseMs: DEFAULT_GC_ASSIST_MAX_PAUSE_MS,
+    sourceMaps: true,
     random: Math.random,
   };
 }

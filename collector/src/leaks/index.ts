@@ -28,7 +28,7 @@ import type { ProfileStore } from '../store/store';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
 import { readEvidence, type LeakEvidence } from './evidence';
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
-import type { Frame } from '../model/site';
+import { siteContext, type Frame } from '../model/site';
 
 export { formatLeakTable } from './report';
 export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
@@ -112,10 +112,14 @@ export async function evaluateLeaks(
   const details = new Map((await store.siteDetails(service, flaggedSites.map((s) => s.siteId), profiles)).map((x) => [x.siteId, x]));
   const leaks: LeakSite[] = flaggedSites.map((s) => {
     const x = details.get(s.siteId);
+    const site = x?.site ?? { function: '', file: '', line: 0 };
+    const ctx = siteContext(x?.stack ?? [], site);
     return {
-      function: x?.site.function ?? '',
-      file: x?.site.file ?? '',
-      line: x?.site.line ?? 0,
+      function: site.function,
+      file: site.file,
+      line: site.line,
+      siteKind: ctx.siteKind,
+      allocatedIn: ctx.allocatedIn ? frameText(ctx.allocatedIn) : null,
       stack: x ? x.stack.map(frameText) : [],
       growthBytesPerHour: Math.round(s.growthBytesPerHour),
       growthBytesPerInterval: Math.round(s.growthBytesPerInterval),

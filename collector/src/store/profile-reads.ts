@@ -10,6 +10,18 @@
 import type { Sql } from './sql';
 import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ServiceSummary } from './store';
 
+/**
+ * Label filters that also match the profile's own instance fields, so a
+ * profile can be narrowed to one worker thread or one instance without the
+ * agent sending them as labels: `thread` is the instance's thread id (0 for
+ * the main thread, as `worker_threads.threadId`), `instance` the instance
+ * key the leak report names. A user label of the same name matches too.
+ */
+const PSEUDO_LABELS: Readonly<Record<string, (param: string) => string>> = {
+  thread: (p) => `thread_id = toUInt32OrNull({${p}:String})`,
+  instance: (p) => `instance = {${p}:String}`,
+};
+
 /** The WHERE clause of the profiles a query selects, with its parameters. */
 function selection(q: ProfileQuery, params: Record<string, unknown>): string {
   params.service = q.service;
@@ -19,7 +31,9 @@ function selection(q: ProfileQuery, params: Record<string, unknown>): string {
     .map(([k, v], i) => {
       params[`lk${i}`] = k;
       params[`lv${i}`] = v;
-      return ` AND labels[{lk${i}:String}] = {lv${i}:String}`;
+      const label = `labels[{lk${i}:String}] = {lv${i}:String}`;
+      const pseudo = PSEUDO_LABELS[k];
+      return pseudo ? ` AND (${label} OR ${pseudo(`lv${i}`)})` : ` AND ${label}`;
     })
     .join('');
   return `service = {service:String}
