@@ -44,7 +44,7 @@ export const DEFAULT_DETECT: DetectOptions = {
   // A process gauge sums every site: a leak under a warm-up that is still
   // settling decelerates the total without stopping, so the plateau ratio
   // is looser; the lower envelope ("does not return to baseline") decides.
-  processRule: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1 },
+  processRule: { ...DEFAULT_RULE, poisson: false },
   staleProfiles: 5,
   minInstanceFraction: 0.3,
   maxReplayProfiles: 20,
