@@ -50,7 +50,7 @@ export class Agent {
     private readonly log: Logger,
     transport?: Transport,
   ) {
-    this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls });
+    this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls, tlsCa: config.tlsCa });
     if (config.gcAssistBudget > 0) this.gcAssist = new GcAssist(config.gcAssistBudget, config.gcAssistMaxPauseMs);
     this.sender = new Sender(
       this.transport,

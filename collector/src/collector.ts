@@ -7,11 +7,17 @@ import * as path from 'node:path';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { HttpApi } from './http/server';
-import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
+import { Access } from './auth/access';
+import type { ThrottleOptions } from './auth/throttle';
+import { Tokens, type TokenSpec } from './auth/tokens';
+import { Readiness, type ReadinessOptions } from './health/readiness';
+import { evaluateLeaks, latestLeakReport, LeakMonitor, type LeakReport } from './leaks';
+import { LeaseKeeper, newHolderId } from './leaks/lease';
+import { Coalescer, Limiter, type LimiterOptions } from './query/limiter';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { ClickHouseStore, type StoreTarget } from './store/clickhouse';
-import type { ProfileStore } from './store/store';
-import { SECOND_MS } from './units';
+import type { ProfileStore, TenantStore } from './store/store';
+import { MINUTE_MS, SECOND_MS } from './units';
 
 export interface CollectorOptions {
   host: string;
@@ -23,7 +29,19 @@ export interface CollectorOptions {
   /** ClickHouse cluster name: Replicated tables + Distributed, DDL ON CLUSTER. */
   cluster?: string;
   retentionDays: number;
-  token?: string;
+  /** Bearer tokens; with none, every endpoint is open (docs/security.md). */
+  tokens: TokenSpec[];
+  /** Certificate and key (PEM) to serve both ports over TLS. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** `ingest`: no background leak evaluation; `evaluate`: no ingest; `all`: both (deploy/README.md). */
+  role: Role;
+  /** API reads (and, apart, leak evaluations) at once, waiting at most, and their deadline. */
+  queryLimits: { reads: LimiterOptions; evaluations: LimiterOptions };
+  /** Failed authentications per address and window before it is refused for the window. */
+  throttle?: Partial<ThrottleOptions>;
+  readiness?: Partial<ReadinessOptions>;
+  /** The evaluator lease's time to live; by default three evaluation periods, at least a minute. */
+  leaseTtlMs?: number;
   logLevel: LogLevel;
   maxMessageBytes: number;
   /** How often every active service is evaluated for leaks; 0 evaluates only on request. */
@@ -37,16 +55,28 @@ export const DEFAULT_OPTIONS: CollectorOptions = {
   httpPort: 7800,
   dataDir: './data',
   retentionDays: 30,
+  tokens: [],
+  role: 'all',
+  queryLimits: {
+    reads: { concurrency: 4, maxQueued: 64, timeoutMs: 30 * SECOND_MS },
+    evaluations: { concurrency: 1, maxQueued: 32, timeoutMs: 60 * SECOND_MS },
+  },
   logLevel: 'info',
   maxMessageBytes: 32 << 20,
   leakEvaluationMs: 30 * SECOND_MS,
 };
+
+export type Role = 'ingest' | 'evaluate' | 'all';
+export const ROLES: readonly Role[] = ['ingest', 'evaluate', 'all'];
 
 export interface Collector {
   grpcPort: number;
   httpPort: number;
   store: ProfileStore;
   ingester: Ingester;
+  monitor: LeakMonitor | undefined;
+  /** Leak evaluations run, background and on request. */
+  evaluations(): number;
   log: Logger;
   close(): Promise<void>;
 }
@@ -59,20 +89,66 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     : { kind: 'embedded', dataDir: path.resolve(opts.dataDir) };
   const store = await ClickHouseStore.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
   const ingester = new Ingester(store, opts.ingest);
+  const access = new Access(new Tokens(opts.tokens), opts.throttle);
   const grpc = new GrpcIngestServer(
     ingester,
-    { host: opts.host, port: opts.grpcPort, token: opts.token, maxMessageBytes: opts.maxMessageBytes },
+    { host: opts.host, port: opts.grpcPort, access, maxMessageBytes: opts.maxMessageBytes, tls: opts.tls, ingest: opts.role !== 'evaluate' },
     log,
   );
-  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store, { periodMs: opts.leakEvaluationMs, log }) : undefined;
+  const reads = new Limiter('API reads', opts.queryLimits.reads);
+  const evaluations = new Limiter('leak evaluations', opts.queryLimits.evaluations);
+  const coalesced = new Coalescer<LeakReport>();
+  let evaluated = 0;
+  const monitor =
+    opts.leakEvaluationMs > 0 && opts.role !== 'ingest'
+      ? new LeakMonitor(store, {
+          periodMs: opts.leakEvaluationMs,
+          log,
+          lease: new LeaseKeeper(store, 'leak-evaluator', newHolderId(), { ttlMs: opts.leaseTtlMs ?? Math.max(3 * opts.leakEvaluationMs, MINUTE_MS) }),
+          run: (task) => evaluations.run(task),
+        })
+      : undefined;
+  // Only the lease holder stores reports (their alert state has one writer);
+  // any other collector answers evaluate=true with a report it does not
+  // store. Concurrent requests for one service share one evaluation.
+  const evaluate = (tenantStore: TenantStore, service: string): Promise<LeakReport> =>
+    coalesced.run(`${tenantStore.tenant}\0${service}`, () =>
+      evaluations.run(async () => {
+        const persist = opts.role === 'ingest' ? false : monitor ? await monitor.holdLease() : true;
+        evaluated++;
+        return evaluateLeaks(tenantStore, service, { persist });
+      }),
+    );
+  const readiness = new Readiness(
+    {
+      ping: () => store.ping(),
+      probeWrite: () => store.writeLeaseClaim('readiness-probe', { holder: 'probe', acquiredAtMs: Date.now(), renewedAtMs: Date.now(), expiresAtMs: Date.now() }),
+      inserts: ingester.inserts,
+      pendingRows: () => ingester.pendingRows,
+      maxPendingRows: ingester.maxPendingRows,
+    },
+    opts.readiness,
+  );
   const http = new HttpApi({
     store,
     log,
-    metrics: () => ingester.metrics(),
-    // The monitor keeps a fresh report in the store, which any collector can
-    // serve; without it (or when asked) the report is computed now.
-    leaks: async (service, evaluate) =>
-      (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service),
+    access,
+    reads,
+    readiness,
+    tls: opts.tls,
+    metrics: () => ({
+      ...ingester.metrics(),
+      ...access.metrics(),
+      ...reads.metrics('api_reads'),
+      ...evaluations.metrics('leak_evaluations'),
+      leak_evaluations_total: evaluated + (monitor?.counters.evaluations ?? 0),
+      leak_evaluations_coalesced_total: coalesced.shared,
+      leak_evaluator_lease_held: monitor?.holdsLease ? 1 : 0,
+    }),
+    // The lease holder keeps a fresh report in the store, which any
+    // collector can serve; without one (or when asked) it is computed now.
+    leaks: async (tenantStore, service, now) =>
+      (!now && opts.leakEvaluationMs > 0 ? await reads.run(() => latestLeakReport(tenantStore, service)) : null) ?? evaluate(tenantStore, service),
   });
   let grpcPort: number;
   let httpPort: number;
@@ -90,6 +166,8 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     httpPort,
     store,
     ingester,
+    monitor,
+    evaluations: () => evaluated + (monitor?.counters.evaluations ?? 0),
     log,
     async close() {
       await monitor?.stop();

@@ -4,10 +4,15 @@
  * (ours) status.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Access, AccessResult } from '../auth/access';
+import { bearer, OPEN, type Principal } from '../auth/tokens';
+import type { Readiness } from '../health/readiness';
 import type { Logger } from '../log';
+import { LimitError, type Limiter } from '../query/limiter';
 import { toPprof } from '../query/pprof';
-import type { ProfileStore } from '../store/store';
+import type { ProfileStore, TenantStore } from '../store/store';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../units';
 
 export class HttpError extends Error {
@@ -24,11 +29,45 @@ export interface ApiDeps {
   log: Logger;
   /** Counters for GET /metrics, by name without the `heapwatch_` prefix. */
   metrics?: () => Record<string, number>;
-  /** GET /api/v1/leaks?service=S: the leak report, or null for an unknown service. */
-  leaks?: (service: string, evaluate: boolean) => Promise<unknown>;
+  /** GET /api/v1/leaks?service=S: the leak report of `store`'s tenant. */
+  leaks?: (store: TenantStore, service: string, evaluate: boolean) => Promise<unknown>;
+  /** Tokens and the throttle; every route but the public ones requires the read scope when tokens are configured. */
+  access: Access;
+  /** Caps concurrent API reads (collector.ts). */
+  reads: Limiter;
+  readiness?: Readiness;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
-type Handler = (params: URLSearchParams, res: http.ServerResponse) => Promise<void>;
+/** What a handler gets: the query, and the store of the caller's tenant (never the whole store). */
+export interface RequestContext {
+  params: URLSearchParams;
+  store: TenantStore;
+  principal: Principal;
+  /** Whether the request came over TLS. */
+  secure: boolean;
+  /** The peer's address (the throttle's key). */
+  address: string;
+}
+
+type Handler = (ctx: RequestContext, res: http.ServerResponse) => Promise<void>;
+
+export interface Route {
+  /**
+   * `public`: answered without a token (liveness and readiness probes carry
+   * no secret; the login page takes one). `read`: requires a token with the
+   * read scope whenever any token is configured. The dispatcher checks this
+   * before the route runs; a route without it does not type-check.
+   */
+  access: 'public' | 'read';
+  /** Runs under the API's concurrency cap on reads. */
+  limited: boolean;
+  handler: Handler;
+}
+
+/** The cookie the browser login sets (docs/security.md#the-browser). */
+export const TOKEN_COOKIE = 'heapwatch_token';
 
 /** ISO 8601 or Unix milliseconds. */
 export function parseTime(name: string, value: string | null, fallback: number): number {
@@ -60,31 +99,73 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(text);
 }
 
-export function routes(deps: ApiDeps): Record<string, Handler> {
-  const { store } = deps;
+function cookieToken(header: string | undefined): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === TOKEN_COOKIE) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}
+
+const LOGIN_FORM = `<!doctype html><meta charset="utf-8"><title>heapwatch login</title>
+<form method="get" action="/login"><label>Token <input name="token" type="password" autofocus></label> <button>Log in</button></form>\n`;
+
+export function routes(deps: ApiDeps): Record<string, Route> {
+  const route = (access: Route['access'], limited: boolean, handler: Handler): Route => ({ access, limited, handler });
   return {
-    '/healthz': async (_params, res) => {
-      await store.ping();
+    '/healthz': route('public', false, async (_ctx, res) => {
       sendJson(res, 200, { status: 'ok' });
-    },
-    '/metrics': async (params, res) => {
+    }),
+    '/readyz': route('public', false, async (_ctx, res) => {
+      const r = await deps.readiness?.check();
+      if (!r || r.ready) sendJson(res, 200, { status: 'ready' });
+      else sendJson(res, 503, { status: 'not ready', reasons: r.reasons });
+    }),
+    '/login': route('public', false, async ({ params, secure, address }, res) => {
+      const token = params.get('token');
+      if (token === null) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(LOGIN_FORM) });
+        res.end(LOGIN_FORM);
+        return;
+      }
+      // Checked (and throttled) as the dispatcher checks any request; by
+      // hand here because the login page itself is public.
+      const a = deps.access.check(address, token, 'read');
+      if (!a.ok) {
+        refuse(res, a);
+        return;
+      }
+      const cookie = [`${TOKEN_COOKIE}=${encodeURIComponent(token)}`, 'HttpOnly', 'SameSite=Strict', 'Path=/', `Max-Age=${12 * 3600}`];
+      if (secure) cookie.push('Secure');
+      res.writeHead(303, { 'set-cookie': cookie.join('; '), location: '/', 'content-length': 0 });
+      res.end();
+    }),
+    '/metrics': route('read', false, async ({ params }, res) => {
       only(params, []);
       const lines: string[] = [];
       for (const [name, value] of Object.entries(deps.metrics?.() ?? {})) {
         const full = `heapwatch_${name}`;
         lines.push(`# TYPE ${full} ${name.endsWith('_total') ? 'counter' : 'gauge'}`, `${full} ${value}`);
       }
+      if (deps.readiness) {
+        const r = await deps.readiness.check();
+        lines.push('# TYPE heapwatch_ready gauge', `heapwatch_ready ${r.ready ? 1 : 0}`);
+        lines.push('# TYPE heapwatch_not_ready_reason gauge');
+        for (const code of ['store_unreachable', 'inserts_failing', 'store_behind'] as const) {
+          lines.push(`heapwatch_not_ready_reason{reason="${code}"} ${r.codes.includes(code) ? 1 : 0}`);
+        }
+      }
       const mem = process.memoryUsage();
       lines.push('# TYPE heapwatch_collector_rss_bytes gauge', `heapwatch_collector_rss_bytes ${mem.rss}`);
       const text = `${lines.join('\n')}\n`;
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
-    },
-    '/api/v1/services': async (params, res) => {
+    }),
+    '/api/v1/services': route('read', true, async ({ params, store }, res) => {
       only(params, []);
       sendJson(res, 200, await store.services());
-    },
-    '/api/v1/profile': async (params, res) => {
+    }),
+    '/api/v1/profile': route('read', true, async ({ params, store }, res) => {
       only(params, ['service', 'from', 'to'], 'label.');
       const service = requireService(params);
       const now = Date.now();
@@ -104,8 +185,9 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
         'x-heapwatch-instances': String(merged.instances),
       });
       res.end(body);
-    },
-    '/api/v1/leaks': async (params, res) => {
+    }),
+    // Limited inside: a stored report is a read, an evaluation takes a slot of its own cap (collector.ts).
+    '/api/v1/leaks': route('read', false, async ({ params, store }, res) => {
       only(params, ['service', 'evaluate']);
       const service = requireService(params);
       if (!deps.leaks) throw new HttpError(501, 'leak detection is not enabled');
@@ -113,19 +195,33 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       if (evaluate !== null && evaluate !== 'true' && evaluate !== 'false') {
         throw new HttpError(400, 'evaluate must be true or false');
       }
-      if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
-      sendJson(res, 200, await deps.leaks(service, evaluate === 'true'));
-    },
+      if (!(await deps.reads.run(() => store.serviceExists(service)))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      sendJson(res, 200, await deps.leaks(store, service, evaluate === 'true'));
+    }),
   };
+}
+
+/** The answer to a request whose token was refused. */
+function refuse(res: http.ServerResponse, a: Exclude<AccessResult, { ok: true }>): void {
+  if (a.reason === 'throttled') {
+    res.setHeader('retry-after', String(Math.ceil(a.retryAfterMs / 1000)));
+    sendJson(res, 429, { error: a.message });
+  } else if (a.reason === 'forbidden') {
+    sendJson(res, 403, { error: a.message });
+  } else {
+    res.setHeader('www-authenticate', 'Bearer realm="heapwatch"');
+    sendJson(res, 401, { error: `${a.message}: send "authorization: Bearer TOKEN", or log in at /login` });
+  }
 }
 
 export class HttpApi {
   private readonly server: http.Server;
-  private readonly handlers: Record<string, Handler>;
+  private readonly routes: Record<string, Route>;
 
   constructor(private readonly deps: ApiDeps) {
-    this.handlers = routes(deps);
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.routes = routes(deps);
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    this.server = deps.tls ? https.createServer({ cert: deps.tls.cert, key: deps.tls.key }, listener) : http.createServer(listener);
     // A slow or idle client must not pin a socket forever.
     this.server.requestTimeout = MINUTE_MS;
     this.server.headersTimeout = 10 * SECOND_MS;
@@ -148,10 +244,27 @@ export class HttpApi {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /**
+   * Every request passes here: authentication (unless the route is public,
+   * and before an unknown path is told apart from a known one), then the
+   * method, then the route under the read cap.
+   */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const handler = this.handlers[url.pathname];
-    if (!handler) {
+    const route = this.routes[url.pathname];
+    const secure = this.deps.tls !== undefined;
+    const address = req.socket.remoteAddress ?? '';
+    let principal: Principal = OPEN;
+    if (route?.access !== 'public') {
+      const token = bearer(req.headers.authorization) ?? cookieToken(req.headers.cookie);
+      const a = this.deps.access.check(address, token, 'read');
+      if (!a.ok) {
+        refuse(res, a);
+        return;
+      }
+      principal = a.principal;
+    }
+    if (!route) {
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
       return;
     }
@@ -160,9 +273,19 @@ export class HttpApi {
       sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
       return;
     }
-    handler(url.searchParams, res).catch((err: unknown) => {
+    const ctx: RequestContext = { params: url.searchParams, store: this.deps.store.forTenant(principal.tenant), principal, secure, address };
+    const run = (): Promise<void> => route.handler(ctx, res);
+    (route.limited ? this.deps.reads.run(run) : run()).catch((err: unknown) => {
       if (err instanceof HttpError) {
         sendJson(res, err.status, { error: err.message });
+        return;
+      }
+      if (err instanceof LimitError) {
+        if (res.headersSent) res.destroy();
+        else {
+          res.setHeader('retry-after', String(err.retryAfterSeconds));
+          sendJson(res, 503, { error: err.message });
+        }
         return;
       }
       this.deps.log.error(`${url.pathname} failed: ${(err as Error)?.stack ?? String(err)}`);

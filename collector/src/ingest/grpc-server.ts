@@ -4,6 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
+import type { Access } from '../auth/access';
+import { bearer } from '../auth/tokens';
 import { OverloadedError } from '../store/batcher';
 import type { Logger } from '../log';
 import { IngestError } from './errors';
@@ -11,13 +13,23 @@ import type { Ingester } from './ingester';
 
 const MAX_CONNECTION_AGE_MS = 10 * 60_000;
 
+/** The host part of grpc-js's peer string (`1.2.3.4:5678`, `[::1]:5678`), the throttle's key. */
+function peerAddress(peer: string): string {
+  const m = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(.*):\d+$/.exec(peer);
+  return m?.[1] ?? peer;
+}
+
 export interface GrpcServerOptions {
   host: string;
   port: number;
-  /** When set, every call must carry `authorization: Bearer <token>`. */
-  token?: string;
+  /** With tokens configured, `Ingest` requires `authorization: Bearer <token>` with the write scope. */
+  access: Access;
   /** Largest request accepted, in bytes. */
   maxMessageBytes: number;
+  /** Serve TLS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** False: only health is served (a collector with `--role evaluate`). */
+  ingest?: boolean;
 }
 
 export class GrpcIngestServer {
@@ -40,14 +52,17 @@ export class GrpcIngestServer {
       'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
       'grpc.max_connection_age_grace_ms': 30_000,
     });
-    this.server.addService(ingestProto().heapwatch.v1.IngestService.service, this.ingestHandlers());
+    if (opts.ingest !== false) this.server.addService(ingestProto().heapwatch.v1.IngestService.service, this.ingestHandlers());
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
   }
 
   async listen(): Promise<number> {
     this.boundPort = await new Promise<number>((resolve, reject) => {
       const address = `${this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host}:${this.opts.port}`;
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      const credentials = this.opts.tls
+        ? grpc.ServerCredentials.createSsl(null, [{ private_key: this.opts.tls.key, cert_chain: this.opts.tls.cert }], false)
+        : grpc.ServerCredentials.createInsecure();
+      this.server.bindAsync(address, credentials, (err, port) =>
         err ? reject(err) : resolve(port),
       );
     });
@@ -69,20 +84,18 @@ export class GrpcIngestServer {
     });
   }
 
-  private authorized(metadata: grpc.Metadata): boolean {
-    if (!this.opts.token) return true;
-    const [value] = metadata.get('authorization');
-    return value === `Bearer ${this.opts.token}`;
-  }
-
   private ingestHandlers(): IngestServiceHandlers {
     return {
       Ingest: (call, callback) => {
-        if (!this.authorized(call.metadata)) {
-          callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
+        const [value] = call.metadata.get('authorization');
+        const a = this.opts.access.check(peerAddress(call.getPeer()), bearer(typeof value === 'string' ? value : undefined), 'write');
+        if (!a.ok) {
+          const code = { unauthenticated: grpc.status.UNAUTHENTICATED, forbidden: grpc.status.PERMISSION_DENIED, throttled: grpc.status.RESOURCE_EXHAUSTED }[a.reason];
+          callback({ code, details: a.message });
           return;
         }
-        this.ingester.ingest(call.request).then(
+        // The tenant is the token's, never the request's: a token writes only into its own tenant.
+        this.ingester.ingest(call.request, a.principal.tenant).then(
           (result) => callback(null, { stored: result.stored }),
           (err: unknown) => callback(this.toStatus(err, call.request.service)),
         );
