@@ -29,6 +29,8 @@ serve options (environment variable in brackets):
   --tokens-file PATH       tokens, one a line: TOKEN SCOPE[,SCOPE] [TENANT] [HEAPWATCH_TOKENS_FILE]
                            (the same lines, ';'-separated, in [HEAPWATCH_TOKENS]); with any token
                            configured, every endpoint but /healthz, /readyz and /login requires one
+  --auth-max-failures N    failed authentications per address and minute before it is refused
+                           for the rest of the minute [HEAPWATCH_AUTH_MAX_FAILURES] (default 10)
   --tls-cert PATH          serve both ports over TLS with this PEM certificate [HEAPWATCH_TLS_CERT]
   --tls-key PATH           ... and this PEM private key [HEAPWATCH_TLS_KEY]
   --role ROLE              ingest|evaluate|all: ingest only, leak evaluation only, or both
@@ -72,6 +74,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'retention-days': { type: 'string' },
       token: { type: 'string' },
       'tokens-file': { type: 'string' },
+      'auth-max-failures': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       role: { type: 'string' },
@@ -99,6 +102,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     cluster: values.cluster ?? env.HEAPWATCH_CLICKHOUSE_CLUSTER,
     retentionDays: int('--retention-days', values['retention-days'] ?? env.HEAPWATCH_RETENTION_DAYS, 0, 36500),
     tokens: tokenSpecs(values.token ?? env.HEAPWATCH_TOKEN, values['tokens-file'] ?? env.HEAPWATCH_TOKENS_FILE, env.HEAPWATCH_TOKENS),
+    throttle: throttle(int('--auth-max-failures', values['auth-max-failures'] ?? env.HEAPWATCH_AUTH_MAX_FAILURES, 1, 1_000_000)),
     tls: tlsFiles(values['tls-cert'] ?? env.HEAPWATCH_TLS_CERT, values['tls-key'] ?? env.HEAPWATCH_TLS_KEY),
     role: role as Role | undefined,
     queryLimits: queryLimits(
@@ -126,6 +130,10 @@ function tokenSpecs(token: string | undefined, file: string | undefined, inline:
     throw err;
   }
   return specs.length > 0 ? specs : undefined;
+}
+
+function throttle(maxFailures: number | undefined): CollectorOptions['throttle'] {
+  return maxFailures === undefined ? undefined : { maxFailures };
 }
 
 function readFile(flag: string, file: string): string {
