@@ -35,8 +35,8 @@ serve options (environment variable in brackets):
   --tls-key PATH           ... and this PEM private key [HEAPWATCH_TLS_KEY]
   --role ROLE              ingest|evaluate|all: ingest only, leak evaluation only, or both
                            [HEAPWATCH_ROLE] (default all)
-  --max-queries N          API reads running at once, 64 more wait [HEAPWATCH_MAX_QUERIES] (default 4)
-  --max-evaluations N      leak evaluations running at once, 32 more wait [HEAPWATCH_MAX_EVALUATIONS] (default 1)
+  --max-queries N          API reads running at once, 256 more wait [HEAPWATCH_MAX_QUERIES] (default 4)
+  --max-evaluations N      leak evaluations running at once, 64 more wait [HEAPWATCH_MAX_EVALUATIONS] (default 1)
   --query-timeout-ms N     a read's deadline, an evaluation's is twice it [HEAPWATCH_QUERY_TIMEOUT_MS]
                            (default 30000)
   --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)

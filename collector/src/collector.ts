@@ -58,8 +58,8 @@ export const DEFAULT_OPTIONS: CollectorOptions = {
   tokens: [],
   role: 'all',
   queryLimits: {
-    reads: { concurrency: 4, maxQueued: 64, timeoutMs: 30 * SECOND_MS },
-    evaluations: { concurrency: 1, maxQueued: 32, timeoutMs: 60 * SECOND_MS },
+    reads: { concurrency: 4, maxQueued: 256, timeoutMs: 30 * SECOND_MS },
+    evaluations: { concurrency: 1, maxQueued: 64, timeoutMs: 60 * SECOND_MS },
   },
   logLevel: 'info',
   maxMessageBytes: 32 << 20,
@@ -97,7 +97,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   );
   const reads = new Limiter('API reads', opts.queryLimits.reads);
   const evaluations = new Limiter('leak evaluations', opts.queryLimits.evaluations);
-  const coalesced = new Coalescer<LeakReport>();
+  const coalesced = new Coalescer<LeakReport | null>();
   let evaluated = 0;
   const monitor =
     opts.leakEvaluationMs > 0 && opts.role !== 'ingest'
@@ -111,9 +111,10 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   // Only the lease holder stores reports (their alert state has one writer);
   // any other collector answers evaluate=true with a report it does not
   // store. Concurrent requests for one service share one evaluation.
-  const evaluate = (tenantStore: TenantStore, service: string): Promise<LeakReport> =>
+  const evaluate = (tenantStore: TenantStore, service: string): Promise<LeakReport | null> =>
     coalesced.run(`${tenantStore.tenant}\0${service}`, () =>
       evaluations.run(async () => {
+        if (!(await tenantStore.serviceExists(service))) return null;
         const persist = opts.role === 'ingest' ? false : monitor ? await monitor.holdLease() : true;
         evaluated++;
         return evaluateLeaks(tenantStore, service, { persist });
@@ -147,8 +148,14 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     }),
     // The lease holder keeps a fresh report in the store, which any
     // collector can serve; without one (or when asked) it is computed now.
-    leaks: async (tenantStore, service, now) =>
-      (!now && opts.leakEvaluationMs > 0 ? await reads.run(() => latestLeakReport(tenantStore, service)) : null) ?? evaluate(tenantStore, service),
+    leaks: async (tenantStore, service, now) => {
+      if (!now && opts.leakEvaluationMs > 0) {
+        const stored = await reads.run(async () => ((await tenantStore.serviceExists(service)) ? latestLeakReport(tenantStore, service) : undefined));
+        if (stored === undefined) return null;
+        if (stored) return stored;
+      }
+      return evaluate(tenantStore, service);
+    },
   });
   let grpcPort: number;
   let httpPort: number;

@@ -29,7 +29,7 @@ export interface ApiDeps {
   log: Logger;
   /** Counters for GET /metrics, by name without the `heapwatch_` prefix. */
   metrics?: () => Record<string, number>;
-  /** GET /api/v1/leaks?service=S: the leak report of `store`'s tenant. */
+  /** GET /api/v1/leaks?service=S: the leak report of `store`'s tenant, or null for a service it does not have. */
   leaks?: (store: TenantStore, service: string, evaluate: boolean) => Promise<unknown>;
   /** Tokens and the throttle; every route but the public ones requires the read scope when tokens are configured. */
   access: Access;
@@ -186,7 +186,8 @@ export function routes(deps: ApiDeps): Record<string, Route> {
       });
       res.end(body);
     }),
-    // Limited inside: a stored report is a read, an evaluation takes a slot of its own cap (collector.ts).
+    // Limited inside: a stored report is a read, an evaluation takes a slot
+    // of its own cap, and concurrent evaluations of one service are one (collector.ts).
     '/api/v1/leaks': route('read', false, async ({ params, store }, res) => {
       only(params, ['service', 'evaluate']);
       const service = requireService(params);
@@ -195,8 +196,9 @@ export function routes(deps: ApiDeps): Record<string, Route> {
       if (evaluate !== null && evaluate !== 'true' && evaluate !== 'false') {
         throw new HttpError(400, 'evaluate must be true or false');
       }
-      if (!(await deps.reads.run(() => store.serviceExists(service)))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
-      sendJson(res, 200, await deps.leaks(store, service, evaluate === 'true'));
+      const report = await deps.leaks(store, service, evaluate === 'true');
+      if (report === null) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      sendJson(res, 200, report);
     }),
   };
 }
