@@ -385,13 +385,13 @@ describe('cluster DDL', () => {
   const format = (sql: string) => chdb.query(`SELECT formatQuerySingleLine('${sql.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}')`, 'TSV');
 
   it('is a Replicated local table plus a Distributed table per table, all ON CLUSTER', () => {
-    // Schema 2: three tables (profiles carries the stack values), no views.
-    expect(statements.length).toBe(6);
+    // Four tables (profiles carries the stack values; leases elects the evaluator), no views.
+    expect(statements.length).toBe(8);
     for (const s of statements) {
       expect(s).toMatch(/^CREATE TABLE IF NOT EXISTS \w+ ON CLUSTER heapwatch /); // idempotent: every collector may run it
     }
-    expect(statements.filter((s) => /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\w+', '\{replica\}'/.test(s)).length).toBe(3);
-    expect(statements.filter((s) => /ENGINE = Distributed\(heapwatch, currentDatabase\(\), \w+_local, /.test(s)).length).toBe(3);
+    expect(statements.filter((s) => /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\w+', '\{replica\}'/.test(s)).length).toBe(4);
+    expect(statements.filter((s) => /ENGINE = Distributed\(heapwatch, currentDatabase\(\), \w+_local, /.test(s)).length).toBe(4);
   });
 
   it('parses as ClickHouse SQL (chDB formatQuery)', () => {
