@@ -12,6 +12,8 @@ const UNIT = [
   'test/agent/queue.test.ts',
   'test/agent/sender.test.ts',
   'test/collector/limiter.test.ts',
+  'test/collector/readiness-rules.test.ts',
+  'test/collector/tokens.test.ts',
   'test/collector/units.test.ts',
   'test/docs/links.test.ts',
   'test/leaks/alert.test.ts',
