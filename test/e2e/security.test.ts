@@ -170,6 +170,8 @@ describe('the browser', () => {
     expect(cookie).toMatch(/^heapwatch_token=/);
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
+    // A malformed cookie is refused, not a crash.
+    expect((await get('/api/v1/services', undefined, { cookie: 'heapwatch_token=%E0%A4%A' })).status).toBe(401);
     const res = await get('/api/v1/services', undefined, { cookie: cookie.split(';')[0]! });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { service: string }[]).map((s) => s.service)).not.toContain('only-b');

@@ -101,3 +101,19 @@ describe('--role ingest', () => {
     expect(await (await fetch(`${ingestOnly.httpUrl}/metrics`)).text()).toMatch(/^heapwatch_leak_evaluator_lease_held 0$/m);
   });
 });
+
+describe('--role evaluate', () => {
+  let evaluator: RunningCollector;
+  beforeAll(async () => {
+    evaluator = await startCollectorProcess({ args: ['--role', 'evaluate'] });
+  });
+  afterAll(async () => {
+    await evaluator?.stop();
+  });
+
+  it('does not serve Ingest, and serves the API and health', async () => {
+    expect(await ingest(evaluator.grpcAddress, profileRequest('x', [['f', '/app/f.js', 1]]))).toBe(grpc.status.UNIMPLEMENTED);
+    expect((await fetch(`${evaluator.httpUrl}/api/v1/services`)).status).toBe(200);
+    expect((await fetch(`${evaluator.httpUrl}/readyz`)).status).toBe(200);
+  });
+});

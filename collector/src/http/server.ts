@@ -102,7 +102,12 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 function cookieToken(header: string | undefined): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === TOKEN_COOKIE) return decodeURIComponent(v.join('='));
+    if (k !== TOKEN_COOKIE) continue;
+    try {
+      return decodeURIComponent(v.join('='));
+    } catch {
+      return v.join('='); // malformed escapes: compared as sent, and refused
+    }
   }
   return undefined;
 }
