@@ -160,6 +160,10 @@ describe('tenants', () => {
 
 describe('the browser', () => {
   it('logs in once with ?token= and then reads with an HttpOnly SameSite=Strict cookie', async () => {
+    // A page opened without a token goes to the login form.
+    const page = await get('/', undefined, { accept: 'text/html,application/xhtml+xml' });
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/login');
     const form = await get('/login');
     expect(form.status).toBe(200);
     expect(await form.text()).toContain('<form');

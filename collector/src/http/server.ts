@@ -266,7 +266,11 @@ export class HttpApi {
       const token = bearer(req.headers.authorization) ?? cookieToken(req.headers.cookie);
       const a = this.deps.access.check(address, token, 'read');
       if (!a.ok) {
-        refuse(res, a);
+        // A browser opening a page is sent to log in; a program gets the status.
+        if (a.reason === 'unauthenticated' && req.method === 'GET' && /\btext\/html\b/.test(req.headers.accept ?? '')) {
+          res.writeHead(303, { location: '/login', 'content-length': 0 });
+          res.end();
+        } else refuse(res, a);
         return;
       }
       principal = a.principal;
