@@ -150,8 +150,8 @@ describe('tenants', () => {
   it('gives a write token no way to write into another tenant', async () => {
     // The tenant comes from the token only; a request has no tenant field, and metadata naming one is ignored.
     const req = profileRequest('a-writes-here', [['h', '/a/h.js', 1]]);
-    const client = await ingest(collector.grpcAddress, req, T.writeA);
-    expect(client).toBe(grpc.status.OK);
+    const headers = { 'x-heapwatch-tenant': 'team-b', 'x-scope-orgid': 'team-b', tenant: 'team-b' };
+    expect(await ingest(collector.grpcAddress, req, T.writeA, undefined, headers)).toBe(grpc.status.OK);
     await waitFor('stored', async () => ((await services(T.readA)).some((s) => s.service === 'a-writes-here') ? true : undefined));
     expect((await services(T.readB)).some((s) => s.service === 'a-writes-here')).toBe(false);
     expect((await get('/api/v1/profile?service=a-writes-here', T.readB)).status).toBe(404);

@@ -20,10 +20,12 @@ export function ingest(
   req: IngestRequest,
   token?: string,
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  extraMetadata: Record<string, string> = {},
 ): Promise<grpc.status> {
   const client = new (ingestProto().heapwatch.v1.IngestService)(address, credentials);
   const metadata = new grpc.Metadata();
   if (token) metadata.set('authorization', `Bearer ${token}`);
+  for (const [k, v] of Object.entries(extraMetadata)) metadata.set(k, v);
   return new Promise((resolve) =>
     client.Ingest(req, metadata, { deadline: Date.now() + 30_000 }, (err) => {
       client.close();
