@@ -4,6 +4,9 @@
  * what the tests start on port 0.
  */
 import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { AdmissionOptions } from './ingest/admission';
+import { prepareDataDir } from './data-dir';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { HttpApi } from './http/server';
@@ -47,7 +50,11 @@ export interface CollectorOptions {
   /** How often every active service is evaluated for leaks; 0 evaluates only on request. */
   leakEvaluationMs: number;
   ingest?: IngesterOptions;
+  /** Ingest requests (and their bytes) worked on at once; more get RESOURCE_EXHAUSTED. */
+  admission?: Partial<AdmissionOptions>;
 }
+
+const DAY_MS = 86_400_000;
 
 export const DEFAULT_OPTIONS: CollectorOptions = {
   host: '127.0.0.1',
@@ -87,14 +94,29 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   const target: StoreTarget = opts.clickhouseUrl
     ? { kind: 'server', url: opts.clickhouseUrl }
     : { kind: 'embedded', dataDir: path.resolve(opts.dataDir) };
+  if (target.kind === 'embedded') prepareDataDir(target.dataDir);
   const store = await ClickHouseStore.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
-  const ingester = new Ingester(store, opts.ingest);
+  // A profile older than the retention would be deleted on arrival: refused instead.
+  const maxAgeMs = opts.retentionDays > 0 ? (opts.retentionDays + 1) * DAY_MS : 0;
+  const ingester = new Ingester(store, { ...opts.ingest, limits: { maxAgeMs, ...opts.ingest?.limits } });
   const access = new Access(new Tokens(opts.tokens), opts.throttle);
   const grpc = new GrpcIngestServer(
     ingester,
-    { host: opts.host, port: opts.grpcPort, access, maxMessageBytes: opts.maxMessageBytes, tls: opts.tls, ingest: opts.role !== 'evaluate' },
+    {
+      host: opts.host,
+      port: opts.grpcPort,
+      access,
+      maxMessageBytes: opts.maxMessageBytes,
+      admission: opts.admission,
+      tls: opts.tls,
+      ingest: opts.role !== 'evaluate',
+    },
     log,
   );
+  // How long the event loop was kept from other requests: the figure a bad
+  // request would show first (ingest decodes on the event loop).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const reads = new Limiter('API reads', opts.queryLimits.reads);
   const evaluations = new Limiter('leak evaluations', opts.queryLimits.evaluations);
   const coalesced = new Coalescer<LeakReport | null>();
@@ -139,6 +161,12 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     tls: opts.tls,
     metrics: () => ({
       ...ingester.metrics(),
+      requests_in_flight: grpc.admission.inFlightRequests,
+      request_bytes_in_flight: grpc.admission.inFlightBytes,
+      requests_shed_total: grpc.admission.shed,
+      requests_undecodable_total: grpc.undecodable,
+      event_loop_delay_p99_ms: Math.round(loopDelay.percentile(99) / 1e6),
+      event_loop_delay_max_ms: Math.round(loopDelay.max / 1e6),
       ...access.metrics(),
       ...reads.metrics('api_reads'),
       ...evaluations.metrics('leak_evaluations'),
@@ -177,6 +205,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     evaluations: () => evaluated + (monitor?.counters.evaluations ?? 0),
     log,
     async close() {
+      loopDelay.disable();
       await monitor?.stop();
       await grpc.close();
       await http.close();

@@ -70,11 +70,18 @@ export interface Route {
 export const TOKEN_COOKIE = 'heapwatch_token';
 
 /** ISO 8601 or Unix milliseconds. */
+const MIN_TIME_MS = Date.UTC(1970, 0, 1);
+const MAX_TIME_MS = Date.UTC(2262, 0, 1);
+
 export function parseTime(name: string, value: string | null, fallback: number): number {
   if (value === null || value === '') return fallback;
   const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(ms)) {
     throw new HttpError(400, `${name}=${JSON.stringify(value)} is neither an ISO 8601 time nor Unix milliseconds`);
+  }
+  // The store's times are DateTime64(3) from 1900 to 2299; a JS Date's range is wider still.
+  if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
+    throw new HttpError(400, `${name}=${JSON.stringify(value)} is outside the times the store holds (${new Date(MIN_TIME_MS).toISOString()} to ${new Date(MAX_TIME_MS).toISOString()})`);
   }
   return ms;
 }

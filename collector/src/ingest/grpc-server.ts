@@ -6,12 +6,20 @@ import * as grpc from '@grpc/grpc-js';
 import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
 import type { Access } from '../auth/access';
 import { bearer } from '../auth/tokens';
-import { OverloadedError } from '../store/batcher';
+import { ExpiredError, OverloadedError } from '../store/batcher';
+import { RefusedByStoreError } from '../store/insert-errors';
 import type { Logger } from '../log';
+import { Admission, DEFAULT_ADMISSION, type AdmissionOptions } from './admission';
 import { IngestError } from './errors';
 import type { Ingester } from './ingester';
 
 const MAX_CONNECTION_AGE_MS = 10 * 60_000;
+const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
+/** A call is counted in flight until this long after its deadline at most. */
+const DEADLINE_GRACE_MS = 100;
+
+/** Metadata the auth interceptor sets for the handler: the caller's tenant. */
+const TENANT_KEY = 'x-heapwatch-authenticated-tenant';
 
 /** The host part of grpc-js's peer string (`1.2.3.4:5678`, `[::1]:5678`), the throttle's key. */
 function peerAddress(peer: string): string {
@@ -30,19 +38,54 @@ export interface GrpcServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** False: only health is served (a collector with `--role evaluate`). */
   ingest?: boolean;
+  admission?: Partial<AdmissionOptions>;
+}
+
+/** What a request that does not decode as an IngestRequest becomes, for the handler to refuse. */
+interface Undecodable {
+  undecodable: string;
+}
+
+/**
+ * The ingest service with a request deserializer that never throws: grpc-js
+ * answers a deserializer's exception with INTERNAL, which the agent retries
+ * for ever; bytes that do not decode are the caller's fault (INVALID_ARGUMENT).
+ */
+function ingestService(): grpc.ServiceDefinition {
+  const service = ingestProto().heapwatch.v1.IngestService.service;
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (err) {
+            return { undecodable: (err as Error)?.message ?? String(err) } satisfies Undecodable;
+          }
+        },
+      },
+    ]),
+  );
 }
 
 export class GrpcIngestServer {
   private readonly server: grpc.Server;
   private serving = true;
   boundPort = 0;
+  readonly admission: Admission;
+  /** Requests that did not decode as an IngestRequest. */
+  undecodable = 0;
 
   constructor(
     private readonly ingester: Ingester,
     private readonly opts: GrpcServerOptions,
     private readonly log: Logger,
   ) {
+    this.admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
     this.server = new grpc.Server({
+      interceptors: [this.admissionInterceptor()],
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': 1 << 20,
       // Agents hold one HTTP/2 connection for days; behind an L4 balancer
@@ -52,7 +95,7 @@ export class GrpcIngestServer {
       'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
       'grpc.max_connection_age_grace_ms': 30_000,
     });
-    if (opts.ingest !== false) this.server.addService(ingestProto().heapwatch.v1.IngestService.service, this.ingestHandlers());
+    if (opts.ingest !== false) this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
   }
 
@@ -84,23 +127,114 @@ export class GrpcIngestServer {
     });
   }
 
+  /**
+   * Admission when a call's headers arrive, before its body is read
+   * (admission.ts says why), and its release when the call ends, however
+   * it ends: a status sent, or the call cancelled or past its deadline.
+   */
+  private admissionInterceptor(): grpc.ServerInterceptor {
+    return (method, call) => {
+      if (method.path !== INGEST_METHOD_PATH) return new grpc.ServerInterceptingCall(call);
+      let admitted = false;
+      let released = false;
+      let timer: NodeJS.Timeout | undefined;
+      const release = (completed: boolean): void => {
+        if (!admitted || released) return;
+        released = true;
+        clearTimeout(timer);
+        this.admission.release(completed);
+      };
+      return new grpc.ServerInterceptingCall(call, {
+        start: (next) =>
+          next({
+            onReceiveMetadata: (metadata, nextMetadata) => {
+              // Authenticated on its headers, before its body is read or a
+              // slot taken. The tenant goes on to the handler in metadata
+              // that only this interceptor sets: a caller's own is dropped.
+              metadata.remove(TENANT_KEY);
+              const [value] = metadata.get('authorization');
+              const a = this.opts.access.check(peerAddress(call.getPeer()), bearer(typeof value === 'string' ? value : undefined), 'write');
+              if (!a.ok) {
+                const code = { unauthenticated: grpc.status.UNAUTHENTICATED, forbidden: grpc.status.PERMISSION_DENIED, throttled: grpc.status.RESOURCE_EXHAUSTED }[a.reason];
+                call.sendStatus({ code, details: a.message, metadata: new grpc.Metadata() });
+                return;
+              }
+              metadata.set(TENANT_KEY, a.principal.tenant);
+              const deadline = call.getDeadline();
+              const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+              const refused = this.admission.admit(deadlineMs - Date.now());
+              if (refused !== undefined) {
+                call.sendStatus(this.shed(refused) as grpc.StatusObject);
+                return;
+              }
+              admitted = true;
+              // grpc-js ends a call at its deadline without passing the status
+              // through interceptors: release it then, whatever the handler is
+              // doing (work past its deadline is dropped at its next step).
+              if (Number.isFinite(deadlineMs)) {
+                timer = setTimeout(() => release(false), Math.max(0, deadlineMs - Date.now()) + DEADLINE_GRACE_MS);
+                timer.unref();
+              }
+              nextMetadata(metadata);
+            },
+            onCancel: () => release(false),
+          }),
+        sendStatus: (status, next) => {
+          // Answered in time: stored, or refused for what the request holds.
+          release(status.code === grpc.status.OK || status.code === grpc.status.INVALID_ARGUMENT);
+          next(status);
+        },
+      });
+    };
+  }
+
   private ingestHandlers(): IngestServiceHandlers {
     return {
       Ingest: (call, callback) => {
-        const [value] = call.metadata.get('authorization');
-        const a = this.opts.access.check(peerAddress(call.getPeer()), bearer(typeof value === 'string' ? value : undefined), 'write');
-        if (!a.ok) {
-          const code = { unauthenticated: grpc.status.UNAUTHENTICATED, forbidden: grpc.status.PERMISSION_DENIED, throttled: grpc.status.RESOURCE_EXHAUSTED }[a.reason];
-          callback({ code, details: a.message });
+        const request: unknown = call.request;
+        if ((request as Partial<Undecodable>).undecodable !== undefined) {
+          this.undecodable++;
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `request does not decode as heapwatch.v1.IngestRequest: ${(request as Undecodable).undecodable}` });
           return;
         }
-        // The tenant is the token's, never the request's: a token writes only into its own tenant.
-        this.ingester.ingest(call.request, a.principal.tenant).then(
-          (result) => callback(null, { stored: result.stored }),
-          (err: unknown) => callback(this.toStatus(err, call.request.service)),
+        // The deadline the caller set (Infinity without one): work for a
+        // caller that has given up is dropped, not stored for nobody.
+        const deadline = call.getDeadline();
+        const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+        const bytes = call.request.pprofGzip?.length ?? 0;
+        const refused = this.admission.admitBytes(bytes);
+        if (refused !== undefined) {
+          callback(this.shed(refused));
+          return;
+        }
+        const expired = (): boolean => call.cancelled || Date.now() >= deadlineMs;
+        const done = (): void => this.admission.releaseBytes(bytes);
+        // The tenant is the token's (set by the interceptor), never the request's.
+        const [tenant] = call.metadata.get(TENANT_KEY);
+        if (typeof tenant !== 'string') {
+          callback({ code: grpc.status.INTERNAL, details: 'the call was not authenticated' });
+          return;
+        }
+        this.ingester.ingest(call.request, tenant, expired).then(
+          (result) => {
+            done();
+            callback(null, { stored: result.stored });
+          },
+          (err: unknown) => {
+            done();
+            callback(this.toStatus(err, call.request.service));
+          },
         );
       },
     };
+  }
+
+  /** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */
+  private shed(details: string): Partial<grpc.StatusObject> {
+    const ms = this.admission.pushbackMs();
+    const metadata = new grpc.Metadata();
+    metadata.set('grpc-retry-pushback-ms', String(ms));
+    return { code: grpc.status.RESOURCE_EXHAUSTED, details: `${details}; retry in ${ms} ms`, metadata };
   }
 
   private toStatus(err: unknown, service: string): Partial<grpc.StatusObject> {
@@ -110,7 +244,15 @@ export class GrpcIngestServer {
     }
     if (err instanceof OverloadedError) {
       this.log.warn(err.message);
-      return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+      return this.shed(err.message);
+    }
+    if (err instanceof RefusedByStoreError) {
+      this.log.warn(`a profile of ${JSON.stringify(service)}: ${err.message}`);
+      return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+    }
+    if (err instanceof ExpiredError) {
+      // The caller has had DEADLINE_EXCEEDED from grpc-js already; this answer goes nowhere.
+      return { code: grpc.status.DEADLINE_EXCEEDED, details: err.message };
     }
     this.log.error(`storing a profile of ${JSON.stringify(service)} failed: ${(err as Error)?.message ?? String(err)}`);
     return { code: grpc.status.UNAVAILABLE, details: 'the store did not take the profile; retry later' };
