@@ -75,12 +75,13 @@ describe('200 concurrent evaluate=true on a store of 90 profiles', () => {
     expect(evaluations).toBeGreaterThan(0);
     expect(evaluations).toBeLessThanOrEqual(5);
     expect(metric(after, 'leak_evaluations_coalesced_total')).toBeGreaterThanOrEqual(180);
-    // Before the limits: 13-23 s p99 for the burst, acks delayed to 4 s.
-    // Generous bounds for a loaded 2-core machine (the one evaluation may
-    // hold up the first ack), still well below those.
-    const median = [...during].sort((a, b) => a - b)[during.length >> 1]!;
-    expect(burstMs).toBeLessThan(15_000);
-    expect(median).toBeLessThan(1_500);
+    // Before the limits (the same test on the code before them): the burst
+    // took 41 s and the acks' median was 8 times the quiet one (3 s against
+    // 0.35 s). Bounds relative to the quiet acks, so that a machine loaded
+    // by other work does not fail them, and still far from those figures.
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    expect(burstMs).toBeLessThan(30_000);
+    expect(median(during)).toBeLessThan(3 * median(quiet) + 500);
   });
 });
 
