@@ -15,6 +15,7 @@ const PARTS = [
   ['ingest-load', 'ingest-load.mjs'],
   ['storage', 'storage.mjs'],
   ['query', 'query.mjs'],
+  ['ui', 'ui.mjs'],
 ];
 const reportOnly = process.argv.includes('--report-only');
 const flags = process.argv.slice(2).filter((f) => f !== '--report-only');

@@ -214,6 +214,9 @@ async function serve(argv: string[]): Promise<void> {
   process.stdout.write(`heapwatch collector: grpc ${host}:${collector.grpcPort}\n`);
   process.stdout.write(`heapwatch collector: http ${opts.tls ? 'https' : 'http'}://${host}:${collector.httpPort}\n`);
   process.stdout.write(`heapwatch collector: store ${store}\n`);
+  process.stdout.write(
+    collector.webUi ? `heapwatch collector: web UI ${opts.tls ? 'https' : 'http'}://${host}:${collector.httpPort}/\n` : 'heapwatch collector: web UI not built (npm run build)\n',
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1); // a second signal: do not wait

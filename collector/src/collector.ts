@@ -14,7 +14,7 @@ import { Access } from './auth/access';
 import type { ThrottleOptions } from './auth/throttle';
 import { Tokens, type TokenSpec } from './auth/tokens';
 import { Readiness, type ReadinessOptions } from './health/readiness';
-import { evaluateLeaks, latestLeakReport, LeakMonitor, type LeakReport } from './leaks';
+import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, type LeakReport } from './leaks';
 import { LeaseKeeper, newHolderId } from './leaks/lease';
 import { Coalescer, Limiter, type LimiterOptions } from './query/limiter';
 import { createLogger, type Logger, type LogLevel } from './log';
@@ -84,6 +84,8 @@ export interface Collector {
   monitor: LeakMonitor | undefined;
   /** Leak evaluations run, background and on request. */
   evaluations(): number;
+  /** Whether the web UI's files were found (collector/ui/dist): served at / on the HTTP port. */
+  webUi: boolean;
   log: Logger;
   close(): Promise<void>;
 }
@@ -152,6 +154,16 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     },
     opts.readiness,
   );
+  // The lease holder keeps a fresh report in the store, which any
+  // collector can serve; without one (or when asked) it is computed now.
+  const leaks = async (tenantStore: TenantStore, service: string, now: boolean): Promise<LeakReport | null> => {
+    if (!now && opts.leakEvaluationMs > 0) {
+      const stored = await reads.run(async () => ((await tenantStore.serviceExists(service)) ? latestLeakReport(tenantStore, service) : undefined));
+      if (stored === undefined) return null;
+      if (stored) return stored;
+    }
+    return evaluate(tenantStore, service);
+  };
   const http = new HttpApi({
     store,
     log,
@@ -174,15 +186,10 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       leak_evaluations_coalesced_total: coalesced.shared,
       leak_evaluator_lease_held: monitor?.holdsLease ? 1 : 0,
     }),
-    // The lease holder keeps a fresh report in the store, which any
-    // collector can serve; without one (or when asked) it is computed now.
-    leaks: async (tenantStore, service, now) => {
-      if (!now && opts.leakEvaluationMs > 0) {
-        const stored = await reads.run(async () => ((await tenantStore.serviceExists(service)) ? latestLeakReport(tenantStore, service) : undefined));
-        if (stored === undefined) return null;
-        if (stored) return stored;
-      }
-      return evaluate(tenantStore, service);
+    leaks,
+    evidence: async (tenantStore, service) => {
+      const report = await leaks(tenantStore, service, false);
+      return report === null ? null : reads.run(() => leakEvidence(tenantStore, report));
     },
   });
   let grpcPort: number;
@@ -202,6 +209,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     store,
     ingester,
     monitor,
+    webUi: http.webUi,
     evaluations: () => evaluated + (monitor?.counters.evaluations ?? 0),
     log,
     async close() {

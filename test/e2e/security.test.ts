@@ -136,6 +136,27 @@ describe('tenants', () => {
     expect((await get('/api/v1/profile?service=only-b', T.readA)).status).toBe(404);
   });
 
+  it('answers the web UI\'s endpoints with the token\'s tenant only', async () => {
+    const now = Date.now();
+    const flameA = await get(`/api/v1/flamegraph?service=${SERVICE}`, T.readA);
+    const flameB = await get(`/api/v1/flamegraph?service=${SERVICE}`, T.readB);
+    expect([flameA.status, flameB.status]).toEqual([200, 200]);
+    const textA = JSON.stringify(await flameA.json());
+    const textB = JSON.stringify(await flameB.json());
+    expect(textA).toContain('teamAOnlyFunction');
+    expect(textA).not.toContain('teamBOnlyFunction');
+    expect(textB).toContain('teamBOnlyFunction');
+    expect(textB).not.toContain('teamAOnlyFunction');
+    const diff = await get(`/api/v1/diff?service=${SERVICE}&format=json&base_from=${now - 7200_000}&base_to=${now - 3600_000}`, T.readA);
+    expect(diff.status).toBe(200);
+    expect(JSON.stringify(await diff.json())).not.toContain('teamBOnlyFunction');
+    expect((await get('/api/v1/flamegraph?service=only-b', T.readA)).status).toBe(404);
+    expect((await get('/api/v1/leaks/evidence?service=only-b', T.readA)).status).toBe(404);
+    expect((await get('/api/v1/leaks/evidence?service=only-b', T.readB)).status).toBe(200);
+    // The service list's leak counts come from the tenant's own findings.
+    expect(((await (await get('/api/v1/services', T.readA)).json()) as { service: string }[]).map((s) => s.service)).not.toContain('only-b');
+  });
+
   it('evaluates and stores leak reports per tenant', async () => {
     expect((await get(`/api/v1/leaks?service=only-b`, T.readA)).status).toBe(404);
     const a = await get(`/api/v1/leaks?service=${SERVICE}&evaluate=true`, T.readA);

@@ -10,9 +10,12 @@ import type { Access, AccessResult } from '../auth/access';
 import { bearer, OPEN, type Principal } from '../auth/tokens';
 import type { Readiness } from '../health/readiness';
 import type { Logger } from '../log';
+import { diffScale } from '../query/diff';
+import { flameTree } from '../query/flamegraph';
 import { LimitError, type Limiter } from '../query/limiter';
 import { toPprof } from '../query/pprof';
-import type { ProfileStore, TenantStore } from '../store/store';
+import type { ProfileQuery, ProfileStore, TenantStore } from '../store/store';
+import { StaticAssets } from './assets';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../units';
 
 export class HttpError extends Error {
@@ -31,6 +34,10 @@ export interface ApiDeps {
   metrics?: () => Record<string, number>;
   /** GET /api/v1/leaks?service=S: the leak report of `store`'s tenant, or null for a service it does not have. */
   leaks?: (store: TenantStore, service: string, evaluate: boolean) => Promise<unknown>;
+  /** GET /api/v1/leaks/evidence?service=S: the series behind the report's flagged sites. */
+  evidence?: (store: TenantStore, service: string) => Promise<unknown>;
+  /** The web UI's files; default: collector/ui/dist. */
+  assets?: StaticAssets;
   /** Tokens and the throttle; every route but the public ones requires the read scope when tokens are configured. */
   access: Access;
   /** Caps concurrent API reads (collector.ts). */
@@ -100,6 +107,33 @@ function requireService(params: URLSearchParams): string {
   return service;
 }
 
+/** service, from, to (or `<prefix>from`, `<prefix>to`) and label.K=V filters; from defaults to an hour before to. */
+function profileQuery(params: URLSearchParams, now: number, prefix = ''): ProfileQuery {
+  const service = requireService(params);
+  const toMs = parseTime(`${prefix}to`, params.get(`${prefix}to`), now);
+  const fromMs = parseTime(`${prefix}from`, params.get(`${prefix}from`), toMs - HOUR_MS);
+  if (fromMs > toMs) throw new HttpError(400, `${prefix}from is after ${prefix}to`);
+  const labels: Record<string, string> = {};
+  for (const [k, v] of params) if (k.startsWith('label.')) labels[k.slice('label.'.length)] = v;
+  return { service, fromMs, toMs, labels };
+}
+
+function booleanParam(params: URLSearchParams, name: string): boolean {
+  const v = params.get(name);
+  if (v !== null && v !== 'true' && v !== 'false') throw new HttpError(400, `${name} must be true or false`);
+  return v === 'true';
+}
+
+function sendPprof(res: http.ServerResponse, body: Buffer, filename: string, headers: Record<string, string>): void {
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-disposition': `attachment; filename="${filename.replace(/[^\w.-]/g, '_')}"`,
+    'content-length': body.length,
+    ...headers,
+  });
+  res.end(body);
+}
+
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
@@ -121,6 +155,10 @@ function cookieToken(header: string | undefined): string | undefined {
 
 const LOGIN_FORM = `<!doctype html><meta charset="utf-8"><title>heapwatch login</title>
 <form method="get" action="/login"><label>Token <input name="token" type="password" autofocus></label> <button>Log in</button></form>\n`;
+
+async function requireKnown(store: TenantStore, service: string): Promise<void> {
+  if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+}
 
 export function routes(deps: ApiDeps): Record<string, Route> {
   const route = (access: Route['access'], limited: boolean, handler: Handler): Route => ({ access, limited, handler });
@@ -175,28 +213,72 @@ export function routes(deps: ApiDeps): Record<string, Route> {
     }),
     '/api/v1/services': route('read', true, async ({ params, store }, res) => {
       only(params, []);
-      sendJson(res, 200, await store.services());
+      const [services, counts] = await Promise.all([store.services(), store.findingCounts()]);
+      const byService = new Map(counts.map((c) => [c.service, c]));
+      sendJson(
+        res,
+        200,
+        services.map((s) => {
+          const c = byService.get(s.service);
+          return { ...s, flaggedLeaks: c?.leaks ?? null, flaggedProcess: c?.process ?? null, evaluatedAt: c?.evaluatedAt ?? null };
+        }),
+      );
     }),
     '/api/v1/profile': route('read', true, async ({ params, store }, res) => {
       only(params, ['service', 'from', 'to'], 'label.');
-      const service = requireService(params);
-      const now = Date.now();
-      const toMs = parseTime('to', params.get('to'), now);
-      const fromMs = parseTime('from', params.get('from'), toMs - HOUR_MS);
-      if (fromMs > toMs) throw new HttpError(400, 'from is after to');
-      const labels: Record<string, string> = {};
-      for (const [k, v] of params) if (k.startsWith('label.')) labels[k.slice('label.'.length)] = v;
-      if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
-      const merged = await store.mergedProfile({ service, fromMs, toMs, labels });
-      const body = await toPprof(merged);
-      res.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-disposition': `attachment; filename="${service.replace(/[^\w.-]/g, '_')}.heap.pb.gz"`,
-        'content-length': body.length,
+      const q = profileQuery(params, Date.now());
+      await requireKnown(store, q.service);
+      const merged = await store.mergedProfile(q);
+      sendPprof(res, await toPprof(merged), `${q.service}.heap.pb.gz`, {
         'x-heapwatch-profiles': String(merged.profiles),
         'x-heapwatch-instances': String(merged.instances),
       });
-      res.end(body);
+    }),
+    '/api/v1/flamegraph': route('read', true, async ({ params, store }, res) => {
+      only(params, ['service', 'from', 'to'], 'label.');
+      const q = profileQuery(params, Date.now());
+      await requireKnown(store, q.service);
+      const merged = await store.mergedProfile(q);
+      sendJson(res, 200, {
+        service: q.service,
+        from: new Date(q.fromMs).toISOString(),
+        to: new Date(q.toMs).toISOString(),
+        profiles: merged.profiles,
+        instances: merged.instances,
+        stacks: merged.stacks.length,
+        ...flameTree(merged.stacks),
+      });
+    }),
+    '/api/v1/diff': route('read', true, async ({ params, store }, res) => {
+      only(params, ['service', 'base_from', 'base_to', 'from', 'to', 'normalize', 'format'], 'label.');
+      const now = Date.now();
+      const q = profileQuery(params, now);
+      if (!params.get('base_from') || !params.get('base_to')) throw new HttpError(400, 'base_from and base_to are required');
+      const bq = profileQuery(params, now, 'base_');
+      const normalize = booleanParam(params, 'normalize');
+      const format = params.get('format') ?? 'pprof';
+      if (format !== 'pprof' && format !== 'json') throw new HttpError(400, 'format must be pprof or json');
+      await requireKnown(store, q.service);
+      const [base, next] = await Promise.all([store.mergedProfile(bq), store.mergedProfile(q)]);
+      const scale = diffScale(base, next, normalize);
+      if (format === 'pprof') {
+        sendPprof(res, await toPprof(next, { profile: base, scale }), `${q.service}.diff.pb.gz`, {
+          'x-heapwatch-profiles': String(next.profiles),
+          'x-heapwatch-base-profiles': String(base.profiles),
+        });
+        return;
+      }
+      sendJson(res, 200, {
+        service: q.service,
+        base: { from: new Date(bq.fromMs).toISOString(), to: new Date(bq.toMs).toISOString(), profiles: base.profiles, instances: base.instances },
+        from: new Date(q.fromMs).toISOString(),
+        to: new Date(q.toMs).toISOString(),
+        profiles: next.profiles,
+        instances: next.instances,
+        normalize,
+        scale,
+        ...flameTree(next.stacks, { stacks: base.stacks, scale }),
+      });
     }),
     // Limited inside: a stored report is a read, an evaluation takes a slot
     // of its own cap, and concurrent evaluations of one service are one (collector.ts).
@@ -211,6 +293,14 @@ export function routes(deps: ApiDeps): Record<string, Route> {
       const report = await deps.leaks(store, service, evaluate === 'true');
       if (report === null) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
       sendJson(res, 200, report);
+    }),
+    '/api/v1/leaks/evidence': route('read', false, async ({ params, store }, res) => {
+      only(params, ['service']);
+      const service = requireService(params);
+      if (!deps.evidence) throw new HttpError(501, 'leak detection is not enabled');
+      const evidence = await deps.evidence(store, service);
+      if (evidence === null) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      sendJson(res, 200, evidence);
     }),
   };
 }
@@ -231,15 +321,22 @@ function refuse(res: http.ServerResponse, a: Exclude<AccessResult, { ok: true }>
 export class HttpApi {
   private readonly server: http.Server;
   private readonly routes: Record<string, Route>;
+  private readonly assets: StaticAssets;
 
   constructor(private readonly deps: ApiDeps) {
     this.routes = routes(deps);
+    this.assets = deps.assets ?? new StaticAssets();
     const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
     this.server = deps.tls ? https.createServer({ cert: deps.tls.cert, key: deps.tls.key }, listener) : http.createServer(listener);
     // A slow or idle client must not pin a socket forever.
     this.server.requestTimeout = MINUTE_MS;
     this.server.headersTimeout = 10 * SECOND_MS;
     this.server.keepAliveTimeout = 5 * SECOND_MS;
+  }
+
+  /** Whether the web UI is built and served at `/`. */
+  get webUi(): boolean {
+    return this.assets.available();
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -282,8 +379,12 @@ export class HttpApi {
       }
       principal = a.principal;
     }
-    if (!route) {
-      sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
+    // The web UI's files are behind the same check as the API (a browser
+    // without a token is sent to /login above).
+    const asset = route ? undefined : this.assets.lookup(url.pathname);
+    if (!route && !asset) {
+      const hint = url.pathname === '/' ? ' (the web UI is not built: run `npm run build`)' : '';
+      sendJson(res, 404, { error: `no such endpoint: ${url.pathname}${hint}` });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -291,6 +392,11 @@ export class HttpApi {
       sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
       return;
     }
+    if (asset) {
+      this.assets.send(asset, res);
+      return;
+    }
+    if (!route) return;
     const ctx: RequestContext = { params: url.searchParams, store: this.deps.store.forTenant(principal.tenant), principal, secure, address };
     const run = (): Promise<void> => route.handler(ctx, res);
     (route.limited ? this.deps.reads.run(run) : run()).catch((err: unknown) => {

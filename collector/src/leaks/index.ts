@@ -15,6 +15,8 @@
  *     .stop(): Promise<void>    stops, waits for a running pass, gives the lease up
  *     .evaluateAll(): Promise<void>  one pass now; errors are logged, never thrown
  *   formatLeakTable(report: LeakReport): string   the table `heapwatch leaks` prints
+ *   leakEvidence(store: TenantStore, report: LeakReport): Promise<LeakEvidence>
+ *     The series behind the report's flagged sites and each instance's heap floor (evidence.ts).
  *
  * Only the collector holding the evaluator lease (lease.ts) stores reports:
  * the alert state in them is advanced by one writer. The API's
@@ -28,10 +30,12 @@ import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
+import { readEvidence, type LeakEvidence } from './evidence';
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
 import type { Frame } from '../model/site';
 
 export { formatLeakTable } from './report';
+export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 
@@ -133,6 +137,12 @@ export async function evaluateLeaks(
   const stored: StoredReport = { ...report, alertState: state };
   if (o.persist) await store.writeFinding(service, nowMs, JSON.stringify(stored));
   return report;
+}
+
+/** The series behind `report`'s flagged sites and each instance's heap floor, over the window an evaluation with `opts` reads (evidence.ts). */
+export function leakEvidence(store: TenantStore, report: LeakReport, opts: Partial<EvaluateOptions> = {}): Promise<LeakEvidence> {
+  const o: EvaluateOptions = { ...DEFAULT_EVALUATE, ...opts };
+  return readEvidence(store, report, o.detect, o.lookbackMs);
 }
 
 export async function latestLeakReport(store: TenantStore, service: string): Promise<LeakReport | null> {

@@ -42,7 +42,7 @@ export interface LeakReport {
   process: ProcessFinding[];
 }
 
-function bytes(n: number): string {
+export function bytes(n: number): string {
   const a = Math.abs(n);
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -54,7 +54,7 @@ function bytes(n: number): string {
   return `${n < 0 ? '-' : ''}${i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 
-function duration(s: number | null): string {
+export function duration(s: number | null): string {
   if (s === null) return '-';
   if (s < 120) return `${Math.round(s)}s`;
   if (s < 7200) return `${Math.round(s / 60)}m`;

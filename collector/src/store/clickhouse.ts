@@ -119,6 +119,7 @@ export class ClickHouseStore implements ProfileStore {
       sitePoints: (service, window) => l.sitePoints(tenant, service, window),
       siteDetails: (service, siteIds, window) => l.siteDetails(tenant, service, siteIds, window),
       latestFinding: (service) => l.latestFinding(tenant, service),
+      findingCounts: () => l.findingCounts(tenant),
     };
   }
 

@@ -97,6 +97,14 @@ export interface SiteDetail {
   stack: Frame[];
 }
 
+/** How many leak sites and process findings a service's newest stored report flags. */
+export interface FindingCounts {
+  service: string;
+  evaluatedAt: string;
+  leaks: number;
+  process: number;
+}
+
 export interface TenantService {
   tenant: string;
   service: string;
@@ -161,6 +169,8 @@ export interface TenantStore {
   siteDetails(service: string, siteIds: readonly string[], window: ProfileWindow): Promise<SiteDetail[]>;
   /** The newest stored report JSON of a service, or null. */
   latestFinding(service: string): Promise<string | null>;
+  /** Per service with a stored report, the counts of its newest one (without reading every report). */
+  findingCounts(): Promise<FindingCounts[]>;
 }
 
 export function profileKeyString(k: ProfileKey): string {
