@@ -14,7 +14,7 @@ import { Access } from './auth/access';
 import type { ThrottleOptions } from './auth/throttle';
 import { Tokens, type TokenSpec } from './auth/tokens';
 import { Readiness, type ReadinessOptions } from './health/readiness';
-import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, type LeakReport } from './leaks';
+import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakReport } from './leaks';
 import { LeaseKeeper, newHolderId } from './leaks/lease';
 import { Coalescer, Limiter, type LimiterOptions } from './query/limiter';
 import { createLogger, type Logger, type LogLevel } from './log';
@@ -102,6 +102,15 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   const maxAgeMs = opts.retentionDays > 0 ? (opts.retentionDays + 1) * DAY_MS : 0;
   const ingester = new Ingester(store, { ...opts.ingest, limits: { maxAgeMs, ...opts.ingest?.limits } });
   const access = new Access(new Tokens(opts.tokens), opts.throttle);
+  // Agents of a service under suspicion are asked to run in precise mode;
+  // a service is named by its tenant and name (tenants cannot hold \0).
+  const suspects = new SuspectDirectives({
+    read: (key) => {
+      const [tenant = '', service = ''] = key.split('\0');
+      return store.forTenant(tenant).latestFinding(service);
+    },
+    log,
+  });
   const grpc = new GrpcIngestServer(
     ingester,
     {
@@ -112,6 +121,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       admission: opts.admission,
       tls: opts.tls,
       ingest: opts.role !== 'evaluate',
+      directiveFor: (tenant, service) => suspects.directiveFor(`${tenant}\0${service}`),
     },
     log,
   );

@@ -3,7 +3,7 @@
  * grpc.health.v1 health service, on one port.
  */
 import * as grpc from '@grpc/grpc-js';
-import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
+import { healthProto, ingestProto, INGEST_SERVICE_NAME, type AgentDirective, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
 import type { Access } from '../auth/access';
 import { bearer } from '../auth/tokens';
 import { ExpiredError, OverloadedError } from '../store/batcher';
@@ -39,6 +39,11 @@ export interface GrpcServerOptions {
   /** False: only health is served (a collector with `--role evaluate`). */
   ingest?: boolean;
   admission?: Partial<AdmissionOptions>;
+  /**
+   * The directive for the agents of a service (leaks/suspects.ts), sent with
+   * every acknowledgement; undefined sends none.
+   */
+  directiveFor?: (tenant: string, service: string) => AgentDirective | undefined;
 }
 
 /** What a request that does not decode as an IngestRequest becomes, for the handler to refuse. */
@@ -218,7 +223,7 @@ export class GrpcIngestServer {
         this.ingester.ingest(call.request, tenant, expired).then(
           (result) => {
             done();
-            callback(null, { stored: result.stored });
+            callback(null, { stored: result.stored, directive: this.directiveFor(tenant, call.request.service) });
           },
           (err: unknown) => {
             done();
@@ -227,6 +232,15 @@ export class GrpcIngestServer {
         );
       },
     };
+  }
+
+  private directiveFor(tenant: string, service: string): AgentDirective | undefined {
+    try {
+      return this.opts.directiveFor?.(tenant, service);
+    } catch (err) {
+      this.log.debug(`directive for ${JSON.stringify(service)}: ${(err as Error)?.message ?? String(err)}`);
+      return undefined;
+    }
   }
 
   /** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */

@@ -35,6 +35,7 @@ import type { LeakReport, LeakSite, ProcessFinding } from './report';
 import type { Frame } from '../model/site';
 
 export { formatLeakTable } from './report';
+export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
 export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
@@ -64,7 +65,9 @@ interface StoredReport extends LeakReport {
 }
 
 function publicReport(r: StoredReport): LeakReport {
-  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks: r.leaks, process: r.process };
+  // Reports stored before `attribution` existed were all made with inlining on or unknown.
+  const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise' }));
+  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process };
 }
 
 async function previousState(store: TenantStore, service: string): Promise<AlertState> {
@@ -123,6 +126,7 @@ export async function evaluateLeaks(
       intervals: s.intervals,
       confidence: Math.round(s.confidence * 1000) / 1000,
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
+      attribution: s.attribution,
     };
   });
   leaks.sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
