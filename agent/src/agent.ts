@@ -61,7 +61,7 @@ export class Agent {
     transport?: Transport,
   ) {
     this.sampler = new HeapSampler(config.sourceMaps ? new SourceMaps() : undefined);
-    this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls });
+    this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls, tlsCa: config.tlsCa });
     if (config.gcAssistBudget > 0) this.gcAssist = new GcAssist(config.gcAssistBudget, config.gcAssistMaxPauseMs);
     this.precise = new PreciseMode(
       {

@@ -33,6 +33,8 @@ export interface AgentOptions {
   maxQueueBytes?: number;
   /** Use TLS (system roots) instead of plaintext. */
   tls?: boolean;
+  /** Path of a PEM CA certificate the collector's certificate must chain to (a private CA); implies `tls`. */
+  tlsCa?: string;
   /** In precise mode, share of wall time the agent may spend forcing major GCs before profiles; 0 turns that off. */
   gcAssistBudget?: number;
   /** Longest pause a forced major GC may cause (predicted from the heap size). */
@@ -61,6 +63,7 @@ export interface AgentConfig {
   maxQueueProfiles: number;
   maxQueueBytes: number;
   tls: boolean;
+  tlsCa: string | undefined;
   gcAssistBudget: number;
   gcAssistMaxPauseMs: number;
   sourceMaps: boolean;
@@ -182,6 +185,7 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   maxQueueProfiles: { env: 'HEAPWATCH_MAX_QUEUE_PROFILES', check: int(1), parseEnv: envInt },
   maxQueueBytes: { env: 'HEAPWATCH_MAX_QUEUE_BYTES', check: int(1), parseEnv: envInt },
   tls: { env: 'HEAPWATCH_TLS', check: bool, parseEnv: envBool },
+  tlsCa: { env: 'HEAPWATCH_TLS_CA', check: nonEmpty as Check<string | undefined> },
   gcAssistBudget: { env: 'HEAPWATCH_GC_ASSIST_BUDGET', check: fraction(0, MAX_GC_ASSIST_BUDGET), parseEnv: envNumber },
   gcAssistMaxPauseMs: { env: 'HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS', check: int(1, 10_000), parseEnv: envInt },
   sourceMaps: { env: 'HEAPWATCH_SOURCE_MAPS', check: bool, parseEnv: envBool },
@@ -207,6 +211,7 @@ function defaults(env: Env): AgentConfig {
     maxQueueProfiles: DEFAULT_MAX_QUEUE_PROFILES,
     maxQueueBytes: DEFAULT_MAX_QUEUE_BYTES,
     tls: false,
+    tlsCa: undefined,
     gcAssistBudget: DEFAULT_GC_ASSIST_BUDGET,
     gcAssistMaxPauseMs: DEFAULT_GC_ASSIST_MAX_PAUSE_MS,
     sourceMaps: true,

@@ -107,10 +107,13 @@ describe('schema', () => {
     // Schema 2: stack values live in the profiles row; there is no samples table or view.
     expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch/);
     expect(cluster).toMatch(/ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/profiles', '\{replica\}'\)/);
-    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_local, cityHash64\(service, instance\)\)/);
+    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_local, cityHash64\(tenant, service, instance\)\)/);
+    // The tenant leads every data table's sort key (docs/security.md#tenants).
+    for (const t of ['profiles', 'stacks', 'findings']) expect(cluster).toMatch(new RegExp(`CREATE TABLE IF NOT EXISTS ${t}_local [^]*?ORDER BY \\(tenant, service`));
     expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch \(.*stack_ids Array\(UInt64\).*stack_bytes Array\(Int64\)/s);
     expect(cluster).not.toMatch(/\bsamples\b|CREATE VIEW/);
-    expect(cluster).not.toMatch(/TTL/);
+    // retentionDays 0 keeps data forever; only expired lease claims go.
+    expect(cluster.match(/^TTL .*$/gm)).toEqual(['TTL toDateTime(expires_at) + INTERVAL 1 DAY']);
     expect(() => schemaStatements({ retentionDays: 1, cluster: 'x; DROP TABLE' })).toThrow(/invalid identifier/);
   });
 

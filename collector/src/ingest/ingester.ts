@@ -5,6 +5,7 @@
  * receive any profile, including a retry of one another collector stored.
  */
 import type { IngestRequest__Output } from '@heapwatch/proto';
+import { InsertHealth } from '../health/insert-health';
 import { BoundedSet } from '../lru';
 import { Batcher, ExpiredError, type BatcherOptions } from '../store/batcher';
 import { profileKeyString, type ProfileRow, type ProfileStore, type StackRow } from '../store/store';
@@ -59,6 +60,10 @@ export class Ingester {
   private readonly storedProfiles: StoredProfiles;
   private readonly decodeSlots: Slots;
   readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0, expired: 0 };
+  /** Whether inserts have been failing (readiness). */
+  readonly inserts = new InsertHealth();
+  /** The most rows `pendingRows` can reach (stacks and profiles each have their bound). */
+  readonly maxPendingRows: number;
 
   constructor(
     store: ProfileStore,
@@ -66,8 +71,9 @@ export class Ingester {
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     const batch = { ...DEFAULT_BATCH, ...opts.batch };
-    this.stacks = new Batcher<StackRow>((rows) => store.writeStacks(rows), batch);
-    this.profiles = new Batcher<ProfileRow>((rows) => store.writeProfiles(rows), batch);
+    this.maxPendingRows = 2 * batch.maxPendingRows;
+    this.stacks = new Batcher<StackRow>(this.inserts.track((rows: StackRow[]) => store.writeStacks(rows)), batch);
+    this.profiles = new Batcher<ProfileRow>(this.inserts.track((rows: ProfileRow[]) => store.writeProfiles(rows)), batch);
     this.knownStacks = new KnownStacks(opts.stackCacheSize ?? 500_000);
     this.knownProfiles = new BoundedSet(opts.profileIdCacheSize ?? 100_000);
     this.storedProfiles = new StoredProfiles(store);
@@ -102,20 +108,21 @@ export class Ingester {
   }
 
   /**
-   * Validates, normalizes and stores one profile. `expired` says when the
+   * Validates, normalizes and stores one profile as `tenant`'s, the tenant
+   * of the token that sent it ('' = the default). `expired` says when the
    * caller has given up (its deadline passed): the work stops at the next
    * step, and rows not yet written are left out of their batch.
    */
-  async ingest(req: IngestRequest__Output, expired: () => boolean = () => false): Promise<IngestResult> {
+  async ingest(req: IngestRequest__Output, tenant = '', expired: () => boolean = () => false): Promise<IngestResult> {
     try {
-      return await this.ingestOnce(req, expired);
+      return await this.ingestOnce(req, tenant, expired);
     } catch (err) {
       if (err instanceof ExpiredError) this.counters.expired++;
       throw err;
     }
   }
 
-  private async ingestOnce(req: IngestRequest__Output, expired: () => boolean): Promise<IngestResult> {
+  private async ingestOnce(req: IngestRequest__Output, tenant: string, expired: () => boolean): Promise<IngestResult> {
     const check = (where: string): void => {
       if (expired()) throw new ExpiredError(where);
     };
@@ -127,8 +134,9 @@ export class Ingester {
     }
     check('before it was looked up');
     const instance = instanceKey(req.instance!);
-    const profileKey = profileKeyString({ service: req.service, instance, profileId: req.profileId });
-    if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(req.service, instance, req.profileId))) {
+    const key = { tenant, service: req.service, instance, profileId: req.profileId };
+    const profileKey = profileKeyString(key);
+    if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(key))) {
       this.counters.duplicates++;
       return { stored: false, stacks: 0 };
     }
@@ -145,7 +153,7 @@ export class Ingester {
     }
 
     const time = req.endTimeMs;
-    const known = this.knownStacks.of(req.service);
+    const known = this.knownStacks.of(tenant, req.service);
     const stackRows: StackRow[] = [];
     const newStacks: number[] = [];
     let totalBytes = 0;
@@ -155,7 +163,7 @@ export class Ingester {
       totalObjects += stacks.objects[k]!;
       if (known.has(stacks.idHi[k]!, stacks.idLo[k]!)) continue;
       newStacks.push(k);
-      stackRows.push({ service: req.service, id: stackIdDecimal(stacks, k), frames: stacks.frames(k), lastSeenMs: time });
+      stackRows.push({ tenant, service: req.service, id: stackIdDecimal(stacks, k), frames: stacks.frames(k), lastSeenMs: time });
     }
     // Stacks first: a visible profile's stacks are always there to read.
     check('before its stacks were written');
@@ -167,6 +175,7 @@ export class Ingester {
     const agent = req.agent;
     const row: ProfileRow = {
       fields: {
+        tenant,
         service: req.service,
         instance,
         profile_id: req.profileId,
