@@ -44,6 +44,11 @@ export declare function okEnv(name: string, intervalMs: number): Record<string, 
 export declare function startCollector(dataDir: string): Promise<ScenarioCollector>;
 export declare const SCENARIO_GC_ASSIST_BUDGET: number;
 export declare const WALL_CLOCK_CEILING: number;
+export declare function spawnScenario(
+  collector: ScenarioCollector,
+  sc: Scenario,
+  o: { mode: string; samplingBytes: number; intervalMs: number; service: string; gcAssistBudget?: number; precise?: 'auto' | 'always' | 'never' },
+): import('node:child_process').ChildProcess;
 export declare function runScenario(
   collector: ScenarioCollector,
   sc: Scenario,

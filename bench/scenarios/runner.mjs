@@ -114,13 +114,11 @@ export const SCENARIO_GC_ASSIST_BUDGET = 0.05;
 export const WALL_CLOCK_CEILING = 10;
 
 /**
- * Runs one scenario with the agent until it is flagged (leaks) or until
- * `maxIntervals` profiles are stored (non-leaks), evaluating once per
- * interval. `intervalsToFlag` is the number of profiles stored before the
- * evaluation that first flagged it (under load a few more may have arrived
- * while it ran).
+ * Starts one scenario's worker with the agent, at the rate `mode` asks for;
+ * the caller stops it. runScenario uses it; a test that needs a worker to
+ * keep running while it looks at the collector (test/ui) uses it directly.
  */
-export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto' }) {
+export function spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto' }) {
   const env = {
     ...process.env,
     HEAPWATCH_COLLECTOR: collector.grpc,
@@ -131,16 +129,26 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
     HEAPWATCH_PRECISE: precise,
     HEAPWATCH_LOG_LEVEL: 'error',
   };
-  let targetBytesPerInterval = null;
   if (sc.kind === 'leak') {
     const multiple = mode === 'slow' ? 0.25 : 2;
-    targetBytesPerInterval = multiple * samplingBytes;
+    const targetBytesPerInterval = multiple * samplingBytes;
     const jobsPerSec = targetBytesPerInterval / (sc.bytesPerJob * (intervalMs / 1000));
     env.SCENARIO_JOBS_PER_SEC = String(Math.max(0.5, Math.min(20_000, jobsPerSec)).toFixed(2));
   } else {
     Object.assign(env, okEnv(sc.name, intervalMs));
   }
-  const child = spawn(process.execPath, ['--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawn(process.execPath, ['--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/**
+ * Runs one scenario with the agent until it is flagged (leaks) or until
+ * `maxIntervals` profiles are stored (non-leaks), evaluating once per
+ * interval. `intervalsToFlag` is the number of profiles stored before the
+ * evaluation that first flagged it (under load a few more may have arrived
+ * while it ran).
+ */
+export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto' }) {
+  const child = spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, service, gcAssistBudget, precise });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const startMs = Date.now();
