@@ -6,6 +6,8 @@
 import * as path from 'node:path';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
+import { connectRoutes } from './http/connect';
+import { querierService } from './http/querier-service';
 import { HttpApi } from './http/server';
 import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
@@ -73,6 +75,10 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     // serve; without it (or when asked) the report is computed now.
     leaks: async (service, evaluate) =>
       (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service),
+    posts: connectRoutes([querierService(store)], {
+      maxBodyBytes: opts.maxMessageBytes,
+      onError: (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`),
+    }),
   });
   let grpcPort: number;
   let httpPort: number;

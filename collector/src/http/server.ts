@@ -9,15 +9,10 @@ import type { Logger } from '../log';
 import { toPprof } from '../query/pprof';
 import type { ProfileStore } from '../store/store';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../units';
+import type { PostHandler } from './connect';
+import { HttpError } from './errors';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { HttpError } from './errors';
 
 export interface ApiDeps {
   store: ProfileStore;
@@ -26,6 +21,10 @@ export interface ApiDeps {
   metrics?: () => Record<string, number>;
   /** GET /api/v1/leaks?service=S: the leak report, or null for an unknown service. */
   leaks?: (service: string, evaluate: boolean) => Promise<unknown>;
+  /** POST routes by path (the Connect services, Pyroscope's /ingest); each answers its own errors. */
+  posts?: Record<string, PostHandler>;
+  /** More lines for GET /metrics, in Prometheus text format (alerts, flagged findings). */
+  extraMetrics?: () => Promise<string[]>;
 }
 
 type Handler = (params: URLSearchParams, res: http.ServerResponse) => Promise<void>;
@@ -74,6 +73,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
         const full = `heapwatch_${name}`;
         lines.push(`# TYPE ${full} ${name.endsWith('_total') ? 'counter' : 'gauge'}`, `${full} ${value}`);
       }
+      lines.push(...((await deps.extraMetrics?.()) ?? []));
       const mem = process.memoryUsage();
       lines.push('# TYPE heapwatch_collector_rss_bytes gauge', `heapwatch_collector_rss_bytes ${mem.rss}`);
       const text = `${lines.join('\n')}\n`;
@@ -150,8 +150,25 @@ export class HttpApi {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const post = this.deps.posts?.[url.pathname];
+    if (post) {
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST');
+        sendJson(res, 405, { error: `${req.method} is not allowed; use POST` });
+        return;
+      }
+      post(req, res).catch((err: unknown) => this.fail(url.pathname, res, err));
+      return;
+    }
     const handler = this.handlers[url.pathname];
     if (!handler) {
+      if (req.method === 'POST' && /^\/[\w.]+\/\w+$/.test(url.pathname)) {
+        // A Connect client calling a method heapwatch does not serve.
+        const text = JSON.stringify({ code: 'unimplemented', message: `${url.pathname.slice(1)} is not implemented by heapwatch` });
+        res.writeHead(501, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
       return;
     }
@@ -160,14 +177,16 @@ export class HttpApi {
       sendJson(res, 405, { error: `${req.method} is not allowed; use GET` });
       return;
     }
-    handler(url.searchParams, res).catch((err: unknown) => {
-      if (err instanceof HttpError) {
-        sendJson(res, err.status, { error: err.message });
-        return;
-      }
-      this.deps.log.error(`${url.pathname} failed: ${(err as Error)?.stack ?? String(err)}`);
-      if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${(err as Error)?.message ?? String(err)}` });
-      else res.destroy();
-    });
+    handler(url.searchParams, res).catch((err: unknown) => this.fail(url.pathname, res, err));
+  }
+
+  private fail(pathname: string, res: http.ServerResponse, err: unknown): void {
+    if (err instanceof HttpError) {
+      if (!res.headersSent) sendJson(res, err.status, { error: err.message });
+      return;
+    }
+    this.deps.log.error(`${pathname} failed: ${(err as Error)?.stack ?? String(err)}`);
+    if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${(err as Error)?.message ?? String(err)}` });
+    else res.destroy();
   }
 }

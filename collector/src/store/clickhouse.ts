@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { LabelReads } from './label-reads';
 import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
 import { profilesInsert } from './profiles-insert';
@@ -15,13 +16,17 @@ import type { Sql } from './sql';
 import { MINUTE_MS } from '../units';
 import { StackSites } from './stack-sites';
 import type {
+  LabelSet,
   MergedProfile,
   ProfileKey,
   ProfilePoint,
   ProfileQuery,
   ProfileRow,
+  ProfileSelection,
   ProfileStore,
   ProfileWindow,
+  SeriesPoint,
+  SeriesQuery,
   ServiceSummary,
   SiteDetail,
   SitePoint,
@@ -58,6 +63,7 @@ export class ClickHouseStore implements ProfileStore {
   private readonly sql: Sql;
   private readonly profileReads: ProfileReads;
   private readonly leakReads: LeakReads;
+  private readonly labelReads: LabelReads;
 
   private constructor(
     private readonly client: ClickHouseClient,
@@ -78,6 +84,7 @@ export class ClickHouseStore implements ProfileStore {
       },
     };
     this.profileReads = new ProfileReads(this.sql);
+    this.labelReads = new LabelReads(this.sql);
     this.leakReads = new LeakReads(this.sql, new StackSites(this.sql, stackSiteCacheSize));
   }
 
@@ -133,6 +140,22 @@ export class ClickHouseStore implements ProfileStore {
 
   mergedProfile(q: ProfileQuery): Promise<MergedProfile> {
     return this.profileReads.mergedProfile(q);
+  }
+
+  labelNames(q: ProfileSelection, limit: number): Promise<string[]> {
+    return this.labelReads.labelNames(q, limit);
+  }
+
+  labelValues(name: string, q: ProfileSelection, limit: number): Promise<string[]> {
+    return this.labelReads.labelValues(name, q, limit);
+  }
+
+  labelSets(q: ProfileSelection, limit: number): Promise<LabelSet[]> {
+    return this.labelReads.labelSets(q, limit);
+  }
+
+  totalSeries(q: SeriesQuery): Promise<SeriesPoint[]> {
+    return this.labelReads.totalSeries(q);
   }
 
   profilePoints(service: string, maxProfiles: number, lookbackMs: number): Promise<ProfilePoint[]> {

@@ -8,11 +8,10 @@
  * the range, then sums the instances (docs/storage.md).
  */
 import type { Sql } from './sql';
-import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ServiceSummary } from './store';
+import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ProfileSelection, type ServiceSummary } from './store';
 
-/** The WHERE clause of the profiles a query selects, with its parameters. */
-function selection(q: ProfileQuery, params: Record<string, unknown>): string {
-  params.service = q.service;
+/** The WHERE clause of the profiles a selection selects, with its parameters. */
+export function selection(q: ProfileSelection, params: Record<string, unknown>): string {
   params.from = q.fromMs;
   params.to = q.toMs;
   const labelFilter = Object.entries(q.labels)
@@ -22,8 +21,12 @@ function selection(q: ProfileQuery, params: Record<string, unknown>): string {
       return ` AND labels[{lk${i}:String}] = {lv${i}:String}`;
     })
     .join('');
-  return `service = {service:String}
-      AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
+  let service = '';
+  if (q.service !== undefined) {
+    params.service = q.service;
+    service = 'service = {service:String} AND ';
+  }
+  return `${service}time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
       AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')${labelFilter}`;
 }
 
