@@ -26,6 +26,10 @@ serve options (environment variable in brackets):
   --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)
   --leak-interval-ms N     evaluate every service for leaks this often, 0 = only on request
                            [HEAPWATCH_LEAK_INTERVAL_MS] (default 30000)
+  --alert-webhook URL      POST a JSON (Slack-compatible) message when a leak is flagged or
+                           cleared; repeatable [HEAPWATCH_ALERT_WEBHOOKS, comma-separated]
+  --public-url URL         the HTTP API's address as alert receivers reach it, for links
+                           [HEAPWATCH_PUBLIC_URL] (default http://HOST:HTTP-PORT)
 
 leaks options:
   --service S              the service (required)
@@ -57,6 +61,8 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       token: { type: 'string' },
       'log-level': { type: 'string' },
       'leak-interval-ms': { type: 'string' },
+      'alert-webhook': { type: 'string', multiple: true },
+      'public-url': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -65,6 +71,10 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
   if (logLevel !== undefined && !isLogLevel(logLevel)) throw new UsageError(`--log-level must be silent, error, warn, info or debug, got ${JSON.stringify(logLevel)}`);
   const url = values['clickhouse-url'] ?? env.HEAPWATCH_CLICKHOUSE_URL;
   if (url !== undefined && !/^https?:\/\//.test(url)) throw new UsageError(`--clickhouse-url must be an http(s):// URL, got ${JSON.stringify(url)}`);
+  const webhooks = values['alert-webhook'] ?? (env.HEAPWATCH_ALERT_WEBHOOKS ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  for (const w of webhooks) if (!/^https?:\/\/[^\s]+$/.test(w)) throw new UsageError(`--alert-webhook must be an http(s):// URL, got ${JSON.stringify(w)}`);
+  const publicUrl = values['public-url'] ?? env.HEAPWATCH_PUBLIC_URL;
+  if (publicUrl !== undefined && !/^https?:\/\//.test(publicUrl)) throw new UsageError(`--public-url must be an http(s):// URL, got ${JSON.stringify(publicUrl)}`);
   const opts: Partial<CollectorOptions> = {
     host: values.host ?? env.HEAPWATCH_HOST,
     grpcPort: int('--grpc-port', values['grpc-port'] ?? env.HEAPWATCH_GRPC_PORT, 0, 65535),
@@ -76,6 +86,8 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     token: values.token ?? env.HEAPWATCH_TOKEN,
     logLevel,
     leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, DAY_MS),
+    alertWebhooks: webhooks.length ? webhooks : undefined,
+    publicUrl,
   };
   for (const k of Object.keys(opts) as (keyof CollectorOptions)[]) if (opts[k] === undefined || opts[k] === '') delete opts[k];
   return opts;

@@ -6,10 +6,12 @@
 import * as path from 'node:path';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
+import { flaggedMetrics } from './alerts/flagged-metrics';
+import { WebhookNotifier } from './alerts/webhook';
 import { connectRoutes } from './http/connect';
 import { querierService } from './http/querier-service';
 import { HttpApi } from './http/server';
-import { evaluateLeaks, latestLeakReport, LeakMonitor } from './leaks';
+import { evaluateLeaks, latestLeakReport, LeakMonitor, type LeakEvent } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { ClickHouseStore, type StoreTarget } from './store/clickhouse';
 import type { ProfileStore } from './store/store';
@@ -31,6 +33,10 @@ export interface CollectorOptions {
   /** How often every active service is evaluated for leaks; 0 evaluates only on request. */
   leakEvaluationMs: number;
   ingest?: IngesterOptions;
+  /** URLs that get a JSON POST when a leak is flagged or cleared. */
+  alertWebhooks?: string[];
+  /** The HTTP API's address as alert receivers reach it, for links (default http://host:httpPort). */
+  publicUrl?: string;
 }
 
 export const DEFAULT_OPTIONS: CollectorOptions = {
@@ -66,15 +72,19 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     { host: opts.host, port: opts.grpcPort, token: opts.token, maxMessageBytes: opts.maxMessageBytes },
     log,
   );
-  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store, { periodMs: opts.leakEvaluationMs, log }) : undefined;
+  // Made once the HTTP port is known (links point at it); until then nothing evaluates.
+  let notifier: WebhookNotifier | undefined;
+  const onEvents = (events: LeakEvent[]) => notifier?.notify(events);
+  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store, { periodMs: opts.leakEvaluationMs, log, onEvents }) : undefined;
   const http = new HttpApi({
     store,
     log,
-    metrics: () => ingester.metrics(),
+    metrics: () => ({ ...ingester.metrics(), ...notifier?.metrics() }),
+    extraMetrics: () => flaggedMetrics(store),
     // The monitor keeps a fresh report in the store, which any collector can
     // serve; without it (or when asked) the report is computed now.
     leaks: async (service, evaluate) =>
-      (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service),
+      (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service, { onEvents }),
     posts: connectRoutes([querierService(store)], {
       maxBodyBytes: opts.maxMessageBytes,
       onError: (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`),
@@ -90,6 +100,9 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     await store.close();
     throw err;
   }
+  if (opts.alertWebhooks?.length) {
+    notifier = new WebhookNotifier({ urls: opts.alertWebhooks, linkBase: opts.publicUrl ?? `http://${opts.host}:${httpPort}` }, log);
+  }
   monitor?.start();
   return {
     grpcPort,
@@ -99,6 +112,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     log,
     async close() {
       await monitor?.stop();
+      await notifier?.close();
       await grpc.close();
       await http.close();
       await ingester.flush();

@@ -17,6 +17,19 @@ export interface AlertEntry {
   flagged: boolean;
   /** ISO time the key was first flagged (kept while flagged). */
   firstFlaggedAt: string | null;
+  /** What the key is, as last flagged: what a "cleared" notification names. */
+  subject?: AlertSubject;
+}
+
+/** A flagged site or process gauge, as notifications describe it (leaks/transitions.ts). */
+export interface AlertSubject {
+  kind: 'site' | 'heap' | 'external';
+  function?: string;
+  file?: string;
+  line?: number;
+  instance?: string;
+  growthBytesPerHour: number;
+  timeToLimitSeconds: number | null;
 }
 
 export interface AlertState {

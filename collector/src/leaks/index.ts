@@ -21,13 +21,15 @@
  * instances) and alert.ts (consecutive evaluations).
  */
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState } from './alert';
+import { transitions, type LeakEvent } from './transitions';
 import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
 import type { ProfileStore } from '../store/store';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
 import type { Frame } from '../model/site';
 
-export { formatLeakTable } from './report';
+export { formatBytes, formatDuration, formatLeakTable } from './report';
+export type { LeakEvent } from './transitions';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 
@@ -38,6 +40,8 @@ export interface EvaluateOptions {
   lookbackMs: number;
   /** Clock, for tests. */
   now: () => number;
+  /** Called with the keys that became flagged or cleared, once the report is stored. */
+  onEvents?: (events: LeakEvent[]) => void;
 }
 
 export const DEFAULT_EVALUATE: EvaluateOptions = {
@@ -93,11 +97,28 @@ export async function evaluateLeaks(
     return e?.flagged ? e.firstFlaggedAt ?? evaluatedAt : null;
   };
 
+  const process: ProcessFinding[] = d.process
+    .filter((p) => flagged(p.key))
+    .map((p) => {
+      const finding: ProcessFinding = {
+        kind: p.kind,
+        instance: p.instance,
+        growthBytesPerHour: Math.round(p.growthBytesPerHour),
+        timeToLimitSeconds: p.timeToLimitSeconds === null ? null : Math.round(p.timeToLimitSeconds),
+      };
+      state.entries[p.key]!.subject = { ...finding };
+      return finding;
+    })
+    .sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
+  // A site's time to the heap limit is its process's: the soonest of the service's heap findings.
+  const limits = process.filter((p) => p.kind === 'heap' && p.timeToLimitSeconds !== null).map((p) => p.timeToLimitSeconds!);
+  const timeToLimitSeconds = limits.length ? Math.min(...limits) : null;
+
   const flaggedSites = [...d.sites.values()].filter((s) => flagged(`site:${s.siteId}`));
   const details = new Map((await store.siteDetails(service, flaggedSites.map((s) => s.siteId), profiles)).map((x) => [x.siteId, x]));
   const leaks: LeakSite[] = flaggedSites.map((s) => {
     const x = details.get(s.siteId);
-    return {
+    const site: LeakSite = {
       function: x?.site.function ?? '',
       file: x?.site.file ?? '',
       line: x?.site.line ?? 0,
@@ -110,21 +131,25 @@ export async function evaluateLeaks(
       confidence: Math.round(s.confidence * 1000) / 1000,
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
     };
+    state.entries[`site:${s.siteId}`]!.subject = {
+      kind: 'site',
+      function: site.function,
+      file: site.file,
+      line: site.line,
+      growthBytesPerHour: site.growthBytesPerHour,
+      timeToLimitSeconds,
+    };
+    return site;
   });
   leaks.sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
-  const process: ProcessFinding[] = d.process
-    .filter((p) => flagged(p.key))
-    .map((p) => ({
-      kind: p.kind,
-      instance: p.instance,
-      growthBytesPerHour: Math.round(p.growthBytesPerHour),
-      timeToLimitSeconds: p.timeToLimitSeconds === null ? null : Math.round(p.timeToLimitSeconds),
-    }))
-    .sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
 
   const report: LeakReport = { service, evaluatedAt, leaks, process };
   const stored: StoredReport = { ...report, alertState: state };
   await store.writeFinding(service, nowMs, JSON.stringify(stored));
+  if (o.onEvents) {
+    const events = transitions(service, prev, state, evaluatedAt);
+    if (events.length) o.onEvents(events);
+  }
   return report;
 }
 
