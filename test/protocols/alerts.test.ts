@@ -89,7 +89,7 @@ describe('alerts: webhook and /metrics', () => {
     const hook = `http://127.0.0.1:${receiver.port}/hooks/heapwatch`;
     collector = await startCollectorProcess({ args: ['--leak-interval-ms', '1000', '--alert-webhook', hook, '--public-url', 'https://heapwatch.example'] });
     const base = collector.httpUrl;
-    worker = spawn(process.execPath, ['--require', AGENT_REGISTER, path.join(ROOT, 'test/fixtures/fixable-leak-worker.js')], {
+    worker = spawn(process.execPath, ['--require', AGENT_REGISTER, path.join(ROOT, 'test/fixtures/retaining-worker.js')], {
       env: {
         ...process.env,
         HEAPWATCH_COLLECTOR: collector.grpcAddress,
@@ -98,7 +98,7 @@ describe('alerts: webhook and /metrics', () => {
         HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(32 * 1024),
         HEAPWATCH_LOG_LEVEL: 'warn',
       },
-      stdio: ['pipe', 'pipe', 'inherit'],
+      stdio: ['pipe', 'ignore', 'inherit'],
     });
 
     // Flagged while the receiver is down: the notifier has to retry.
@@ -114,7 +114,7 @@ describe('alerts: webhook and /metrics', () => {
       500,
     );
     const gauge = await metrics(base);
-    const line = new RegExp(`^heapwatch_leak_flagged\\{service="${SERVICE}",function="retainPayload",file="[^"]*fixable-leak-worker.js"\\} (\\d+)$`, 'm').exec(gauge);
+    const line = new RegExp(`^heapwatch_leak_flagged\\{service="${SERVICE}",function="retainPayload",file="[^"]*retaining-worker.js"\\} (\\d+)$`, 'm').exec(gauge);
     expect(line, gauge).not.toBeNull();
     expect(Number(line![1])).toBeGreaterThan(0);
     expect(flagged.growthBytesPerHour).toBeGreaterThan(0);
@@ -132,7 +132,7 @@ describe('alerts: webhook and /metrics', () => {
       function: 'retainPayload',
       url: `https://heapwatch.example/api/v1/leaks?service=${SERVICE}`,
     });
-    expect(first.file).toMatch(/fixable-leak-worker\.js$/);
+    expect(first.file).toMatch(/retaining-worker\.js$/);
     expect(first.id).toMatch(/^[0-9a-f]{32}$/);
     expect(first.growthBytesPerHour).toBeGreaterThan(0);
     expect(first.text).toMatch(/leak flagged in \*alerting-worker\*: `retainPayload`/);
@@ -158,7 +158,7 @@ describe('alerts: webhook and /metrics', () => {
     expect(counter(after, 'heapwatch_alert_webhook_sent_total')).toBe(receiver.events.length);
     expect(counter(after, 'heapwatch_alert_webhook_dropped_total')).toBe(0);
     expect(counter(after, 'heapwatch_alert_webhook_queue_length')).toBe(0);
-  });
+  }, 480_000);
 
   it('refuses a webhook that is not an http(s) URL', async () => {
     const { spawnSync } = await import('node:child_process');
