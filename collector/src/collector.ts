@@ -9,6 +9,7 @@ import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { flaggedMetrics } from './alerts/flagged-metrics';
 import { WebhookNotifier } from './alerts/webhook';
 import { connectRoutes } from './http/connect';
+import { pusherService, pyroscopeIngestRoute } from './http/pyroscope-ingest';
 import { querierService } from './http/querier-service';
 import { HttpApi } from './http/server';
 import { evaluateLeaks, latestLeakReport, LeakMonitor, type LeakEvent } from './leaks';
@@ -85,10 +86,13 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     // serve; without it (or when asked) the report is computed now.
     leaks: async (service, evaluate) =>
       (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service, { onEvents }),
-    posts: connectRoutes([querierService(store)], {
-      maxBodyBytes: opts.maxMessageBytes,
-      onError: (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`),
-    }),
+    posts: {
+      ...connectRoutes([querierService(store), pusherService(ingester)], {
+        maxBodyBytes: opts.maxMessageBytes,
+        onError: (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`),
+      }),
+      '/ingest': pyroscopeIngestRoute(ingester, opts.maxMessageBytes),
+    },
   });
   let grpcPort: number;
   let httpPort: number;

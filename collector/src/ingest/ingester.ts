@@ -9,7 +9,7 @@ import { BoundedSet } from '../lru';
 import { Batcher, type BatcherOptions } from '../store/batcher';
 import { profileKeyString, type ProfileRow, type ProfileStore, type StackRow } from '../store/store';
 import { KnownStacks } from './known-stacks';
-import { normalize, stackIdDecimal } from './normalize';
+import { normalize, stackIdDecimal, type NormalizedProfile } from './normalize';
 import { StoredProfiles } from './stored-profiles';
 import { decodeProfile, DEFAULT_LIMITS, validateEnvelope, type Limits } from './validate';
 
@@ -26,6 +26,13 @@ export interface IngestResult {
   /** False when the profile had been stored before (a retry). */
   stored: boolean;
   stacks: number;
+}
+
+interface Prepared {
+  req: IngestRequest__Output;
+  instance: string;
+  profileKey: string;
+  stacks: NormalizedProfile | null;
 }
 
 const DEFAULT_BATCH: BatcherOptions = {
@@ -89,6 +96,24 @@ export class Ingester {
   }
 
   async ingest(req: IngestRequest__Output): Promise<IngestResult> {
+    return this.store(await this.prepare(req));
+  }
+
+  /**
+   * Ingests several profiles all or nothing: every one is validated and
+   * decoded before any is stored, so a request with one bad profile stores
+   * none (Pyroscope's Push carries many).
+   */
+  async ingestAll(reqs: readonly IngestRequest__Output[]): Promise<IngestResult[]> {
+    const prepared: Prepared[] = [];
+    for (const req of reqs) prepared.push(await this.prepare(req));
+    const results: IngestResult[] = [];
+    for (const p of prepared) results.push(await this.store(p));
+    return results;
+  }
+
+  /** Validates and decodes; null stacks when the profile is already stored (a retry). */
+  private async prepare(req: IngestRequest__Output): Promise<Prepared> {
     try {
       validateEnvelope(req, this.limits);
     } catch (err) {
@@ -98,17 +123,21 @@ export class Ingester {
     const instance = instanceKey(req.instance!);
     const profileKey = profileKeyString({ service: req.service, instance, profileId: req.profileId });
     if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(req.service, instance, req.profileId))) {
-      this.counters.duplicates++;
-      return { stored: false, stacks: 0 };
+      return { req, instance, profileKey, stacks: null };
     }
-    let stacks;
     try {
-      stacks = normalize(await decodeProfile(req.pprofGzip, this.limits));
+      return { req, instance, profileKey, stacks: normalize(await decodeProfile(req.pprofGzip, this.limits)) };
     } catch (err) {
       this.counters.rejected++;
       throw err;
     }
+  }
 
+  private async store({ req, instance, profileKey, stacks }: Prepared): Promise<IngestResult> {
+    if (!stacks || this.knownProfiles.has(profileKey)) {
+      this.counters.duplicates++;
+      return { stored: false, stacks: 0 };
+    }
     const time = req.endTimeMs;
     const known = this.knownStacks.of(req.service);
     const stackRows: StackRow[] = [];
