@@ -9,6 +9,7 @@ import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { flaggedMetrics } from './alerts/flagged-metrics';
 import { WebhookNotifier } from './alerts/webhook';
 import { connectRoutes } from './http/connect';
+import { requireToken } from './http/ingest-auth';
 import { pusherService, pyroscopeIngestRoute } from './http/pyroscope-ingest';
 import { querierService } from './http/querier-service';
 import { HttpApi } from './http/server';
@@ -86,13 +87,17 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     // serve; without it (or when asked) the report is computed now.
     leaks: async (service, evaluate) =>
       (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service, { onEvents }),
-    posts: {
-      ...connectRoutes([querierService(store), pusherService(ingester)], {
+    posts: (() => {
+      const routes = connectRoutes([querierService(store), pusherService(ingester)], {
         maxBodyBytes: opts.maxMessageBytes,
         onError: (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`),
-      }),
-      '/ingest': pyroscopeIngestRoute(ingester, opts.maxMessageBytes),
-    },
+      });
+      // Writes take --token, as gRPC ingest does.
+      const push = '/push.v1.PusherService/Push';
+      routes[push] = requireToken(routes[push]!, opts.token, true);
+      routes['/ingest'] = requireToken(pyroscopeIngestRoute(ingester, opts.maxMessageBytes), opts.token, false);
+      return routes;
+    })(),
   });
   let grpcPort: number;
   let httpPort: number;

@@ -190,3 +190,24 @@ describe('Pyroscope agents -> heapwatch', () => {
     expect((await exported(base, 'pushed')).bytes).toBe(41_984);
   });
 });
+
+describe('Pyroscope ingest with --token', () => {
+  it('/ingest and Push need the bearer token', async () => {
+    const c = await startCollectorProcess({ args: ['--token', 's3cret'] });
+    try {
+      const heap = gzipProfile(buildProfile(STACKS));
+      const url = `${c.httpUrl}/ingest?name=tokened`;
+      const without = await fetch(url, { method: 'POST', body: heap });
+      expect(without.status).toBe(401);
+      expect(await without.json()).toEqual({ error: 'missing or wrong bearer token' });
+      expect((await fetch(url, { method: 'POST', body: heap, headers: { authorization: 'Bearer wrong!' } })).status).toBe(401);
+      const push = await fetch(`${c.httpUrl}/push.v1.PusherService/Push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(push.status).toBe(401);
+      expect(await push.json()).toMatchObject({ code: 'unauthenticated' });
+      expect((await services(c.httpUrl)).map((s) => s.service)).not.toContain('tokened');
+      expect((await fetch(url, { method: 'POST', body: heap, headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
+    } finally {
+      await c.stop();
+    }
+  });
+});
