@@ -11,6 +11,7 @@ const UNIT = [
   'test/agent/gc-assist.test.ts',
   'test/agent/queue.test.ts',
   'test/agent/sender.test.ts',
+  'test/collector/pprof-reader.test.ts',
   'test/collector/units.test.ts',
   'test/docs/links.test.ts',
   'test/leaks/alert.test.ts',

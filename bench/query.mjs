@@ -7,45 +7,15 @@
 //
 //   node bench/query.mjs [--quick] [--instances 6] [--stacks 2000] [--repeats 5]
 import * as fs from 'node:fs';
-import { encodeProfile, InstanceSeries, serviceStacks } from './lib/profiles.mjs';
-import { httpGet, ingestClient, ingestRequest, instanceOf, send, startCollectorProcess } from './lib/collector.mjs';
+import { httpGet } from './lib/collector.mjs';
+import { loadFleetDay } from './lib/fleet-day.mjs';
 import { du, fmt, header, median, mib, parseArgs, table, targetsTable, writeResult } from './lib/report.mjs';
 
 const args = parseArgs({ quick: false, instances: 6, stacks: 2000, hours: 24, intervalS: 60, repeats: 5, concurrency: 8, targetMs: 1000 });
 if (args.quick) Object.assign(args, { instances: 2, hours: 3, repeats: 2 });
 const settings = { ...args };
 const service = 'query-bench';
-const perInstance = Math.round((args.hours * 3600) / args.intervalS);
-const endMs = Date.now() - 60_000;
-const startMs = endMs - (perInstance - 1) * args.intervalS * 1000;
-const stacks = serviceStacks(777, Math.round(args.stacks * 1.1));
-const agents = Array.from({ length: args.instances }, (_, i) => ({ series: new InstanceSeries(stacks, 900 + i), instance: instanceOf(i, startMs - 3600_000), next: 0 }));
-
-const collector = await startCollectorProcess();
-const client = ingestClient(collector.grpcAddress);
-const total = perInstance * args.instances;
-let sent = 0;
-let values = 0;
-const t0 = performance.now();
-console.error(`loading ${total} profiles (${args.instances} instances x ${perInstance}) ...`);
-await Promise.all(
-  Array.from({ length: args.concurrency }, async () => {
-    for (;;) {
-      const k = sent++;
-      if (k >= total) return;
-      // Time-major order, as a live fleet sends.
-      const agent = agents[k % args.instances];
-      const i = agent.next++;
-      const snap = agent.series.next();
-      values += snap.length;
-      const endTimeMs = startMs + i * args.intervalS * 1000;
-      await send(client, ingestRequest({ service, instance: agent.instance, pprofGzip: encodeProfile(stacks, snap, endTimeMs), endTimeMs, startTimeMs: endTimeMs - args.intervalS * 1000 }));
-      if (k % 1000 === 0) console.error(`  ${k}/${total}`);
-    }
-  }),
-);
-const loadSeconds = (performance.now() - t0) / 1000;
-client.close();
+const { collector, startMs, endMs, perInstance, total, values, loadSeconds } = await loadFleetDay({ service, ...args });
 const storeBytes = du(collector.dataDir);
 
 const base = `${collector.httpUrl}/api/v1`;

@@ -12,8 +12,10 @@ const PARTS = [
   ['agent-overhead', 'agent-overhead.mjs'],
   ['agent-leak', 'agent-leak.mjs'],
   ['ingest', 'ingest.mjs'],
+  ['ingest-load', 'ingest-load.mjs'],
   ['storage', 'storage.mjs'],
   ['query', 'query.mjs'],
+  ['ui', 'ui.mjs'],
 ];
 const reportOnly = process.argv.includes('--report-only');
 const flags = process.argv.slice(2).filter((f) => f !== '--report-only');

@@ -1,5 +1,5 @@
 import type { AgentStats, IngestRequest } from '@heapwatch/proto/messages';
-import { Backoff } from './backoff';
+import { Backoff, MAX_BACKOFF_MS } from './backoff';
 import type { GcAssistStats } from './gc-assist';
 import { GrpcStatus } from './grpc-status';
 import type { Logger } from './logger';
@@ -40,6 +40,8 @@ export class Sender {
   readonly queue: BoundedQueue<PendingProfile>;
   private inFlight: Promise<boolean> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The collector's retry hint from the last failure, which replaces the next backoff delay. */
+  private pushbackMs: number | undefined;
   private draining = 0;
   private closed = false;
   profilesSent = 0;
@@ -135,6 +137,7 @@ export class Sender {
         if (r.ok) {
           if (this.queue.remove(item)) this.profilesSent++;
           this.backoff.reset();
+          this.pushbackMs = undefined;
           this.queue.endBurst();
           this.log.debug(`profile ${String(item.request.profileId)} acknowledged (stored=${String(r.stored)})`);
           return false;
@@ -146,6 +149,7 @@ export class Sender {
           return false;
         }
         this.sendFailures++;
+        this.pushbackMs = r.retryAfterMs;
         this.log.debug(`send failed (code ${String(r.code)}: ${r.details ?? ''})`);
         return true;
       })
@@ -166,7 +170,11 @@ export class Sender {
     if (this.backoff.attempts === 0 && this.sendFailures > 0) {
       this.log.warn('collector unreachable; queueing profiles and retrying with backoff (logged once per outage)');
     }
-    const delay = this.backoff.nextDelayMs();
+    // A collector that sheds load says when to come back; it has spread its
+    // hints already, so it is followed as given (within the backoff's bound).
+    const backoffDelay = this.backoff.nextDelayMs();
+    const delay = this.pushbackMs !== undefined ? Math.min(this.pushbackMs, MAX_BACKOFF_MS) : backoffDelay;
+    this.pushbackMs = undefined;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.pump();

@@ -31,6 +31,8 @@ export interface SendResult {
   code?: number;
   details?: string;
   stored?: boolean;
+  /** The collector's `grpc-retry-pushback-ms` trailer: when to try again (gRPC retry design A6). */
+  retryAfterMs?: number;
 }
 
 export interface Transport {
@@ -150,6 +152,7 @@ export class Http2Transport implements Transport {
     let contentType: string | undefined;
     let grpcStatus: string | undefined;
     let grpcMessage: string | undefined;
+    let retryAfterMs: number | undefined;
     let streamError: Error | undefined;
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -158,6 +161,8 @@ export class Http2Transport implements Transport {
       if (s !== undefined) {
         grpcStatus = s;
         grpcMessage = first(h['grpc-message']);
+        const pushback = first(h['grpc-retry-pushback-ms']);
+        if (pushback !== undefined && /^\d{1,9}$/.test(pushback)) retryAfterMs = Number(pushback);
       }
     };
 
@@ -191,7 +196,7 @@ export class Http2Transport implements Transport {
       const code = Number(grpcStatus);
       const details = grpcMessage === undefined ? undefined : decodeGrpcMessage(grpcMessage);
       if (!Number.isInteger(code)) return finish({ ok: false, code: GrpcStatus.UNKNOWN, details: `bad grpc-status ${grpcStatus}` });
-      if (code !== GrpcStatus.OK) return finish({ ok: false, code, details });
+      if (code !== GrpcStatus.OK) return finish({ ok: false, code, details, ...(retryAfterMs !== undefined && { retryAfterMs }) });
       finish(decodeResponse(Buffer.concat(chunks, bytes)));
     });
     stream.end(body);

@@ -5,6 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS, startCollector, type CollectorOptions } from './collector';
+import { DEFAULT_ADMISSION } from './ingest/admission';
+import { DEFAULT_LIMITS, type Limits } from './ingest/validate';
 import { formatLeakTable, type LeakReport } from './leaks';
 import { isLogLevel } from './log';
 import { DAY_MS, MINUTE_MS } from './units';
@@ -30,6 +32,14 @@ serve options (environment variable in brackets):
                            cleared; repeatable [HEAPWATCH_ALERT_WEBHOOKS, comma-separated]
   --public-url URL         the HTTP API's address as alert receivers reach it, for links
                            [HEAPWATCH_PUBLIC_URL] (default http://HOST:HTTP-PORT)
+  --max-in-flight-requests N
+                           ingest requests worked on at once; more get RESOURCE_EXHAUSTED
+                           [HEAPWATCH_MAX_IN_FLIGHT_REQUESTS] (default ${DEFAULT_ADMISSION.maxInFlightRequests})
+  --max-in-flight-bytes N  their gzipped profile bytes together [HEAPWATCH_MAX_IN_FLIGHT_BYTES]
+                           (default ${DEFAULT_ADMISSION.maxInFlightBytes})
+  --limit NAME=N           one per-request limit (repeatable), e.g. --limit maxSamples=500000
+                           [HEAPWATCH_LIMITS, comma-separated NAME=N]; names and defaults:
+                           ${Object.entries(DEFAULT_LIMITS).filter(([k]) => k !== 'maxAgeMs').map(([k, v]) => `${k}=${v}`).join(' ').replace(/(.{1,70})( |$)/g, '$1\n                           ').trimEnd()}
 
 leaks options:
   --service S              the service (required)
@@ -63,6 +73,9 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'leak-interval-ms': { type: 'string' },
       'alert-webhook': { type: 'string', multiple: true },
       'public-url': { type: 'string' },
+      'max-in-flight-requests': { type: 'string' },
+      'max-in-flight-bytes': { type: 'string' },
+      limit: { type: 'string', multiple: true },
     },
     strict: true,
     allowPositionals: false,
@@ -89,11 +102,42 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     alertWebhooks: webhooks.length ? webhooks : undefined,
     publicUrl,
   };
+  const admission = {
+    maxInFlightRequests: int('--max-in-flight-requests', values['max-in-flight-requests'] ?? env.HEAPWATCH_MAX_IN_FLIGHT_REQUESTS, 1, 1_000_000),
+    maxInFlightBytes: int('--max-in-flight-bytes', values['max-in-flight-bytes'] ?? env.HEAPWATCH_MAX_IN_FLIGHT_BYTES, 1, 2 ** 40),
+  };
+  if (admission.maxInFlightRequests !== undefined || admission.maxInFlightBytes !== undefined) {
+    opts.admission = Object.fromEntries(Object.entries(admission).filter(([, v]) => v !== undefined));
+  }
+  const limits = parseLimits(values.limit ?? env.HEAPWATCH_LIMITS?.split(',').filter(Boolean) ?? []);
+  if (Object.keys(limits).length > 0) opts.ingest = { limits };
   for (const k of Object.keys(opts) as (keyof CollectorOptions)[]) if (opts[k] === undefined || opts[k] === '') delete opts[k];
   return opts;
 }
 
+/** `NAME=N` pairs into Limits; maxAgeMs follows --retention-days and is not set here. */
+function parseLimits(pairs: string[]): Partial<Limits> {
+  const out: Partial<Limits> = {};
+  for (const pair of pairs) {
+    const [name = '', value] = pair.split('=', 2);
+    if (!(name in DEFAULT_LIMITS) || name === 'maxAgeMs') {
+      throw new UsageError(`--limit ${JSON.stringify(pair)}: unknown limit; known: ${Object.keys(DEFAULT_LIMITS).filter((k) => k !== 'maxAgeMs').join(', ')}`);
+    }
+    out[name as keyof Limits] = int(`--limit ${name}`, value ?? '', 1, 2 ** 40);
+  }
+  return out;
+}
+
+/**
+ * libuv's thread pool runs both gunzip and every query of the embedded
+ * engine (chDB queues its work there); with the default 4 threads, a few
+ * large inflations made /healthz and the inserts wait seconds for a thread.
+ * Read once, when the pool first starts, so it is set before anything runs.
+ */
+const THREADPOOL_SIZE = '16';
+
 async function serve(argv: string[]): Promise<void> {
+  process.env.UV_THREADPOOL_SIZE ??= THREADPOOL_SIZE;
   const opts = serveOptions(argv, process.env);
   const collector = await startCollector(opts);
   const host = opts.host ?? DEFAULT_OPTIONS.host;
@@ -102,6 +146,9 @@ async function serve(argv: string[]): Promise<void> {
   process.stdout.write(`heapwatch collector: grpc ${host}:${collector.grpcPort}\n`);
   process.stdout.write(`heapwatch collector: http http://${host}:${collector.httpPort}\n`);
   process.stdout.write(`heapwatch collector: store ${store}\n`);
+  process.stdout.write(
+    collector.webUi ? `heapwatch collector: web UI http://${host}:${collector.httpPort}/\n` : 'heapwatch collector: web UI not built (npm run build)\n',
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1); // a second signal: do not wait

@@ -65,6 +65,26 @@ describe('Sender', () => {
     s.close();
   });
 
+  it("waits the collector's retry hint (grpc-retry-pushback-ms) instead of its own backoff", async () => {
+    const at: number[] = [];
+    const results: SendResult[] = [{ ok: false, code: status.RESOURCE_EXHAUSTED, retryAfterMs: 400 }, { ok: true }];
+    const t: Transport = {
+      send() {
+        at.push(performance.now());
+        return Promise.resolve(results.shift() ?? { ok: true });
+      },
+      close() {},
+    };
+    // The backoff alone would retry at once (random() = 0).
+    const s = new Sender(t, new Backoff(1_000, () => 0), { maxItems: 10, maxBytes: 10_000 }, 1_000, quiet);
+    s.enqueue(profile('x'));
+    for (const deadline = Date.now() + 5_000; at.length < 2 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    expect(at.length).toBe(2);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(390);
+    expect(s.counters()).toMatchObject({ profilesSent: 1, sendFailures: 1, queueLength: 0 });
+    s.close();
+  });
+
   it('reports stats as they are at send time', async () => {
     const seen: unknown[] = [];
     const t: Transport = {

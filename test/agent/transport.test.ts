@@ -146,6 +146,14 @@ describe('Http2Transport against a grpc-js server', () => {
     expect(r).toEqual({ ok: false, code: GrpcStatus.INVALID_ARGUMENT, details });
   });
 
+  it('RESOURCE_EXHAUSTED: the grpc-retry-pushback-ms trailer comes back as retryAfterMs', async () => {
+    const metadata = new grpc.Metadata();
+    metadata.set('grpc-retry-pushback-ms', '1234');
+    const s = await grpcServer((_c, cb) => cb({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'busy', metadata }));
+    const r = await transport(`127.0.0.1:${s.port}`).send(request(), 5_000);
+    expect(r).toEqual({ ok: false, code: GrpcStatus.RESOURCE_EXHAUSTED, details: 'busy', retryAfterMs: 1234 });
+  });
+
   it('UNAUTHENTICATED for a missing or wrong token', async () => {
     const s = await grpcServer((call, cb) =>
       call.metadata.get('authorization')[0] === 'Bearer right'

@@ -13,7 +13,7 @@
  */
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import { DEFAULT_MAX_NODES, flameGraph, flameGraphDiff, MAX_MAX_NODES, type Measure } from '../query/flamegraph';
+import { DEFAULT_MAX_NODES, flameGraph, flameGraphDiff, MAX_MAX_NODES, type Measure } from '../query/flamebearer';
 import { toPprof } from '../query/pprof';
 import { parseSelector, SelectorError, type Selector } from '../query/selector';
 import { SERVICE_LABEL, type MergedStack, type ProfileSelection, type ProfileStore } from '../store/store';

@@ -4,12 +4,17 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
-import { OverloadedError } from '../store/batcher';
+import { ExpiredError, OverloadedError } from '../store/batcher';
+import { RefusedByStoreError } from '../store/insert-errors';
 import type { Logger } from '../log';
+import { Admission, DEFAULT_ADMISSION, type AdmissionOptions } from './admission';
 import { IngestError } from './errors';
 import type { Ingester } from './ingester';
 
 const MAX_CONNECTION_AGE_MS = 10 * 60_000;
+const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
+/** A call is counted in flight until this long after its deadline at most. */
+const DEADLINE_GRACE_MS = 100;
 
 export interface GrpcServerOptions {
   host: string;
@@ -18,19 +23,54 @@ export interface GrpcServerOptions {
   token?: string;
   /** Largest request accepted, in bytes. */
   maxMessageBytes: number;
+  admission?: Partial<AdmissionOptions>;
+}
+
+/** What a request that does not decode as an IngestRequest becomes, for the handler to refuse. */
+interface Undecodable {
+  undecodable: string;
+}
+
+/**
+ * The ingest service with a request deserializer that never throws: grpc-js
+ * answers a deserializer's exception with INTERNAL, which the agent retries
+ * for ever; bytes that do not decode are the caller's fault (INVALID_ARGUMENT).
+ */
+function ingestService(): grpc.ServiceDefinition {
+  const service = ingestProto().heapwatch.v1.IngestService.service;
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (err) {
+            return { undecodable: (err as Error)?.message ?? String(err) } satisfies Undecodable;
+          }
+        },
+      },
+    ]),
+  );
 }
 
 export class GrpcIngestServer {
   private readonly server: grpc.Server;
   private serving = true;
   boundPort = 0;
+  readonly admission: Admission;
+  /** Requests that did not decode as an IngestRequest. */
+  undecodable = 0;
 
   constructor(
     private readonly ingester: Ingester,
     private readonly opts: GrpcServerOptions,
     private readonly log: Logger,
   ) {
+    this.admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
     this.server = new grpc.Server({
+      interceptors: [this.admissionInterceptor()],
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': 1 << 20,
       // Agents hold one HTTP/2 connection for days; behind an L4 balancer
@@ -40,7 +80,7 @@ export class GrpcIngestServer {
       'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
       'grpc.max_connection_age_grace_ms': 30_000,
     });
-    this.server.addService(ingestProto().heapwatch.v1.IngestService.service, this.ingestHandlers());
+    this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
   }
 
@@ -69,6 +109,55 @@ export class GrpcIngestServer {
     });
   }
 
+  /**
+   * Admission when a call's headers arrive, before its body is read
+   * (admission.ts says why), and its release when the call ends, however
+   * it ends: a status sent, or the call cancelled or past its deadline.
+   */
+  private admissionInterceptor(): grpc.ServerInterceptor {
+    return (method, call) => {
+      if (method.path !== INGEST_METHOD_PATH) return new grpc.ServerInterceptingCall(call);
+      let admitted = false;
+      let released = false;
+      let timer: NodeJS.Timeout | undefined;
+      const release = (completed: boolean): void => {
+        if (!admitted || released) return;
+        released = true;
+        clearTimeout(timer);
+        this.admission.release(completed);
+      };
+      return new grpc.ServerInterceptingCall(call, {
+        start: (next) =>
+          next({
+            onReceiveMetadata: (metadata, nextMetadata) => {
+              const deadline = call.getDeadline();
+              const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+              const refused = this.admission.admit(deadlineMs - Date.now());
+              if (refused !== undefined) {
+                call.sendStatus(this.shed(refused) as grpc.StatusObject);
+                return;
+              }
+              admitted = true;
+              // grpc-js ends a call at its deadline without passing the status
+              // through interceptors: release it then, whatever the handler is
+              // doing (work past its deadline is dropped at its next step).
+              if (Number.isFinite(deadlineMs)) {
+                timer = setTimeout(() => release(false), Math.max(0, deadlineMs - Date.now()) + DEADLINE_GRACE_MS);
+                timer.unref();
+              }
+              nextMetadata(metadata);
+            },
+            onCancel: () => release(false),
+          }),
+        sendStatus: (status, next) => {
+          // Answered in time: stored, or refused for what the request holds.
+          release(status.code === grpc.status.OK || status.code === grpc.status.INVALID_ARGUMENT);
+          next(status);
+        },
+      });
+    };
+  }
+
   private authorized(metadata: grpc.Metadata): boolean {
     if (!this.opts.token) return true;
     const [value] = metadata.get('authorization');
@@ -82,12 +171,44 @@ export class GrpcIngestServer {
           callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
           return;
         }
-        this.ingester.ingest(call.request).then(
-          (result) => callback(null, { stored: result.stored }),
-          (err: unknown) => callback(this.toStatus(err, call.request.service)),
+        const request: unknown = call.request;
+        if ((request as Partial<Undecodable>).undecodable !== undefined) {
+          this.undecodable++;
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `request does not decode as heapwatch.v1.IngestRequest: ${(request as Undecodable).undecodable}` });
+          return;
+        }
+        // The deadline the caller set (Infinity without one): work for a
+        // caller that has given up is dropped, not stored for nobody.
+        const deadline = call.getDeadline();
+        const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+        const bytes = call.request.pprofGzip?.length ?? 0;
+        const refused = this.admission.admitBytes(bytes);
+        if (refused !== undefined) {
+          callback(this.shed(refused));
+          return;
+        }
+        const expired = (): boolean => call.cancelled || Date.now() >= deadlineMs;
+        const done = (): void => this.admission.releaseBytes(bytes);
+        this.ingester.ingest(call.request, expired).then(
+          (result) => {
+            done();
+            callback(null, { stored: result.stored });
+          },
+          (err: unknown) => {
+            done();
+            callback(this.toStatus(err, call.request.service));
+          },
         );
       },
     };
+  }
+
+  /** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */
+  private shed(details: string): Partial<grpc.StatusObject> {
+    const ms = this.admission.pushbackMs();
+    const metadata = new grpc.Metadata();
+    metadata.set('grpc-retry-pushback-ms', String(ms));
+    return { code: grpc.status.RESOURCE_EXHAUSTED, details: `${details}; retry in ${ms} ms`, metadata };
   }
 
   private toStatus(err: unknown, service: string): Partial<grpc.StatusObject> {
@@ -97,7 +218,15 @@ export class GrpcIngestServer {
     }
     if (err instanceof OverloadedError) {
       this.log.warn(err.message);
-      return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+      return this.shed(err.message);
+    }
+    if (err instanceof RefusedByStoreError) {
+      this.log.warn(`a profile of ${JSON.stringify(service)}: ${err.message}`);
+      return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+    }
+    if (err instanceof ExpiredError) {
+      // The caller has had DEADLINE_EXCEEDED from grpc-js already; this answer goes nowhere.
+      return { code: grpc.status.DEADLINE_EXCEEDED, details: err.message };
     }
     this.log.error(`storing a profile of ${JSON.stringify(service)} failed: ${(err as Error)?.message ?? String(err)}`);
     return { code: grpc.status.UNAVAILABLE, details: 'the store did not take the profile; retry later' };

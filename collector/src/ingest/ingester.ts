@@ -6,10 +6,11 @@
  */
 import type { IngestRequest__Output } from '@heapwatch/proto';
 import { BoundedSet } from '../lru';
-import { Batcher, type BatcherOptions } from '../store/batcher';
+import { Batcher, ExpiredError, type BatcherOptions } from '../store/batcher';
 import { profileKeyString, type ProfileRow, type ProfileStore, type StackRow } from '../store/store';
 import { KnownStacks } from './known-stacks';
 import { normalize, stackIdDecimal, type NormalizedProfile } from './normalize';
+import { Slots } from './slots';
 import { StoredProfiles } from './stored-profiles';
 import { decodeProfile, DEFAULT_LIMITS, validateEnvelope, type Limits } from './validate';
 
@@ -20,6 +21,8 @@ export interface IngesterOptions {
   stackCacheSize?: number;
   /** Profile ids remembered as already stored, per collector. */
   profileIdCacheSize?: number;
+  /** Profiles inflated and decoded at once (each may inflate to limits.maxProfileBytes). */
+  decodeConcurrency?: number;
 }
 
 export interface IngestResult {
@@ -42,6 +45,12 @@ const DEFAULT_BATCH: BatcherOptions = {
   concurrency: 2,
 };
 
+/**
+ * Decoding is CPU work (two cores' worth is plenty), and gunzip runs on
+ * libuv's thread pool, which the embedded engine's queries need too.
+ */
+const DEFAULT_DECODE_CONCURRENCY = 2;
+
 /** The instance key: one series per isolate per process lifetime. */
 export function instanceKey(i: NonNullable<IngestRequest__Output['instance']>): string {
   return `${i.hostname}:${i.pid}:${i.threadId}:${i.processStartTimeMs}`;
@@ -55,7 +64,8 @@ export class Ingester {
   private readonly knownStacks: KnownStacks;
   private readonly knownProfiles: BoundedSet;
   private readonly storedProfiles: StoredProfiles;
-  readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0 };
+  private readonly decodeSlots: Slots;
+  readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0, expired: 0 };
 
   constructor(
     store: ProfileStore,
@@ -68,6 +78,7 @@ export class Ingester {
     this.knownStacks = new KnownStacks(opts.stackCacheSize ?? 500_000);
     this.knownProfiles = new BoundedSet(opts.profileIdCacheSize ?? 100_000);
     this.storedProfiles = new StoredProfiles(store);
+    this.decodeSlots = new Slots(opts.decodeConcurrency ?? DEFAULT_DECODE_CONCURRENCY);
   }
 
   /** Rows buffered or being written, for /metrics-style introspection and tests. */
@@ -89,14 +100,26 @@ export class Ingester {
       store_pending_rows: this.pendingRows,
       store_refused_rows_total: this.refusedRows,
       store_failed_inserts_total: this.stacks.failedInserts + this.profiles.failedInserts,
+      store_refused_profiles_total: this.stacks.isolatedFailures + this.profiles.isolatedFailures,
+      requests_expired_total: this.counters.expired,
       stack_cache_entries: this.knownStacks.size,
       stack_cache_evicted_total: this.knownStacks.evicted,
       profile_id_cache_evicted_total: this.knownProfiles.evicted,
     };
   }
 
-  async ingest(req: IngestRequest__Output): Promise<IngestResult> {
-    return this.store(await this.prepare(req));
+  /**
+   * Validates, normalizes and stores one profile. `expired` says when the
+   * caller has given up (its deadline passed): the work stops at the next
+   * step, and rows not yet written are left out of their batch.
+   */
+  async ingest(req: IngestRequest__Output, expired: () => boolean = () => false): Promise<IngestResult> {
+    try {
+      return await this.ingestOnce(req, expired);
+    } catch (err) {
+      if (err instanceof ExpiredError) this.counters.expired++;
+      throw err;
+    }
   }
 
   /**
@@ -105,35 +128,51 @@ export class Ingester {
    * none (Pyroscope's Push carries many).
    */
   async ingestAll(reqs: readonly IngestRequest__Output[]): Promise<IngestResult[]> {
+    const never = () => false;
     const prepared: Prepared[] = [];
-    for (const req of reqs) prepared.push(await this.prepare(req));
+    for (const req of reqs) prepared.push(await this.prepare(req, never));
     const results: IngestResult[] = [];
-    for (const p of prepared) results.push(await this.store(p));
+    for (const p of prepared) results.push(await this.store(p, never));
     return results;
   }
 
+  private async ingestOnce(req: IngestRequest__Output, expired: () => boolean): Promise<IngestResult> {
+    return this.store(await this.prepare(req, expired), expired);
+  }
+
   /** Validates and decodes; null stacks when the profile is already stored (a retry). */
-  private async prepare(req: IngestRequest__Output): Promise<Prepared> {
+  private async prepare(req: IngestRequest__Output, expired: () => boolean): Promise<Prepared> {
+    const check = (where: string): void => {
+      if (expired()) throw new ExpiredError(where);
+    };
     try {
       validateEnvelope(req, this.limits);
     } catch (err) {
       this.counters.rejected++;
       throw err;
     }
+    check('before it was looked up');
     const instance = instanceKey(req.instance!);
     const profileKey = profileKeyString({ service: req.service, instance, profileId: req.profileId });
     if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(req.service, instance, req.profileId))) {
       return { req, instance, profileKey, stacks: null };
     }
+    await this.decodeSlots.acquire();
     try {
+      check('before the profile was decoded');
       return { req, instance, profileKey, stacks: normalize(await decodeProfile(req.pprofGzip, this.limits)) };
     } catch (err) {
-      this.counters.rejected++;
+      if (!(err instanceof ExpiredError)) this.counters.rejected++;
       throw err;
+    } finally {
+      this.decodeSlots.release();
     }
   }
 
-  private async store({ req, instance, profileKey, stacks }: Prepared): Promise<IngestResult> {
+  private async store({ req, instance, profileKey, stacks }: Prepared, expired: () => boolean): Promise<IngestResult> {
+    const check = (where: string): void => {
+      if (expired()) throw new ExpiredError(where);
+    };
     if (!stacks || this.knownProfiles.has(profileKey)) {
       this.counters.duplicates++;
       return { stored: false, stacks: 0 };
@@ -152,7 +191,8 @@ export class Ingester {
       stackRows.push({ service: req.service, id: stackIdDecimal(stacks, k), frames: stacks.frames(k), lastSeenMs: time });
     }
     // Stacks first: a visible profile's stacks are always there to read.
-    await this.stacks.add(stackRows);
+    check('before its stacks were written');
+    await this.stacks.add(stackRows, stackRows.length, expired);
     for (const k of newStacks) known.add(stacks.idHi[k]!, stacks.idLo[k]!);
 
     const inst = req.instance!;
@@ -196,7 +236,7 @@ export class Ingester {
       },
       values: stacks,
     };
-    await this.profiles.add([row], Math.max(1, stacks.count));
+    await this.profiles.add([row], Math.max(1, stacks.count), expired);
     this.knownProfiles.add(profileKey);
     this.counters.profiles++;
     this.counters.stackValues += stacks.count;

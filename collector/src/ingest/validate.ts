@@ -9,34 +9,72 @@ import { promisify } from 'node:util';
 import type { IngestRequest__Output } from '@heapwatch/proto';
 import { invalid } from './errors';
 import { IdIndex } from './id-index';
-import { readProfile, type DecodedProfile, type Int } from './pprof-reader';
+import { PprofLimitError, readProfile, type DecodedProfile, type Int, type ReadLimits } from './pprof-reader';
 
 const gunzip = promisify(zlib.gunzip);
 
-export interface Limits {
+/**
+ * What one request may hold. Every count is checked while the pprof is read,
+ * before anything is allocated for it (pprof-reader.ts), so a request costs
+ * at most what these allow. docs/security.md lists them with their defaults
+ * and what a realistic profile needs; `heapwatch serve --limit name=value`
+ * changes one.
+ */
+export interface Limits extends ReadLimits {
   /** Largest pprof_gzip accepted, in bytes. */
   maxCompressedBytes: number;
   /** Largest pprof after gunzip, in bytes (a gzip bomb stops here). */
   maxProfileBytes: number;
-  /** Most samples in one profile. */
-  maxSamples: number;
-  /** Deepest stack, in frames. */
-  maxStackDepth: number;
-  /** Most labels on one profile. */
+  /**
+   * Most times its gzipped size a pprof may inflate to (but always up to
+   * 4 MiB): real profiles inflate 2-10x, a gzip bomb 1000x. It keeps the
+   * CPU a request costs in proportion to the bytes its sender paid for.
+   */
+  maxInflateRatio: number;
+  /** Most labels on one profile (the request's labels, not the samples'). */
   maxLabels: number;
+  /**
+   * Oldest end_time_ms accepted, as an age in ms; 0 = no bound but the
+   * year 2000. The collector sets it to the retention plus a day: a profile
+   * older than that would be deleted on arrival.
+   */
+  maxAgeMs: number;
 }
 
+/**
+ * A 5,000-stack heap profile of a real worker (bench/lib/profiles.mjs) has
+ * ~5,000 samples, ~180,000 frames, ~8,000 locations, functions and strings
+ * and ~1 MiB of pprof: these leave it 10x and more room, and bound the
+ * worst request to ~0.2 s of decoding and ~100 MiB (docs/security.md).
+ */
 export const DEFAULT_LIMITS: Limits = {
   maxCompressedBytes: 16 << 20,
   maxProfileBytes: 64 << 20,
-  maxSamples: 200_000,
-  maxStackDepth: 512,
+  maxInflateRatio: 64,
   maxLabels: 64,
+  maxAgeMs: 0,
+  maxStrings: 500_000,
+  maxStringBytes: 32 << 20,
+  maxFunctions: 200_000,
+  maxLocations: 200_000,
+  maxLines: 1_000_000,
+  maxLinesPerLocation: 64,
+  maxSamples: 200_000,
+  maxSampleTypes: 16,
+  maxLabelsPerSample: 64,
+  maxStackDepth: 512,
+  maxFrames: 2_000_000,
 };
 
 const MAX_NAME_LENGTH = 256;
+/** maxInflateRatio never refuses a pprof of this size or less. */
+const MIN_INFLATE_BYTES = 4 << 20;
 /** A snapshot time more than this far in the future is a broken clock. */
 const MAX_CLOCK_SKEW_MS = 24 * 3600_000;
+/** No heap profiler ran before 2000; older times are a broken clock or a unit mistake (seconds for ms). */
+const MIN_TIME_MS = Date.UTC(2000, 0, 1);
+/** Lines are UInt32 in the store. */
+const MAX_LINE = 0xffffffff;
 
 /** Indices of the two sample types heapwatch reads, into Sample.value. */
 export interface ValidProfile {
@@ -70,7 +108,15 @@ export function validateEnvelope(req: IngestRequest__Output, limits: Limits): vo
   if (!(inst.processStartTimeMs > 0)) throw invalid('instance.process_start_time_ms is required');
   if (!(req.endTimeMs > 0)) throw invalid('end_time_ms is required');
   if (req.startTimeMs > req.endTimeMs) throw invalid('start_time_ms is after end_time_ms');
-  if (req.endTimeMs > Date.now() + MAX_CLOCK_SKEW_MS) throw invalid('end_time_ms is more than a day in the future');
+  const now = Date.now();
+  if (req.endTimeMs > now + MAX_CLOCK_SKEW_MS) throw invalid('end_time_ms is more than a day in the future');
+  const oldest = limits.maxAgeMs > 0 ? now - limits.maxAgeMs : MIN_TIME_MS;
+  if (req.endTimeMs < oldest) {
+    throw invalid(`end_time_ms ${req.endTimeMs} is before ${new Date(oldest).toISOString()}, ${limits.maxAgeMs > 0 ? 'outside the retention' : 'the earliest time accepted'}`);
+  }
+  if (inst.processStartTimeMs > req.endTimeMs + MAX_CLOCK_SKEW_MS) {
+    throw invalid('instance.process_start_time_ms is more than a day after end_time_ms');
+  }
   if (req.pprofGzip.length === 0) throw invalid('pprof_gzip is empty');
   if (req.pprofGzip.length > limits.maxCompressedBytes) {
     throw invalid(`pprof_gzip is ${req.pprofGzip.length} bytes, over the ${limits.maxCompressedBytes}-byte limit`);
@@ -88,12 +134,18 @@ function checkName(field: string, value: string): void {
 export async function decodeProfile(bytes: Buffer, limits: Limits): Promise<ValidProfile> {
   let raw = bytes;
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    const byRatio = Math.max(MIN_INFLATE_BYTES, limits.maxInflateRatio * bytes.length);
+    const max = Math.min(limits.maxProfileBytes, byRatio);
     try {
-      raw = await gunzip(bytes, { maxOutputLength: limits.maxProfileBytes });
+      raw = await gunzip(bytes, { maxOutputLength: max });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ERR_BUFFER_TOO_LARGE') {
-        throw invalid(`pprof is over the ${limits.maxProfileBytes}-byte limit once decompressed`);
+        throw invalid(
+          max < limits.maxProfileBytes
+            ? `pprof inflates past ${max} bytes, over ${limits.maxInflateRatio} times its gzipped size (maxInflateRatio)`
+            : `pprof is over the ${limits.maxProfileBytes}-byte limit once decompressed (maxProfileBytes)`,
+        );
       }
       throw invalid(`pprof_gzip is not valid gzip: ${(err as Error).message}`);
     }
@@ -102,14 +154,15 @@ export async function decodeProfile(bytes: Buffer, limits: Limits): Promise<Vali
   }
   let profile: DecodedProfile;
   try {
-    profile = readProfile(raw);
+    profile = readProfile(raw, limits);
   } catch (err) {
+    if (err instanceof PprofLimitError) throw invalid(`pprof is too large: ${err.message}`);
     throw invalid(`pprof does not decode as perftools.profiles.Profile: ${(err as Error).message}`);
   }
-  return checkProfile(profile, limits);
+  return checkProfile(profile);
 }
 
-function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
+function checkProfile(p: DecodedProfile): ValidProfile {
   const strings = p.strings;
   const str = (i: Int, what: string): string => {
     const s = strings[Number(i)];
@@ -129,12 +182,10 @@ function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
   if (objectsIndex < 0 || bytesIndex < 0) {
     throw invalid(`sample types must include objects/count and space/bytes; got [${types.join(', ')}]`);
   }
-  if (p.sampleCount > limits.maxSamples) {
-    throw invalid(`${p.sampleCount} samples, over the ${limits.maxSamples} limit`);
-  }
 
   p.function.forEach((f, i) => {
-    if (Number(f.id) === 0) throw invalid(`function[${i}] has id 0`);
+    if (!(f.id > 0)) throw invalid(`function[${i}] has id ${f.id}; ids are positive`);
+    if (!(f.startLine >= 0 && f.startLine <= MAX_LINE)) throw invalid(`function ${f.id} has start_line ${f.startLine}`);
     str(f.name, `function ${f.id} name`);
     str(f.systemName, `function ${f.id} system_name`);
     str(f.filename, `function ${f.id} filename`);
@@ -142,9 +193,12 @@ function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
   const functionIndex = new IdIndex(p.function.map((f) => f.id));
   const { locationId, lineStart, lineFunctionId } = p;
   const lineFunction = new Int32Array(lineFunctionId.length);
+  const { lineNumber } = p;
   for (let i = 0; i < p.locationCount; i++) {
-    if (Number(locationId[i]) === 0) throw invalid(`location[${i}] has id 0`);
+    if (!(locationId[i]! > 0)) throw invalid(`location[${i}] has id ${locationId[i]}; ids are positive`);
     for (let j = lineStart[i]!; j < lineStart[i + 1]!; j++) {
+      const line = lineNumber[j]!;
+      if (!(line >= 0 && line <= MAX_LINE)) throw invalid(`location ${locationId[i]} has line ${line}`);
       const fn = functionIndex.get(lineFunctionId[j]!);
       if (fn < 0) {
         throw invalid(`location ${locationId[i]} refers to function ${lineFunctionId[j]}, which the profile does not define`);
@@ -155,14 +209,13 @@ function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
   const locationIndex = new IdIndex(locationId);
   const { locationStart, locationIds: locs, valueStart, values } = p;
   const frameLocation = new Int32Array(locs.length);
+  // The store sums a profile's values per stack and in all: the sums must stay exact too.
+  let objects = 0;
+  let bytes = 0;
   for (let i = 0; i < p.sampleCount; i++) {
     const valueCount = valueStart[i + 1]! - valueStart[i]!;
     if (valueCount !== types.length) {
       throw invalid(`sample[${i}] has ${valueCount} values for ${types.length} sample types`);
-    }
-    const depth = locationStart[i + 1]! - locationStart[i]!;
-    if (depth > limits.maxStackDepth) {
-      throw invalid(`sample[${i}] is ${depth} frames deep, over the ${limits.maxStackDepth} limit`);
     }
     for (let k = locationStart[i]!; k < locationStart[i + 1]!; k++) {
       const loc = locationIndex.get(locs[k]!);
@@ -172,6 +225,11 @@ function checkProfile(p: DecodedProfile, limits: Limits): ValidProfile {
     for (let k = valueStart[i]!; k < valueStart[i + 1]!; k++) {
       if (values[k]! < 0) throw invalid(`sample[${i}] has a negative value; heap profiles count in-use amounts`);
     }
+    objects += values[valueStart[i]! + objectsIndex]!;
+    bytes += values[valueStart[i]! + bytesIndex]!;
+  }
+  if (objects > Number.MAX_SAFE_INTEGER || bytes > Number.MAX_SAFE_INTEGER) {
+    throw invalid('the sample values add up to 2^53 or more; heapwatch keeps sums below 2^53 exactly and refuses larger ones');
   }
   return { profile: p, objectsIndex, bytesIndex, frameLocation, lineFunction };
 }

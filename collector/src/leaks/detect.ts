@@ -79,7 +79,7 @@ export interface Detection {
   process: ProcessDecision[];
 }
 
-interface InstanceSeries {
+export interface InstanceSeries {
   instance: string;
   /** Profiles newer than the previous evaluation's newest, capped. */
   replay: number;
@@ -106,6 +106,17 @@ function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions
 }
 
 /**
+ * The post-major-GC profiles (indices) decideSite judges a series cut after
+ * its first `len` profiles on, or null when it judges the whole series.
+ */
+export function judgedPostGc(len: number, s: InstanceSeries, opts: DetectOptions): number[] | null {
+  const from = Math.max(0, len - opts.rule.maxProfiles);
+  const post: number[] = [];
+  for (const i of s.postGc) if (i >= from && i < len) post.push(i);
+  return post.length >= opts.postGcRule.minProfiles ? post : null;
+}
+
+/**
  * One site of one instance, cut after its first `len` profiles. Once the
  * window (the rule's last maxProfiles profiles) holds postGcRule.minProfiles
  * post-major-GC profiles, the series is those profiles alone: each is the
@@ -114,11 +125,9 @@ function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions
  * GCs) the whole series is judged, gated on GC cycles, with post-GC profiles
  * as the cycles' floors where there are any.
  */
-function decideSite(ys: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
-  const from = Math.max(0, len - opts.rule.maxProfiles);
-  const post: number[] = [];
-  for (const i of s.postGc) if (i >= from && i < len) post.push(i);
-  if (post.length >= opts.postGcRule.minProfiles) {
+export function decideSite(ys: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+  const post = judgedPostGc(len, s, opts);
+  if (post) {
     const v = decideSeries(post.map((i) => ys[i]!), opts.postGcRule);
     // Slope per post-GC point -> per profile, so growth per hour keeps its meaning.
     const span = post[post.length - 1]! - post[0]!;
@@ -175,15 +184,15 @@ function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: numb
 }
 
 /**
- * `prevLatestProfileMs`: the newest profile the previous evaluation saw;
- * profiles after it are replayed one by one (at most maxReplayProfiles).
+ * One series per live instance: its profiles oldest first, where its GC
+ * cycles start, which profiles follow a major GC. Instances that stopped
+ * (staleProfiles behind the newest) are left out.
  */
-export function detect(
+export function instanceSeries(
   profiles: readonly ProfilePoint[],
-  points: readonly SitePoint[],
   opts: DetectOptions = DEFAULT_DETECT,
   prevLatestProfileMs = 0,
-): Detection {
+): Map<string, InstanceSeries> {
   const byInstance = new Map<string, ProfilePoint[]>();
   for (const p of profiles) {
     let list = byInstance.get(p.instance);
@@ -208,8 +217,11 @@ export function detect(
     const postGc = afterGc.flatMap((x, i) => (x ? [i] : []));
     series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
+  return series;
+}
 
-  // site -> instance -> values (0 where the sampler saw nothing alive).
+/** Each site's in-use bytes per instance, one value per profile of the instance's series (0 where the sampler saw nothing alive). */
+export function siteValues(points: readonly SitePoint[], series: ReadonlyMap<string, InstanceSeries>): Map<string, Map<string, number[]>> {
   const values = new Map<string, Map<string, number[]>>();
   for (const p of points) {
     const s = series.get(p.instance);
@@ -221,6 +233,22 @@ export function detect(
     if (!ys) perInstance.set(p.instance, (ys = new Array<number>(s.times.length).fill(0)));
     ys[i] = (ys[i] ?? 0) + p.bytes;
   }
+  return values;
+}
+
+/**
+ * `prevLatestProfileMs`: the newest profile the previous evaluation saw;
+ * profiles after it are replayed one by one (at most maxReplayProfiles).
+ */
+export function detect(
+  profiles: readonly ProfilePoint[],
+  points: readonly SitePoint[],
+  opts: DetectOptions = DEFAULT_DETECT,
+  prevLatestProfileMs = 0,
+): Detection {
+  const latestProfileMs = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
+  const series = instanceSeries(profiles, opts, prevLatestProfileMs);
+  const values = siteValues(points, series);
 
   const sites = new Map<string, SiteDecision>();
   for (const [siteId, perInstance] of values) {

@@ -13,6 +13,8 @@
  *     .stop(): Promise<void>    stops and waits for a running pass
  *     .evaluateAll(): Promise<void>  one pass now; errors are logged, never thrown
  *   formatLeakTable(report: LeakReport): string   the table `heapwatch leaks` prints
+ *   leakEvidence(store: ProfileStore, report: LeakReport): Promise<LeakEvidence>
+ *     The series behind the report's flagged sites and each instance's heap floor (evidence.ts).
  *
  * Suggested route: GET /api/v1/leaks?service=S[&evaluate=true] ->
  *   evaluate ? evaluateLeaks(store, S) : (await latestLeakReport(store, S)) ?? evaluateLeaks(store, S)
@@ -25,11 +27,13 @@ import { transitions, type LeakEvent } from './transitions';
 import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
 import type { ProfileStore } from '../store/store';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
+import { readEvidence, type LeakEvidence } from './evidence';
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
 import type { Frame } from '../model/site';
 
-export { formatBytes, formatDuration, formatLeakTable } from './report';
+export { bytes as formatBytes, duration as formatDuration, formatLeakTable } from './report';
 export type { LeakEvent } from './transitions';
+export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 
@@ -151,6 +155,12 @@ export async function evaluateLeaks(
     if (events.length) o.onEvents(events);
   }
   return report;
+}
+
+/** The series behind `report`'s flagged sites and each instance's heap floor, over the window an evaluation with `opts` reads (evidence.ts). */
+export function leakEvidence(store: ProfileStore, report: LeakReport, opts: Partial<EvaluateOptions> = {}): Promise<LeakEvidence> {
+  const o: EvaluateOptions = { ...DEFAULT_EVALUATE, ...opts };
+  return readEvidence(store, report, o.detect, o.lookbackMs);
 }
 
 export async function latestLeakReport(store: ProfileStore, service: string): Promise<LeakReport | null> {

@@ -42,7 +42,7 @@ export interface LeakReport {
   process: ProcessFinding[];
 }
 
-export function formatBytes(n: number): string {
+export function bytes(n: number): string {
   const a = Math.abs(n);
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -54,7 +54,7 @@ export function formatBytes(n: number): string {
   return `${n < 0 ? '-' : ''}${i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 
-export function formatDuration(s: number | null): string {
+export function duration(s: number | null): string {
   if (s === null) return '-';
   if (s < 120) return `${Math.round(s)}s`;
   if (s < 7200) return `${Math.round(s / 60)}m`;
@@ -79,9 +79,9 @@ export function formatLeakTable(report: LeakReport): string {
         ['SITE', 'GROWTH/H', 'GROWTH/INTERVAL', 'RETAINED', 'INSTANCES', 'INTERVALS', 'CONFIDENCE', 'SINCE'],
         report.leaks.map((l) => [
           `${l.function || '(anonymous)'} (${l.file}:${l.line})`,
-          formatBytes(l.growthBytesPerHour),
-          formatBytes(l.growthBytesPerInterval),
-          formatBytes(l.retainedBytes),
+          bytes(l.growthBytesPerHour),
+          bytes(l.growthBytesPerInterval),
+          bytes(l.retainedBytes),
           String(l.instances),
           String(l.intervals),
           l.confidence.toFixed(3),
@@ -97,7 +97,7 @@ export function formatLeakTable(report: LeakReport): string {
       '',
       table(
         ['PROCESS', 'INSTANCE', 'GROWTH/H', 'TIME TO HEAP LIMIT'],
-        report.process.map((p) => [p.kind, p.instance, formatBytes(p.growthBytesPerHour), formatDuration(p.timeToLimitSeconds)]),
+        report.process.map((p) => [p.kind, p.instance, bytes(p.growthBytesPerHour), duration(p.timeToLimitSeconds)]),
       ),
     );
   }

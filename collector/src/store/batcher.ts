@@ -7,7 +7,18 @@
  * Bounded: rows waiting to be written never exceed `maxPendingRows`; past
  * that `add` refuses at once (the agent keeps the profile and retries later)
  * and the refusal is counted.
+ *
+ * Isolated: when ClickHouse refuses a batch for what is in it, the batch is
+ * split in halves and each half written again, down to the one caller whose
+ * rows are at fault, which alone fails (RefusedByStoreError); its
+ * batch-mates are stored. A batch of n callers with one bad one costs about
+ * 2 log2(n) more inserts. A transient failure (connection, timeout) fails
+ * the whole batch as it is: splitting would not help.
+ *
+ * Callers whose deadline has passed by the time their batch is written are
+ * left out of it and counted (`expiredAdds`): nobody waits for that answer.
  */
+import { isDataError, RefusedByStoreError } from './insert-errors';
 
 export interface BatcherOptions {
   /** Flush when a batch holds this many rows. */
@@ -27,15 +38,33 @@ export class OverloadedError extends Error {
   }
 }
 
-interface Batch<Row> {
+/** The caller gave up (its deadline passed) before its rows were written. */
+export class ExpiredError extends Error {
+  constructor(where: string) {
+    super(`the caller's deadline passed ${where}`);
+    this.name = 'ExpiredError';
+  }
+}
+
+/** One `add`: its rows go into the store together or not at all. */
+interface Entry<Row> {
   rows: Row[];
-  /** Sum of the rows' weights (see `add`). */
   weight: number;
-  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+  expired: (() => boolean) | undefined;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface Batch<Row> {
+  entries: Entry<Row>[];
+  /** Sum of the entries' weights (see `add`). */
+  weight: number;
+  /** Callers of flush(), told when the batch has settled either way. */
+  flushed: (() => void)[];
 }
 
 export class Batcher<Row> {
-  private current: Batch<Row> = { rows: [], weight: 0, waiters: [] };
+  private current: Batch<Row> = { entries: [], weight: 0, flushed: [] };
   private readonly queued: Batch<Row>[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
@@ -43,7 +72,12 @@ export class Batcher<Row> {
   /** Rows refused because the store was behind. */
   refusedRows = 0;
   insertedRows = 0;
+  /** Inserts that failed (a split batch counts each failed part). */
   failedInserts = 0;
+  /** Callers whose rows the store refused for what they held. */
+  isolatedFailures = 0;
+  /** Callers left out of their batch because their deadline had passed. */
+  expiredAdds = 0;
 
   constructor(
     private readonly insert: (rows: Row[]) => Promise<void>,
@@ -57,9 +91,10 @@ export class Batcher<Row> {
   /**
    * `weight` is what the rows count for against maxBatchRows and
    * maxPendingRows, for rows that stand for many (a profile row carries its
-   * thousands of stack values); by default one each.
+   * thousands of stack values); by default one each. `expired`, when given,
+   * is asked just before the rows are written: true leaves them out.
    */
-  add(rows: Row[], weight = rows.length): Promise<void> {
+  add(rows: Row[], weight = rows.length, expired?: () => boolean): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     if (this.pending + weight > this.opts.maxPendingRows) {
       this.refusedRows += weight;
@@ -67,9 +102,8 @@ export class Batcher<Row> {
     }
     this.pending += weight;
     const batch = this.current;
-    for (const row of rows) batch.rows.push(row);
+    const done = new Promise<void>((resolve, reject) => batch.entries.push({ rows, weight, expired, resolve, reject }));
     batch.weight += weight;
-    const done = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
     if (batch.weight >= this.opts.maxBatchRows) this.seal();
     else this.timer ??= setTimeout(() => this.seal(), this.opts.maxDelayMs);
     return done;
@@ -78,7 +112,7 @@ export class Batcher<Row> {
   /** Writes whatever is buffered now; resolves when all of it has settled. */
   async flush(): Promise<void> {
     const waiting = [...this.queued, this.current].flatMap((b) =>
-      b.rows.length ? [new Promise<void>((resolve) => b.waiters.push({ resolve, reject: () => resolve() }))] : [],
+      b.entries.length ? [new Promise<void>((resolve) => b.flushed.push(resolve))] : [],
     );
     this.seal();
     await Promise.all(waiting);
@@ -87,9 +121,9 @@ export class Batcher<Row> {
   private seal(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.current.rows.length > 0) {
+    if (this.current.entries.length > 0) {
       this.queued.push(this.current);
-      this.current = { rows: [], weight: 0, waiters: [] };
+      this.current = { entries: [], weight: 0, flushed: [] };
     }
     this.drain();
   }
@@ -98,25 +132,52 @@ export class Batcher<Row> {
     while (this.inFlight < this.opts.concurrency && this.queued.length > 0) {
       const batch = this.queued.shift()!;
       this.inFlight++;
-      const settle = (): void => {
-        // Before the waiters run: a caller whose rows are written must see
-        // them gone from the pending count.
+      void this.write(batch.entries).then(() => {
+        // Before the next batch starts: a caller whose rows are written must see them gone from the pending count.
         this.inFlight--;
-        this.pending -= batch.weight;
+        for (const f of batch.flushed) f();
         queueMicrotask(() => this.drain());
-      };
-      this.insert(batch.rows).then(
-        () => {
-          settle();
-          this.insertedRows += batch.weight;
-          for (const w of batch.waiters) w.resolve();
-        },
-        (err: unknown) => {
-          settle();
-          this.failedInserts++;
-          for (const w of batch.waiters) w.reject(err);
-        },
-      );
+      });
     }
+  }
+
+  /** Writes the entries, splitting on a data error; settles every entry, never rejects. */
+  private async write(all: Entry<Row>[]): Promise<void> {
+    const entries: Entry<Row>[] = [];
+    for (const e of all) {
+      if (e.expired?.()) {
+        this.expiredAdds++;
+        this.settle(e, new ExpiredError('before its rows were written'));
+      } else entries.push(e);
+    }
+    if (entries.length === 0) return;
+    try {
+      await this.insert(entries.length === 1 ? entries[0]!.rows : entries.flatMap((e) => e.rows));
+    } catch (err) {
+      this.failedInserts++;
+      if (!isDataError(err)) {
+        for (const e of entries) this.settle(e, err);
+        return;
+      }
+      if (entries.length === 1) {
+        this.isolatedFailures++;
+        this.settle(entries[0]!, new RefusedByStoreError(err));
+        return;
+      }
+      const half = entries.length >> 1;
+      await this.write(entries.slice(0, half));
+      await this.write(entries.slice(half));
+      return;
+    }
+    for (const e of entries) {
+      this.insertedRows += e.weight;
+      this.settle(e);
+    }
+  }
+
+  private settle(e: Entry<Row>, err?: unknown): void {
+    this.pending -= e.weight;
+    if (err === undefined) e.resolve();
+    else e.reject(err);
   }
 }

@@ -16,6 +16,7 @@ import type { Sql } from './sql';
 import { MINUTE_MS } from '../units';
 import { StackSites } from './stack-sites';
 import type {
+  FindingCounts,
   LabelSet,
   MergedProfile,
   ProfileKey,
@@ -172,6 +173,10 @@ export class ClickHouseStore implements ProfileStore {
 
   latestFinding(service: string): Promise<string | null> {
     return this.leakReads.latestFinding(service);
+  }
+
+  findingCounts(): Promise<FindingCounts[]> {
+    return this.leakReads.findingCounts();
   }
 
   /**

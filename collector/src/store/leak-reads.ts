@@ -8,7 +8,7 @@ import { TupleParam } from '@clickhouse/client';
 import { NON_CANDIDATE_SITE_IDS, type Frame } from '../model/site';
 import { uint64Array, uint64Set, type Sql } from './sql';
 import { framesOf, type StackFramesRow, type StackSites } from './stack-sites';
-import type { ProfilePoint, ProfileWindow, SiteDetail, SitePoint } from './store';
+import type { FindingCounts, ProfilePoint, ProfileWindow, SiteDetail, SitePoint } from './store';
 
 /**
  * The WHERE clause selecting exactly the `profiles` rows of `window`, with
@@ -168,6 +168,28 @@ export class LeakReads {
 
   async writeFinding(service: string, evaluatedAtMs: number, report: string): Promise<void> {
     await this.sql.insert('findings', [{ service, evaluated_at: chTime(evaluatedAtMs), report }], 'JSONEachRow');
+  }
+
+  /**
+   * The newest evaluation of each service is found from the small columns
+   * (service, evaluated_at: the table's sort key), and only those rows'
+   * report text is read, by ClickHouse's JSONLength rather than parsed here.
+   */
+  async findingCounts(): Promise<FindingCounts[]> {
+    const rows = await this.sql.rows<{ service: string; t: number; leaks: number; process: number }>(
+      `SELECT service, toFloat64(toUnixTimestamp64Milli(evaluated_at)) AS t,
+              JSONLength(report, 'leaks') AS leaks, JSONLength(report, 'process') AS process
+         FROM findings
+        WHERE (service, evaluated_at) IN (SELECT service, max(evaluated_at) FROM findings GROUP BY service)
+        ORDER BY service, evaluated_at DESC
+        LIMIT 1 BY service`,
+    );
+    return rows.map((r) => ({
+      service: r.service,
+      evaluatedAt: new Date(Number(r.t)).toISOString(),
+      leaks: Number(r.leaks),
+      process: Number(r.process),
+    }));
   }
 
   async latestFinding(service: string): Promise<string | null> {

@@ -127,6 +127,14 @@ export interface SiteDetail {
   stack: Frame[];
 }
 
+/** How many leak sites and process findings a service's newest stored report flags. */
+export interface FindingCounts {
+  service: string;
+  evaluatedAt: string;
+  leaks: number;
+  process: number;
+}
+
 export interface ProfileStore {
   // Writes. Each call is one insert; callers batch (store/batcher.ts).
   /** Stacks first: a profile that refers to a stack is written after it. */
@@ -174,6 +182,8 @@ export interface ProfileStore {
   siteDetails(service: string, siteIds: readonly string[], window: ProfileWindow): Promise<SiteDetail[]>;
   /** The newest stored report JSON of a service, or null. */
   latestFinding(service: string): Promise<string | null>;
+  /** Per service with a stored report, the counts of its newest one (without reading every report). */
+  findingCounts(): Promise<FindingCounts[]>;
 
   close(): Promise<void>;
 }

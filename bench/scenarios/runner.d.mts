@@ -1,0 +1,43 @@
+// Types of runner.mjs, for the TypeScript tests that run scenarios.
+export interface Scenario {
+  name: string;
+  file: string;
+  kind: 'leak' | 'ok' | 'unknown';
+  trueSite: string | null;
+  bytesPerJob: number | null;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  kind: Scenario['kind'];
+  mode: string;
+  samplingBytes: number;
+  gcAssistBudget: number;
+  trueSite: string | null;
+  flagged: boolean;
+  /** Function of the top flagged site, and its file:line. */
+  reported: string | null;
+  reportedAt: string | null;
+  sites: string[];
+  intervalsToFlag: number | null;
+  measuredRate: number | null;
+  error: string | null;
+}
+
+export interface ScenarioCollector {
+  grpc: string;
+  http: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export declare function readScenario(file: string): Scenario;
+export declare function listScenarios(): Scenario[];
+export declare function okEnv(name: string, intervalMs: number): Record<string, string>;
+export declare function startCollector(dataDir: string, intervalMs: number): Promise<ScenarioCollector>;
+export declare const SCENARIO_GC_ASSIST_BUDGET: number;
+export declare function runScenario(
+  collector: ScenarioCollector,
+  sc: Scenario,
+  o: { mode: string; samplingBytes: number; intervalMs: number; maxIntervals: number; service: string; gcAssistBudget?: number },
+): Promise<ScenarioResult>;

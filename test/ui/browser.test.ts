@@ -1,0 +1,165 @@
+/**
+ * The web UI in a real browser (Debian's chromium, headless, driven by
+ * playwright-core) against the real collector (`heapwatch serve`, embedded
+ * ClickHouse, leaks evaluated every 500 ms) fed by real workers from the
+ * scenario corpus with the agent preloaded: a leak (retry-buffer) and a
+ * non-leak (warmup-cache: a small heap; steady-churn's 300,000-entry index
+ * makes every forced GC slow on a loaded machine). Screenshots go to
+ * test-results/ui/.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { browserMissing, launchBrowser } from '../../scripts/lib/browser.mjs';
+import { ROOT, getJson, tempDir, waitFor } from '../helpers/collector';
+import type * as Runner from '../../bench/scenarios/runner.mjs';
+
+interface ServiceRow {
+  service: string;
+  profiles: number;
+  firstSeen: string;
+  lastSeen: string;
+  flaggedLeaks: number | null;
+}
+
+const SCENARIOS = path.join(ROOT, 'bench/scenarios');
+const ARTIFACTS = path.join(ROOT, 'test-results/ui');
+const INTERVAL_MS = 500;
+const LEAK = 'ui-leak';
+const OK = 'ui-ok';
+const LEAK_SITE = 'recordFailure';
+const missing = browserMissing();
+
+let collector: Runner.ScenarioCollector | undefined;
+let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
+let page: Page;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  if (missing) return;
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const runner = (await import(path.join(SCENARIOS, 'runner.mjs'))) as typeof Runner;
+  collector = await runner.startCollector(tempDir('ui-browser'), INTERVAL_MS);
+  // GC assist at its largest budget (20 % of wall time) and a pause cap of
+  // 2 s: on a loaded machine a forced GC of these small heaps can take
+  // 100 ms or more, after which the agent predicts every later one over its
+  // 50 ms cap and forces none; profiles then follow no major GC and the leak
+  // is not flagged for minutes instead of ~15 profiles. This test is about
+  // the UI, not detection time. (The runner passes this process's
+  // environment on to the workers; each test file has a process of its own.)
+  process.env.HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS = '2000';
+  const run = (file: string, mode: string, maxIntervals: number, service: string): Promise<Runner.ScenarioResult> =>
+    runner.runScenario(collector!, runner.readScenario(path.join(SCENARIOS, file)), {
+      mode,
+      samplingBytes: 32 * 1024,
+      intervalMs: INTERVAL_MS,
+      maxIntervals,
+      service,
+      gcAssistBudget: 0.2,
+    });
+  // The leak's worker stops once it is flagged; the non-leak runs 15 s.
+  const [leak, ok] = await Promise.all([run('leaks/retry-buffer.js', 'fast', 150, LEAK), run('ok/warmup-cache.js', 'ok', 30, OK)]);
+  if (leak.error || ok.error) throw new Error(`scenario failed: ${leak.error ?? ok.error}\n${collector.output()}`);
+  if (!leak.flagged) throw new Error(`retry-buffer was not flagged in 150 intervals; the UI tests need a flagged site\n${collector.output()}`);
+  // Both services stored and evaluated (the collector buffers writes, and
+  // evaluates every 500 ms) before any page is looked at.
+  await waitFor(
+    'both services stored and evaluated',
+    async () => {
+      const rows = await services();
+      return [LEAK, OK].every((name) => rows.some((r) => r.service === name && r.profiles >= 3 && r.flaggedLeaks !== null)) || undefined;
+    },
+    60_000,
+  );
+  browser = await launchBrowser({ width: 1280, height: 900 });
+  page = await browser.context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+}, 240_000);
+
+afterEach(() => {
+  // No console errors, page errors or failed requests on any page.
+  expect(problems).toEqual([]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await collector?.stop();
+});
+
+async function open(hash: string): Promise<void> {
+  await page.goto(`${collector!.http}/${hash}`);
+  await page.waitForFunction(() => document.getElementById('app') && !document.getElementById('app')!.dataset.loading, null, { timeout: 30_000 });
+}
+
+async function services(): Promise<ServiceRow[]> {
+  return (await getJson<ServiceRow[]>(`${collector!.http}/api/v1/services`)).body;
+}
+
+describe.skipIf(missing)(`web UI in chromium${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  it('lists both services, the leaking one first with its leak counted', async () => {
+    await open('');
+    const rows = await page.$$eval('#services tbody tr', (trs) =>
+      trs.map((tr) => ({ service: (tr as HTMLElement).dataset.service, leaks: tr.querySelector('[data-count=leaks]')?.textContent })),
+    );
+    const leak = rows.findIndex((r) => r.service === LEAK);
+    const ok = rows.findIndex((r) => r.service === OK);
+    expect(leak).toBeGreaterThanOrEqual(0);
+    expect(ok).toBeGreaterThan(leak);
+    expect(Number(rows[leak]!.leaks)).toBeGreaterThanOrEqual(1);
+    expect(rows[ok]!.leaks).toBe('0');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'services.png') });
+  });
+
+  it("shows the flagged site with a chart of one point per profile of the detector's window", async () => {
+    await open(`#/service?service=${LEAK}`);
+    const section = page.locator(`section.leak[data-function="${LEAK_SITE}"]`);
+    await expect(section.count()).resolves.toBe(1);
+    await expect(section.locator('.chart canvas').count()).resolves.toBeGreaterThan(0);
+    const profiles = (await services()).find((s) => s.service === LEAK)!.profiles;
+    const series = await section.locator('ul.series li').evaluateAll((lis) => lis.map((li) => ({ ...(li as HTMLElement).dataset })));
+    expect(series).toHaveLength(1); // one instance
+    // The worker stopped when it was flagged: every profile it sent is in the window (at most the rule's 120).
+    expect(Number(series[0]!.points)).toBe(Math.min(profiles, 120));
+    expect(Number(series[0]!.judged)).toBeGreaterThan(0);
+    expect(Number(series[0]!.judged)).toBeLessThanOrEqual(Number(series[0]!.points));
+    await expect(section.locator('ol.stack li').first().textContent()).resolves.toMatch(new RegExp(`^${LEAK_SITE} \\(.*retry-buffer\\.js:\\d+\\)$`));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'service.png'), fullPage: true });
+  });
+
+  it("opens the flame graph focused on the site from the leak's link, and searches", async () => {
+    await page.locator(`section.leak[data-function="${LEAK_SITE}"] a.site`).click();
+    await page.waitForSelector('#flame[data-ready=true]', { timeout: 30_000 });
+    expect(await page.getAttribute('#flame', 'data-focused')).toBe('true');
+    // Zoomed: the site's frame spans the whole graph once the transition ends.
+    await page.waitForFunction(
+      (site) => {
+        const svg = document.querySelector('#flame svg');
+        const w = Number(svg?.getAttribute('width'));
+        return [...document.querySelectorAll(`#flame g.frame[name="${site}"] rect`)].some((r) => Number(r.getAttribute('width')) >= 0.99 * w);
+      },
+      LEAK_SITE,
+      { timeout: 10_000 },
+    );
+    await page.screenshot({ path: path.join(ARTIFACTS, 'flame-focused.png') });
+    await page.click('#reset-zoom');
+    await page.fill('#search', 'runJob');
+    await page.waitForFunction(() => [...document.querySelectorAll('#flame g.frame rect')].some((r) => r.getAttribute('fill') === '#E600E6'));
+  });
+
+  it('puts the leaking function on top of growth in the diff of before the leak against after', async () => {
+    const s = (await services()).find((x) => x.service === LEAK)!;
+    const first = Date.parse(s.firstSeen);
+    const last = Date.parse(s.lastSeen);
+    await open(`#/diff?service=${LEAK}&base_from=${first}&base_to=${first + 3000}&from=${last - 3000}&to=${last}`);
+    await page.waitForSelector('#flame[data-ready=true]', { timeout: 30_000 });
+    const top = await page.$eval('#growth tbody tr', (tr) => (tr as HTMLElement).dataset.function);
+    expect(top).toBe(LEAK_SITE);
+    await expect(page.locator('#flame g.frame').count()).resolves.toBeGreaterThan(10);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'diff.png'), fullPage: true });
+  });
+});
