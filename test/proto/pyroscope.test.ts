@@ -19,6 +19,7 @@ const UPSTREAM: Record<string, Record<string, number>> = {
   'types.v1.LabelNamesRequest': { matchers: 1, start: 2, end: 3 },
   'types.v1.LabelNamesResponse': { names: 1 },
   'types.v1.StackTraceSelector': { call_site: 1, go_pgo: 2 },
+  'types.v1.GetProfileStatsResponse': { data_ingested: 1, oldest_profile_time: 2, newest_profile_time: 3 },
   'querier.v1.ProfileTypesRequest': { start: 1, end: 2 },
   'querier.v1.ProfileTypesResponse': { profile_types: 1 },
   'querier.v1.SeriesRequest': { matchers: 1, label_names: 2, start: 3, end: 4 },
@@ -44,7 +45,7 @@ const UPSTREAM: Record<string, Record<string, number>> = {
 };
 
 const METHODS: Record<string, string[]> = {
-  'querier.v1.QuerierService': ['ProfileTypes', 'LabelValues', 'LabelNames', 'Series', 'SelectMergeStacktraces', 'SelectMergeProfile', 'SelectSeries', 'Diff'],
+  'querier.v1.QuerierService': ['ProfileTypes', 'LabelValues', 'LabelNames', 'Series', 'SelectMergeStacktraces', 'SelectMergeProfile', 'SelectSeries', 'Diff', 'GetProfileStats'],
   'push.v1.PusherService': ['Push'],
 };
 

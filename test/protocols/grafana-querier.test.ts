@@ -166,6 +166,13 @@ describe('Grafana Pyroscope data source -> heapwatch (Connect)', () => {
         expect(r.profileTypes[0]).toMatchObject({ name: 'memory', sampleType: 'inuse_space', sampleUnit: 'bytes', periodType: 'space', periodUnit: 'bytes' });
       });
 
+      it('GetProfileStats: data ingested, oldest and newest profile', async () => {
+        const r = await q.getProfileStats({});
+        expect(r.dataIngested).toBe(true);
+        expect(Number(r.oldestProfileTime)).toBe(fromMs + 1000);
+        expect(Number(r.newestProfileTime)).toBe(toMs - 1000);
+      });
+
       it('LabelNames and LabelValues: service_name and the agent labels', async () => {
         const names = await q.labelNames({ matchers: [`{__profile_type__="${SPACE}"}`], ...range() });
         expect(names.names).toEqual(expect.arrayContaining(['service_name', 'env', 'queue']));

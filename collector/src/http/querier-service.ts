@@ -132,6 +132,15 @@ export function querierService(store: ProfileStore): ConnectService {
   return {
     name: 'querier.v1.QuerierService',
     methods: {
+      GetProfileStats: async () => {
+        const all = await store.services();
+        if (all.length === 0) return { dataIngested: false };
+        return {
+          dataIngested: true,
+          oldestProfileTime: Math.min(...all.map((s) => Date.parse(s.firstSeen))),
+          newestProfileTime: Math.max(...all.map((s) => Date.parse(s.lastSeen))),
+        };
+      },
       ProfileTypes: async (req) => {
         range(req);
         return { profileTypes: PROFILE_TYPES.map((t) => ({ ...t })) };
