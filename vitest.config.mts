@@ -16,6 +16,8 @@ const UNIT = [
   'test/docs/links.test.ts',
   'test/leaks/alert.test.ts',
   'test/leaks/detect.test.ts',
+  'test/leaks/detection-time.test.ts',
+  'test/leaks/flicker.test.ts',
   'test/leaks/rule.test.ts',
   'test/leaks/stats.test.ts',
   'test/proto/messages.test.ts',

@@ -21,7 +21,8 @@
  * ~2 S per profile interval (target: flagged within 20 intervals), a "slow"
  * run ~S/4 (target: within 120). The rate comes from each scenario's
  * `@bytes-per-job` estimate; the measured rate (the detector's own growth
- * figure) is printed next to it. Non-leak scenarios get their periods in
+ * figure) is printed next to it, with the profiles the detection-time formula
+ * predicts at that rate (median-p90, docs/detector.md#detection-time). Non-leak scenarios get their periods in
  * profile intervals (a warm-up of ~3 intervals, a flush every 3, ...), the
  * proportions a 60 s production interval gives these shapes.
  */
@@ -30,7 +31,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
 import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, startCollector } from '../scenarios/runner.mjs';
+
+// The detection-time formula (docs/detector.md#detection-time), from the build.
+const { profilesToFlag } = createRequire(import.meta.url)('../../collector/dist/leaks/detection-time.js');
 
 
 const { values: args } = parseArgs({
@@ -83,6 +88,8 @@ function summarize(results) {
     fastWithin20: `${fast.filter((r) => r.flagged && r.intervalsToFlag <= 20).length}/${fast.length}`,
     medianIntervalsSlow: median(slow.filter((r) => r.flagged).map((r) => r.intervalsToFlag)),
     slowWithin120: `${slow.filter((r) => r.flagged && r.intervalsToFlag <= 120).length}/${slow.length}`,
+    // Runs flagged within the formula's 90th-percentile bound, at the rate the detector measured.
+    withinFormula: `${leaks.filter((r) => r.flagged && r.measuredRate && r.intervalsToFlag <= 1.25 * profilesToFlag(r.measuredRate, 'p90')).length}/${leaks.length}`,
   };
 }
 
@@ -96,9 +103,10 @@ function printTable(samplingBytes, results, summary) {
     r.kind === 'leak' ? (r.reported === r.trueSite ? 'yes' : 'NO') : r.flagged ? 'FALSE FLAG' : 'ok',
     r.intervalsToFlag === null ? '-' : String(r.intervalsToFlag),
     r.measuredRate === null ? '-' : `${r.measuredRate.toFixed(2)}x`,
+    r.measuredRate === null ? '-' : `${profilesToFlag(r.measuredRate)}-${profilesToFlag(r.measuredRate, 'p90')}`,
     r.error ?? (r.reported && r.reported !== r.trueSite ? r.reportedAt : ''),
   ]);
-  const head = ['SCENARIO', 'KIND', 'RESULT', 'TRUE SITE', 'REPORTED', 'TOP-1', 'INTERVALS', 'GROWTH/S', 'NOTE'];
+  const head = ['SCENARIO', 'KIND', 'RESULT', 'TRUE SITE', 'REPORTED', 'TOP-1', 'INTERVALS', 'GROWTH/S', 'FORMULA', 'NOTE'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
   console.log(`\n== sampling interval ${samplingBytes} B, profile interval ${INTERVAL_MS} ms, ${GC_ASSIST_BUDGET > 0 ? `agent GC assist budget ${GC_ASSIST_BUDGET}` : "V8's own GCs only (GC assist off)"} ==`);
@@ -107,7 +115,8 @@ function printTable(samplingBytes, results, summary) {
   console.log(
     `recall ${summary.recall}  false flags ${summary.falseFlags}  top-1 ${summary.top1}  ` +
       `median intervals to flag: fast (2x S) ${summary.medianIntervalsFast ?? '-'} (${summary.fastWithin20} within 20), ` +
-      `slow (S/4) ${summary.medianIntervalsSlow ?? '-'} (${summary.slowWithin120} within 120)`,
+      `slow (S/4) ${summary.medianIntervalsSlow ?? '-'} (${summary.slowWithin120} within 120), ` +
+      `${summary.withinFormula} within the detection-time formula's p90 bound`,
   );
 }
 
@@ -116,7 +125,7 @@ async function main() {
   const all = {};
   for (const samplingBytes of SAMPLINGS) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-scorecard-'));
-    const collector = await startCollector(dataDir, INTERVAL_MS);
+    const collector = await startCollector(dataDir);
     try {
       const runs = [];
       for (const sc of scenarios) {

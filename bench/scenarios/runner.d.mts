@@ -15,12 +15,15 @@ export interface ScenarioResult {
   gcAssistBudget: number;
   trueSite: string | null;
   flagged: boolean;
-  /** Function of the top flagged site, and its file:line. */
+  /** Function of the first flagged site (or `(heap)`/`(external)` for a process finding), and its file:line. */
   reported: string | null;
   reportedAt: string | null;
   sites: string[];
+  /** Profiles stored before the evaluation that first flagged it. */
   intervalsToFlag: number | null;
   measuredRate: number | null;
+  /** Profiles stored at the last evaluation. */
+  profiles: number;
   error: string | null;
 }
 
@@ -34,8 +37,9 @@ export interface ScenarioCollector {
 export declare function readScenario(file: string): Scenario;
 export declare function listScenarios(): Scenario[];
 export declare function okEnv(name: string, intervalMs: number): Record<string, string>;
-export declare function startCollector(dataDir: string, intervalMs: number): Promise<ScenarioCollector>;
+export declare function startCollector(dataDir: string): Promise<ScenarioCollector>;
 export declare const SCENARIO_GC_ASSIST_BUDGET: number;
+export declare const WALL_CLOCK_CEILING: number;
 export declare function runScenario(
   collector: ScenarioCollector,
   sc: Scenario,

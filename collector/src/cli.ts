@@ -45,7 +45,7 @@ leaks options:
   --service S              the service (required)
   --url URL                the collector's HTTP API [HEAPWATCH_URL] (default http://127.0.0.1:7800)
   --json                   print the JSON answer instead of a table
-  exit status: 0 nothing flagged, 3 leaks flagged, 1 error, 2 usage
+  exit status: 0 nothing flagged, 3 a site or a process finding flagged, 1 error, 2 usage
 `;
 
 class UsageError extends Error {}
@@ -166,6 +166,25 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+/** The collector URL `heapwatch leaks` asks: the flag, else HEAPWATCH_URL unless empty, else the default; checked before use. */
+export function leaksBaseUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  const raw = flag ?? (env.HEAPWATCH_URL || 'http://127.0.0.1:7800');
+  const from = flag !== undefined ? '--url' : env.HEAPWATCH_URL ? 'HEAPWATCH_URL' : 'the default URL';
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new UsageError(`${from} ${JSON.stringify(raw)} is not a valid URL (a bad host or a port above 65535?)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`${from} ${JSON.stringify(raw)} must be an http(s):// URL`);
+  return raw.replace(/\/+$/, '');
+}
+
+/** 3 when the report flags anything (a site, or a process's heap or off-heap memory), else 0. */
+export function leaksExitStatus(report: Pick<LeakReport, 'leaks' | 'process'>): number {
+  return report.leaks.length > 0 || report.process.length > 0 ? 3 : 0;
+}
+
 async function leaks(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -174,7 +193,7 @@ async function leaks(argv: string[]): Promise<number> {
     allowPositionals: false,
   });
   if (!values.service) throw new UsageError('--service is required');
-  const base = (values.url ?? process.env.HEAPWATCH_URL ?? 'http://127.0.0.1:7800').replace(/\/+$/, '');
+  const base = leaksBaseUrl(values.url, process.env);
   const url = `${base}/api/v1/leaks?service=${encodeURIComponent(values.service)}`;
   let res: Response;
   try {
@@ -186,7 +205,7 @@ async function leaks(argv: string[]): Promise<number> {
   if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
   process.stdout.write(values.json ? `${JSON.stringify(body, null, 2)}\n` : formatLeakTable(body));
   // Scripts can tell "something is leaking" from "all clear" without parsing.
-  return body.leaks.length > 0 ? 3 : 0;
+  return leaksExitStatus(body);
 }
 
 async function main(argv: string[]): Promise<number> {

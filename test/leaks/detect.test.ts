@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { detect, gcResets, majorGcResets } from '../../collector/src/leaks/detect';
 import type { ProfilePoint, SitePoint } from '../../collector/src/store/store';
-import { leakSeries } from './synthetic';
+import { leakSeries, rng } from './synthetic';
 
 const MB = 1 << 20;
 
@@ -77,5 +77,62 @@ describe('detect', () => {
     const d2 = detect(profiles('a', n, heap), points('a', 'leak', leak));
     expect(d2.sites.get('leak')).toMatchObject({ positive: true, instancesRising: 1, instancesSeen: 1 });
     expect(d2.sites.get('leak')!.steps.length).toBe(20);
+    expect(d2.sites.get('leak')!.steps.at(-1)).toBe('rising');
+    // A service silent for more than 5 of its intervals (collector clock) has no current instance.
+    expect(detect(profiles('a', n, heap), points('a', 'leak', leak), undefined, 0, 4_000).sites.get('leak')).toBeDefined();
+    const silent = detect(profiles('a', n, heap), points('a', 'leak', leak), undefined, 0, 6_000);
+    expect(silent.sites.get('leak')).toBeUndefined();
+    expect(silent.process).toEqual([]);
+  });
+
+  describe('process findings are judged across GCs', () => {
+    /** Profiles every second with a major GC every `period` profiles (post-GC marked on `marked` of them), gauges from `heap` and `ext`. */
+    function gauges(n: number, period: number, heap: (i: number) => number, ext: (i: number) => number, marked = (_i: number) => true): ProfilePoint[] {
+      return profiles('a', n, heap).map((p, i) => ({
+        ...p,
+        externalBytes: ext(i),
+        majorGcs: 1 + Math.floor(i / period),
+        afterMajorGc: i % period === 0 && marked(i),
+      }));
+    }
+    const everyStep = (d: ReturnType<typeof detect>, kind: string) => d.process.find((p) => p.kind === kind)!.steps;
+    const r = rng(11);
+    const jitter = () => Math.floor(r() * 3) * MB;
+
+    it('a worker that loads a large table at start, then churns around it: no heap or external finding', () => {
+      // 300 MB loaded over the first 4 profiles, 20 MB of garbage a profile
+      // between major GCs every 6 profiles, which only the natural GCs mark.
+      const heap = (i: number) => 50 * MB + Math.min(i, 4) * 75 * MB + (i % 6) * 20 * MB + jitter();
+      const ext = (i: number) => 2 * MB + Math.min(i, 4) * 10 * MB + (i % 6) * 3 * MB;
+      for (const n of [40, 80, 120]) {
+        const d = detect(gauges(n, 6, heap, ext, (i) => i % 12 === 0), []);
+        expect(everyStep(d, 'heap'), `heap at ${n}`).not.toContain('rising');
+        expect(everyStep(d, 'external'), `external at ${n}`).not.toContain('rising');
+      }
+    });
+
+    it('a quiet main thread whose heap climbs with garbage between rare major GCs: no heap finding', () => {
+      // One major GC in 40 profiles (a main thread beside busy workers): heap
+      // used climbs with garbage for 39 of them. A trailing minimum saw a leak.
+      const heap = (i: number) => 8 * MB + (i % 40) * 0.5 * MB + jitter() / 8;
+      for (const n of [30, 39, 60]) expect(everyStep(detect(gauges(n, 40, heap, () => MB), []), 'heap'), `at ${n}`).not.toContain('rising');
+    });
+
+    it('a batch built and released every few seconds: no external finding', () => {
+      const ext = (i: number) => 4 * MB + (i % 3) * 40 * MB + jitter();
+      const d = detect(gauges(80, 3, () => 30 * MB + jitter(), ext, (i) => i % 9 === 0), []);
+      expect(everyStep(d, 'external')).not.toContain('rising');
+    });
+
+    it('off-heap Buffers that really grow: an external finding', () => {
+      // A retry buffer of Buffers: 1 MB a profile that no GC frees, under the same batch churn.
+      const ext = (i: number) => 4 * MB + i * MB + (i % 3) * 20 * MB + jitter();
+      const d = detect(gauges(60, 3, () => 30 * MB + jitter(), ext, (i) => i % 9 === 0), []);
+      const e = d.process.find((p) => p.kind === 'external')!;
+      expect(e.positive).toBe(true);
+      // ~1 MB a profile at one profile a second.
+      expect(e.growthBytesPerHour / 3600).toBeGreaterThan(0.7 * MB);
+      expect(e.growthBytesPerHour / 3600).toBeLessThan(1.3 * MB);
+    });
   });
 });

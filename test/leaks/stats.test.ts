@@ -17,6 +17,14 @@ describe('stats', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
     expect(robustSigma([1, 1, 1, 1])).toBe(0);
+    // Quickselect agrees with sorting, ties and even lengths included.
+    const r = rng(7);
+    for (let t = 0; t < 2000; t++) {
+      const xs = Array.from({ length: 1 + Math.floor(r() * 40) }, () => Math.floor(r() * 6));
+      const s = [...xs].sort((a, b) => a - b);
+      const h = s.length >> 1;
+      expect(median(xs)).toBe(s.length % 2 ? s[h] : (s[h - 1]! + s[h]!) / 2);
+    }
     // One wild outlier barely moves it.
     expect(robustSigma([1, 2, 3, 4, 5, 1e9])).toBeLessThan(4);
   });

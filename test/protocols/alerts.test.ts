@@ -24,6 +24,7 @@ interface Event {
   file?: string;
   growthBytesPerHour: number;
   timeToLimitSeconds: number | null;
+  flaggedAt: string;
   firstFlaggedAt: string;
   url: string;
   text: string;
@@ -142,6 +143,7 @@ describe('alerts: webhook and /metrics', () => {
     worker.stdin!.write('fix\n');
     const cleared = await waitFor('the cleared event', async () => receiver.events.find((e) => site(e) && e.event === 'cleared'), 180_000);
     expect(cleared.id).toBe(first.id);
+    expect(cleared.flaggedAt).toBe(first.flaggedAt);
     expect(cleared.firstFlaggedAt).toBe(first.firstFlaggedAt);
     expect(cleared.text).toMatch(/leak cleared in \*alerting-worker\*/);
 

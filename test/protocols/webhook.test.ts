@@ -16,7 +16,7 @@ const log = createLogger('silent');
 function event(id: string, kind: LeakEvent['event'] = 'flagged'): LeakEvent {
   return {
     event: kind, id, service: 'svc', kind: 'site', function: 'f', file: '/app/f.js', line: 3,
-    growthBytesPerHour: 1 << 20, timeToLimitSeconds: 7200, firstFlaggedAt: '2026-12-01T00:00:00.000Z', at: '2026-12-01T00:01:00.000Z',
+    growthBytesPerHour: 1 << 20, timeToLimitSeconds: 7200, flaggedAt: '2026-12-01T00:00:00.000Z', firstFlaggedAt: '2026-12-01T00:00:00.000Z', at: '2026-12-01T00:01:00.000Z',
   };
 }
 

@@ -40,7 +40,7 @@ beforeAll(async () => {
   if (missing) return;
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const runner = (await import(path.join(SCENARIOS, 'runner.mjs'))) as typeof Runner;
-  collector = await runner.startCollector(tempDir('ui-browser'), INTERVAL_MS);
+  collector = await runner.startCollector(tempDir('ui-browser'));
   // GC assist at its largest budget (20 % of wall time) and a pause cap of
   // 2 s: on a loaded machine a forced GC of these small heaps can take
   // 100 ms or more, after which the agent predicts every later one over its

@@ -4,9 +4,10 @@
  * restart starts a new series), decides each with the rule, then combines
  * instances. Pure: no I/O, no clock.
  */
+import type { Trend } from './alert';
 import type { ProfilePoint, SitePoint } from '../store/store';
 import { HOUR_MS } from '../units';
-import { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
+import { cycleMinima, DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 import { median, theilSen } from './stats';
 
 export interface DetectOptions {
@@ -52,11 +53,12 @@ export const DEFAULT_DETECT: DetectOptions = {
 export interface SiteDecision {
   siteId: string;
   positive: boolean;
-  /** Verdicts at each new profile since the previous evaluation, oldest first (the last is `positive`). */
-  steps: boolean[];
+  /** Trends at each new profile since the previous evaluation, oldest first (the last is `positive`'s). */
+  steps: Trend[];
   growthBytesPerInterval: number;
   growthBytesPerHour: number;
   retainedBytes: number;
+  /** Instances whose series is rising; where none is, those still growing (a flagged site not yet cleared). */
   instancesRising: number;
   instancesSeen: number;
   intervals: number;
@@ -68,7 +70,7 @@ export interface ProcessDecision {
   kind: 'heap' | 'external';
   instance: string;
   positive: boolean;
-  steps: boolean[];
+  steps: Trend[];
   growthBytesPerHour: number;
   timeToLimitSeconds: number | null;
 }
@@ -81,6 +83,8 @@ export interface Detection {
 
 export interface InstanceSeries {
   instance: string;
+  /** Whether the agent reports its major GC count (else `resets` are guessed from heap used). */
+  reportsGc: boolean;
   /** Profiles newer than the previous evaluation's newest, capped. */
   replay: number;
   /** First profile after each major GC: from the agent's count where it reports one, else gcResets(). */
@@ -93,16 +97,6 @@ export interface InstanceSeries {
   index: Map<number, number>;
   intervalMs: number;
   profiles: ProfilePoint[];
-}
-
-/**
- * Verdicts of `ys` cut at each of its last `replay` profiles, oldest first:
- * what an evaluation after each of those profiles would have said.
- */
-function replayVerdicts(ys: readonly number[], replay: number, rule: RuleOptions, gcResets?: readonly number[]): SeriesVerdict[] {
-  const out: SeriesVerdict[] = [];
-  for (let j = Math.min(replay, ys.length) - 1; j >= 0; j--) out.push(decideSeries(j ? ys.slice(0, ys.length - j) : ys, rule, gcResets));
-  return out;
 }
 
 /**
@@ -136,6 +130,43 @@ export function decideSite(ys: readonly number[], len: number, s: InstanceSeries
   return decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.rule, s.resets, s.afterGc);
 }
 
+/**
+ * A process gauge (heap used, external) of one instance, cut after its
+ * first `len` profiles, judged where garbage cannot fake growth: on its
+ * post-major-GC profiles once the window holds processRule.minProfiles of
+ * them, else on the floor of each GC cycle (the post-GC profile, else the
+ * cycle's minimum), and only once there are that many cycles. Between major
+ * GCs heap used climbs with garbage and external with Buffers whose
+ * wrappers are not yet collected, for minutes in a quiet main thread or a
+ * large heap; a batch built and released climbs and falls. Agents that
+ * report no GCs: a trailing minimum of heap used, external as is.
+ * gaugePoints: the judged points (profile indices and values), for charts;
+ * decideGauge: the verdict, whose slope is per profile and comes from the
+ * points' Theil-Sen line whatever the verdict (a flagged finding keeps its
+ * growth figure). With fewer than processRule.minProfiles points there is
+ * no verdict (too-short).
+ */
+export function gaugePoints(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): { idx: number[]; ys: number[] } {
+  const rule = opts.processRule;
+  const from = Math.max(0, len - rule.maxProfiles);
+  if (!s.reportsGc) {
+    const ys = kind === 'heap' ? trailingMin(values.slice(from, len), HEAP_FLOOR_PROFILES) : values.slice(from, len);
+    return { idx: ys.map((_, i) => from + i), ys };
+  }
+  const post = s.postGc.filter((i) => i >= from && i < len);
+  if (post.length >= rule.minProfiles) return { idx: post, ys: post.map((i) => values[i]!) };
+  const idx = s.resets.filter((i) => i >= from && i < len);
+  return { idx, ys: cycleMinima(len === values.length ? values : values.slice(0, len), idx, s.afterGc) };
+}
+
+function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+  const { idx, ys } = gaugePoints(kind, values, len, s, opts);
+  const v = decideSeries(ys, opts.processRule);
+  const span = idx.length > 1 ? idx[idx.length - 1]! - idx[0]! : 0;
+  const slope = span > 0 ? (theilSen(ys).slope * (idx.length - 1)) / span : 0;
+  return { ...v, slopePerProfile: slope, last: ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0) };
+}
+
 /** Profiles over which heap used's floor is taken (see trailingMin). */
 export const HEAP_FLOOR_PROFILES = 6;
 
@@ -165,20 +196,31 @@ export function majorGcResets(majorGcs: readonly number[]): number[] {
   return out;
 }
 
-/** Combines per-instance step verdicts aligned on their last profile. */
-function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: number): boolean[] {
+/** One verdict as an alert step. */
+export function trendOf(v: SeriesVerdict): Trend {
+  return v.rising ? 'rising' : v.flat ? 'flat' : 'growing';
+}
+
+/**
+ * Combines per-instance verdicts aligned on their last profile: rising where
+ * enough instances rise (minFraction), flat where every instance is flat,
+ * growing otherwise.
+ */
+function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: number): Trend[] {
   const steps = Math.max(0, ...perInstance.map((v) => v.length));
-  const out: boolean[] = [];
+  const out: Trend[] = [];
   for (let back = steps - 1; back >= 0; back--) {
     let seen = 0;
     let rising = 0;
+    let flat = 0;
     for (const v of perInstance) {
       const x = v[v.length - 1 - back];
       if (!x) continue;
       seen++;
       if (x.rising) rising++;
+      else if (x.flat) flat++;
     }
-    out.push(rising >= 1 && rising >= Math.ceil(minFraction * seen));
+    out.push(rising >= 1 && rising >= Math.ceil(minFraction * seen) ? 'rising' : flat === seen ? 'flat' : 'growing');
   }
   return out;
 }
@@ -186,12 +228,15 @@ function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: numb
 /**
  * One series per live instance: its profiles oldest first, where its GC
  * cycles start, which profiles follow a major GC. Instances that stopped
- * (staleProfiles behind the newest) are left out.
+ * (staleProfiles behind the newest, counting `silentMs`: how long, on the
+ * collector's clock, no new profile has arrived for the service, so a
+ * service that stopped altogether drops out too) are left out.
  */
 export function instanceSeries(
   profiles: readonly ProfilePoint[],
   opts: DetectOptions = DEFAULT_DETECT,
   prevLatestProfileMs = 0,
+  silentMs = 0,
 ): Map<string, InstanceSeries> {
   const byInstance = new Map<string, ProfilePoint[]>();
   for (const p of profiles) {
@@ -207,7 +252,7 @@ export function instanceSeries(
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     const intervalMs = gaps.length ? Math.max(1, median(gaps)) : 0;
     const last = times[times.length - 1]!;
-    if (intervalMs > 0 && latestProfileMs - last > opts.staleProfiles * intervalMs) continue;
+    if (intervalMs > 0 && latestProfileMs - last + silentMs > opts.staleProfiles * intervalMs) continue;
     const fresh = times.filter((t) => t > prevLatestProfileMs).length;
     // An agent that reports GCs says exactly where each cycle starts;
     // otherwise a large drop of heap used is the best guess.
@@ -215,13 +260,14 @@ export function instanceSeries(
     const resets = reported ? majorGcResets(list.map((p) => p.majorGcs)) : gcResets(list.map((p) => p.heapUsedBytes));
     const afterGc = list.map((p) => p.afterMajorGc);
     const postGc = afterGc.flatMap((x, i) => (x ? [i] : []));
-    series.set(instance, { instance, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
+    series.set(instance, { instance, reportsGc: reported, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
   return series;
 }
 
 /** Each site's in-use bytes per instance, one value per profile of the instance's series (0 where the sampler saw nothing alive). */
 export function siteValues(points: readonly SitePoint[], series: ReadonlyMap<string, InstanceSeries>): Map<string, Map<string, number[]>> {
+
   const values = new Map<string, Map<string, number[]>>();
   for (const p of points) {
     const s = series.get(p.instance);
@@ -239,15 +285,17 @@ export function siteValues(points: readonly SitePoint[], series: ReadonlyMap<str
 /**
  * `prevLatestProfileMs`: the newest profile the previous evaluation saw;
  * profiles after it are replayed one by one (at most maxReplayProfiles).
+ * `silentMs`: see instanceSeries.
  */
 export function detect(
   profiles: readonly ProfilePoint[],
   points: readonly SitePoint[],
   opts: DetectOptions = DEFAULT_DETECT,
   prevLatestProfileMs = 0,
+  silentMs = 0,
 ): Detection {
   const latestProfileMs = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
-  const series = instanceSeries(profiles, opts, prevLatestProfileMs);
+  const series = instanceSeries(profiles, opts, prevLatestProfileMs, silentMs);
   const values = siteValues(points, series);
 
   const sites = new Map<string, SiteDecision>();
@@ -264,11 +312,14 @@ export function detect(
     const rising = verdicts.filter((x) => x.v.rising);
     const seen = verdicts.length;
     const positive = rising.length >= 1 && rising.length >= Math.ceil(opts.minInstanceFraction * seen);
-    const basis = rising.length ? rising : verdicts;
+    // Growth and confidence from the rising instances; while a flagged site
+    // dips, from those still growing (not 0 instances at confidence 0).
+    const growing = verdicts.filter((x) => !x.v.flat);
+    const backing = rising.length ? rising : growing;
+    const basis = backing.length ? backing : verdicts;
     const perHour = (x: { v: SeriesVerdict; s: InstanceSeries }): number =>
       x.s.intervalMs > 0 ? (x.v.slopePerProfile * HOUR_MS) / x.s.intervalMs : 0;
     const steps = combineSteps(stepVerdicts, opts.minInstanceFraction);
-    steps[steps.length - 1] = positive;
     sites.set(siteId, {
       siteId,
       positive,
@@ -276,45 +327,43 @@ export function detect(
       growthBytesPerInterval: basis.reduce((a, x) => a + x.v.slopePerProfile, 0),
       growthBytesPerHour: basis.reduce((a, x) => a + perHour(x), 0),
       retainedBytes: verdicts.reduce((a, x) => a + x.v.last, 0),
-      instancesRising: rising.length,
+      instancesRising: backing.length,
       instancesSeen: seen,
       intervals: Math.max(0, ...basis.map((x) => x.v.profiles - 1)),
-      confidence: rising.length ? (1 - median(rising.map((x) => x.v.pRising))) * (rising.length / seen) : 0,
+      confidence: backing.length ? (1 - median(backing.map((x) => x.v.pRising))) * (backing.length / seen) : 0,
     });
   }
 
   const process: ProcessDecision[] = [];
   for (const s of series.values()) {
     const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * HOUR_MS) / s.intervalMs : 0);
-    // Heap used swings with garbage between GCs; "does not return to
-    // baseline" is about its floor, so judge a trailing minimum.
-    const floor = trailingMin(s.profiles.map((p) => p.heapUsedBytes), HEAP_FLOOR_PROFILES);
-    const heapSteps = replayVerdicts(floor, s.replay, opts.processRule);
-    // The growth figure comes from the floor's Theil-Sen line whatever this
-    // profile's verdict (a flagged finding keeps reporting until it clears).
-    const heap = { ...heapSteps[heapSteps.length - 1]!, slopePerProfile: theilSen(floor.slice(-opts.processRule.maxProfiles)).slope };
+    const judge = (kind: 'heap' | 'external', values: readonly number[]): { steps: SeriesVerdict[]; now: SeriesVerdict } => {
+      const steps: SeriesVerdict[] = [];
+      for (let j = Math.min(s.replay, values.length) - 1; j >= 0; j--) steps.push(decideGauge(kind, values, values.length - j, s, opts));
+      return { steps, now: steps[steps.length - 1]! };
+    };
+    const heap = judge('heap', s.profiles.map((p) => p.heapUsedBytes));
     const limit = s.profiles[s.profiles.length - 1]!.heapSizeLimitBytes;
-    const slopePerSec = s.intervalMs > 0 ? (heap.slopePerProfile * 1000) / s.intervalMs : 0;
+    const slopePerSec = s.intervalMs > 0 ? (heap.now.slopePerProfile * 1000) / s.intervalMs : 0;
     process.push({
       key: `heap:${s.instance}`,
       kind: 'heap',
       instance: s.instance,
-      positive: heap.rising,
-      steps: heapSteps.map((v) => v.rising),
-      growthBytesPerHour: perHour(heap.slopePerProfile),
+      positive: heap.now.rising,
+      steps: heap.steps.map(trendOf),
+      growthBytesPerHour: perHour(heap.now.slopePerProfile),
       // Reported only while flagged (index.ts); "where the trend allows" = a positive slope.
-      timeToLimitSeconds: slopePerSec > 0 && limit > heap.last ? (limit - heap.last) / slopePerSec : null,
+      timeToLimitSeconds: slopePerSec > 0 && limit > heap.now.last ? (limit - heap.now.last) / slopePerSec : null,
     });
     // `external` already includes arrayBuffers (Node's process.memoryUsage docs).
-    const extSteps = replayVerdicts(s.profiles.map((p) => p.externalBytes), s.replay, opts.processRule);
-    const ext = { ...extSteps[extSteps.length - 1]!, slopePerProfile: theilSen(s.profiles.slice(-opts.processRule.maxProfiles).map((p) => p.externalBytes)).slope };
+    const ext = judge('external', s.profiles.map((p) => p.externalBytes));
     process.push({
       key: `external:${s.instance}`,
       kind: 'external',
       instance: s.instance,
-      positive: ext.rising,
-      steps: extSteps.map((v) => v.rising),
-      growthBytesPerHour: perHour(ext.slopePerProfile),
+      positive: ext.now.rising,
+      steps: ext.steps.map(trendOf),
+      growthBytesPerHour: perHour(ext.now.slopePerProfile),
       timeToLimitSeconds: null,
     });
   }

@@ -22,7 +22,7 @@
  * The decision rule is documented in rule.ts (per series), detect.ts (across
  * instances) and alert.ts (consecutive evaluations).
  */
-import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState } from './alert';
+import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState, type Trend } from './alert';
 import { transitions, type LeakEvent } from './transitions';
 import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
 import type { ProfileStore } from '../store/store';
@@ -90,15 +90,23 @@ export async function evaluateLeaks(
   const prev = await previousState(store, service);
   const profiles = await store.profilePoints(service, o.detect.rule.maxProfiles, o.lookbackMs);
   const points = await store.sitePoints(service, profiles);
-  const d = detect(profiles, points, o.detect, prev.latestProfileMs);
+  // Silence ages every instance (detect.ts), on the collector's clock only.
+  const newest = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
+  const silentMs = newest > prev.latestProfileMs || prev.advancedAtMs === undefined ? 0 : Math.max(0, nowMs - prev.advancedAtMs);
+  const d = detect(profiles, points, o.detect, prev.latestProfileMs, silentMs);
 
-  const steps = new Map<string, boolean[]>();
-  for (const s of d.sites.values()) if (s.steps.some(Boolean) || prev.entries[`site:${s.siteId}`]) steps.set(`site:${s.siteId}`, s.steps);
-  for (const p of d.process) if (p.steps.some(Boolean) || prev.entries[p.key]) steps.set(p.key, p.steps);
+  const steps = new Map<string, Trend[]>();
+  for (const s of d.sites.values()) if (s.steps.includes('rising') || prev.entries[`site:${s.siteId}`]) steps.set(`site:${s.siteId}`, s.steps);
+  for (const p of d.process) if (p.steps.includes('rising') || prev.entries[p.key]) steps.set(p.key, p.steps);
   const state = advanceAlerts(prev, steps, d.latestProfileMs, evaluatedAt, o.alert);
   const flagged = (key: string): string | null => {
     const e = state.entries[key];
     return e?.flagged ? e.firstFlaggedAt ?? evaluatedAt : null;
+  };
+  /** When the current flag of `key` began: kept from the last evaluation while it stays flagged. */
+  const flaggedAt = (key: string): string => {
+    const before = prev.entries[key];
+    return (before?.flagged && before.subject?.flaggedAt) || evaluatedAt;
   };
 
   const process: ProcessFinding[] = d.process
@@ -110,7 +118,7 @@ export async function evaluateLeaks(
         growthBytesPerHour: Math.round(p.growthBytesPerHour),
         timeToLimitSeconds: p.timeToLimitSeconds === null ? null : Math.round(p.timeToLimitSeconds),
       };
-      state.entries[p.key]!.subject = { ...finding };
+      state.entries[p.key]!.subject = { ...finding, flaggedAt: flaggedAt(p.key) };
       return finding;
     })
     .sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
@@ -142,6 +150,7 @@ export async function evaluateLeaks(
       line: site.line,
       growthBytesPerHour: site.growthBytesPerHour,
       timeToLimitSeconds,
+      flaggedAt: flaggedAt(`site:${s.siteId}`),
     };
     return site;
   });

@@ -16,11 +16,11 @@ export interface LeakSite {
   growthBytesPerInterval: number;
   /** In-use bytes of the site at the latest profile, summed over instances. */
   retainedBytes: number;
-  /** Instances whose series is rising. */
+  /** Instances whose series is rising (while a flagged site is not, those still growing; docs/detector.md#alerts). */
   instances: number;
   /** Profile intervals the rising window spans (longest rising series). */
   intervals: number;
-  /** 0..1: 1 - the Mann-Kendall p-value, scaled by the share of instances rising. */
+  /** 0..1: 1 - the median Mann-Kendall p-value of those instances, scaled by their share. */
   confidence: number;
   firstFlaggedAt: string;
 }

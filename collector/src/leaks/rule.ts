@@ -102,7 +102,7 @@ export const DEFAULT_RULE: RuleOptions = {
  * still filling with garbage): the cycle's first value where the agent says
  * it was taken right after the major GC (`exact`), else the cycle's minimum.
  */
-function cycleMinima(ys: readonly number[], resets: readonly number[], exact?: readonly boolean[]): number[] {
+export function cycleMinima(ys: readonly number[], resets: readonly number[], exact?: readonly boolean[]): number[] {
   const out: number[] = [];
   for (let k = 0; k < resets.length; k++) {
     const start = resets[k]!;
@@ -143,6 +143,31 @@ export interface SeriesVerdict {
   profiles: number;
   /** Latest value (bytes). */
   last: number;
+  /**
+   * Not rising and stopped growing: the recent half of the window does not
+   * rise (see stillGrowing). What clears a flagged key (alert.ts); a series
+   * too short to judge is neither rising nor flat.
+   */
+  flat: boolean;
+}
+
+/**
+ * Whether a window still grows at its newest profiles: over the last m
+ * profiles (the span in which the window's slope predicts 4 samples, 6 to
+ * half the window), the Theil-Sen rise is positive, at least one sample,
+ * and at least a third of what the window's slope predicts. A leak keeps
+ * its pace; a cache that reached its bound, a released batch or a finished
+ * load stopped, which a rising rule judging the whole window sees only
+ * later. Looser than the rising checks on purpose: a flagged leak whose
+ * evidence dips for a few profiles still grows. See docs/detector.md#alerts.
+ */
+export function stillGrowing(ys: readonly number[], quantum: number): boolean {
+  const h = ys.length >> 1;
+  if (h < 6) return true;
+  const slope = Math.max(0, theilSen(ys).slope);
+  const m = quantum > 0 && slope > 0 ? Math.min(h, Math.max(6, Math.ceil((4 * quantum) / slope))) : h;
+  const rise = theilSen(ys.slice(ys.length - m)).slope * (m - 1);
+  return rise > 0 && rise >= quantum && rise >= (slope * (m - 1)) / 3;
 }
 
 /**
@@ -166,10 +191,25 @@ export function decideSeries(
   gcResets?: readonly number[],
   afterGc?: readonly boolean[],
 ): SeriesVerdict {
+  const v = judge(all, opts, gcResets, afterGc);
+  if (v.reason === 'too-short' || v.reason === 'no-gc-cycle') return v;
+  // Its newest quarter is no higher than its oldest: flat, and the cheap
+  // answer for most sites of a healthy worker.
+  if (v.reason === 'not-rising') return { ...v, flat: true };
+  const ys = all.length > opts.maxProfiles ? all.slice(all.length - opts.maxProfiles) : all;
+  return v.rising ? v : { ...v, flat: !stillGrowing(ys, opts.poisson ? sampleQuantum(ys) : 0) };
+}
+
+function judge(
+  all: readonly number[],
+  opts: RuleOptions,
+  gcResets?: readonly number[],
+  afterGc?: readonly boolean[],
+): SeriesVerdict {
   const ys = all.length > opts.maxProfiles ? all.slice(all.length - opts.maxProfiles) : all;
   const n = ys.length;
   const last = n ? ys[n - 1]! : 0;
-  const base = { slopePerProfile: 0, pRising: 1, profiles: n, last };
+  const base = { slopePerProfile: 0, pRising: 1, profiles: n, last, flat: false };
   if (n < opts.minProfiles) return { ...base, rising: false, reason: 'too-short' };
   // Profiles after a major GC inside the window, as window indices.
   const windowStart = all.length - n;
