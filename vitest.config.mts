@@ -20,6 +20,7 @@ const UNIT = [
   'test/leaks/flicker.test.ts',
   'test/leaks/rule.test.ts',
   'test/leaks/stats.test.ts',
+  'test/leaks/suspects.test.ts',
   'test/proto/messages.test.ts',
 ];
 

@@ -1,7 +1,12 @@
 // Part 2: the agent does not leak. One worker (bench/workers/job-worker.js,
 // the part 1 workload) runs with the agent at a fast interval for a few
-// minutes against a real collector; the collector is stopped for the middle
-// third of the run, then restarted on the same ports and data directory.
+// minutes (--duration-s; 1800 for the half-hour run) against a real
+// collector; the collector is stopped for the middle third of the run, then
+// restarted on the same ports and data directory. The agent reaches the
+// collector through a proxy (bench/lib/grpc-sink.mjs) that answers with a
+// directive switching precise mode on and off every --precise-every
+// profiles, so the run also goes in and out of precise mode (inlining off
+// and back, deoptimizations, GC assist) many times.
 //
 // From inside the worker, every sampleEveryMs: RSS, heapUsed and the agent's
 // stats() (queue length and bytes, sent, dropped). Checks:
@@ -18,6 +23,7 @@
 import * as fs from 'node:fs';
 import { header, median, parseArgs, sleep, table, targetsTable, writeResult, fmt, mib } from './lib/report.mjs';
 import { httpGet, startCollectorProcess, tempDir } from './lib/collector.mjs';
+import { startGrpcSink } from './lib/grpc-sink.mjs';
 import { DEFAULT_AGENT_DIR, loadavg, runWorker, theilSen } from './lib/worker-run.mjs';
 
 const opts = parseArgs({
@@ -31,6 +37,7 @@ const opts = parseArgs({
   maxQueueProfiles: 32,
   maxQueueBytes: 16 << 20,
   agentDir: DEFAULT_AGENT_DIR,
+  preciseEvery: 20,
   quick: false,
 });
 if (opts.quick) Object.assign(opts, { durationS: 60, gcEveryS: 3 });
@@ -40,6 +47,14 @@ const loadStart = loadavg();
 const dataDir = tempDir('leak');
 let collector = await startCollectorProcess({ dataDir });
 const { grpcPort, httpPort } = collector;
+// Precise mode on for preciseEvery profiles, off for as many, and so on.
+const proxy = await startGrpcSink({
+  forwardTo: collector.grpcAddress,
+  directive: (n) => {
+    const on = Math.floor((n - 1) / opts.preciseEvery) % 2 === 1;
+    return { precise: on, preciseForMs: on ? 3_600_000 : 0, reason: on ? 'bench: switched on' : 'bench: switched off' };
+  },
+});
 const samples = [];
 const live = [];
 const events = [];
@@ -81,9 +96,14 @@ try {
   result = await runWorker({
     variant: 'heapwatch',
     agentDir: opts.agentDir,
-    collector: collector.grpcAddress,
+    collector: proxy.address,
     service,
-    env: { HEAPWATCH_MAX_QUEUE_PROFILES: String(opts.maxQueueProfiles), HEAPWATCH_MAX_QUEUE_BYTES: String(opts.maxQueueBytes) },
+    env: {
+      HEAPWATCH_MAX_QUEUE_PROFILES: String(opts.maxQueueProfiles),
+      HEAPWATCH_MAX_QUEUE_BYTES: String(opts.maxQueueBytes),
+      // The proxy decides when precise mode ends; no cool-down in between.
+      HEAPWATCH_PRECISE_COOLDOWN_MS: '0',
+    },
     workingSetMb: opts.workingSetMb,
     intervalMs: opts.intervalMs,
     warmupS: 5,
@@ -102,9 +122,11 @@ try {
   // Let the last profiles land before asking the detector.
   await sleep(2000);
 } catch (e) {
+  await proxy.close();
   await collector.stop();
   throw e;
 }
+await proxy.close();
 const leakRes = await httpGet(`${collector.httpUrl}/api/v1/leaks?service=${service}&evaluate=true`);
 const leakReport = leakRes.status === 200 ? JSON.parse(leakRes.body.toString()) : { error: `${leakRes.status} ${leakRes.body.toString().slice(0, 200)}` };
 const profilesStored = await httpGet(`${collector.httpUrl}/api/v1/leaks?service=${service}`);
@@ -185,6 +207,7 @@ const targets = [
   { name: 'no trend after recovery (Theil-Sen, live heap)', measured: `${fmt(trendRecovered.slope, 3)} MB/min [${fmt(trendRecovered.lo, 3)}, ${fmt(trendRecovered.hi, 3)}] over ${fmt(recoveredMin)} min${ctl}`, met: noTrend(trendRecovered) },
   { name: 'no trend outside the outage (Theil-Sen, live heap)', measured: `${fmt(trendOutside.slope, 3)} MB/min [${fmt(trendOutside.lo, 3)}, ${fmt(trendOutside.hi, 3)}]${ctl}`, met: noTrend(trendOutside) },
   { name: 'live heap over the whole run (first -> last, Theil-Sen)', measured: `${fmt(mib(live[0]?.heapUsed), 2)} -> ${fmt(mib(live.at(-1)?.heapUsed), 2)} MB; ${fmt(trendRun.slope, 3)} MB/min [${fmt(trendRun.lo, 3)}, ${fmt(trendRun.hi, 3)}] (control ${fmt(mib(controlLive[0]?.heapUsed), 2)} -> ${fmt(mib(controlLive.at(-1)?.heapUsed), 2)} MB)`, met: noTrend(trendRun) },
+  { name: 'precise mode switched on and off several times (every --precise-every profiles)', measured: `${last.preciseActivations ?? 0} periods, ${fmt((last.preciseTimeMs ?? 0) / 1000, 0)} s in precise mode, switches took ${fmt((last.preciseSwitchTimeUs ?? 0) / 1000, 1)} ms of main thread in all; ${last.forcedGcs ?? 0} forced GCs`, met: (last.preciseActivations ?? 0) >= 3 },
   { name: "the product's detector flags nothing on the worker", measured: flagged === undefined ? leakReport.error : `${leakReport.leaks.length} sites, ${leakReport.process.length} process findings`, met: flagged === 0 },
 ];
 
@@ -202,6 +225,7 @@ const markdown = [
     run: `${opts.durationS} s, collector down ${fmt(downAt, 0)}-${fmt(upAgain, 0)} s`,
     workingSet: `${opts.workingSetMb} MB`,
     queueBounds: `${opts.maxQueueProfiles} profiles / ${fmt(opts.maxQueueBytes / 1024, 0)} KiB`,
+    precise: `on and off every ${opts.preciseEvery} profiles`,
     agent: `${opts.agentDir} @ ${settings.agentCommit}`,
     loadavg: `${settings.loadavgStart} -> ${settings.loadavgEnd}`,
   }),

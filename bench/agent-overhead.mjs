@@ -14,7 +14,7 @@ import { DEFAULT_AGENT_DIR, loadavg, runWorker, startPyroscopeSink } from './lib
 
 const opts = parseArgs({
   workingSetsMb: '50,1024',
-  variants: 'none,heapwatch,pyroscope,inspector,heapwatch-inlining',
+  variants: 'none,heapwatch,pyroscope,inspector,heapwatch-precise',
   intervalMs: 2000,
   samplingIntervalBytes: 524288,
   warmupS: 4,
@@ -182,7 +182,7 @@ const markdown = [
     '"stall at poll": the longest event-loop delay (monitorEventLoopDelay, 1 ms resolution, 100 ms slices) from the poll to 300 ms after it; ' +
     '"poll blocks loop": from the start of the sampler read (heap.profile, or the inspector\'s getSamplingProfile) to the next turn of the event loop, i.e. the read plus whatever the profiler does synchronously after it (encode, hand-off); ' +
     '"jobs per CPU-s": jobs over the CPU time of the worker, the throughput figure that other tenants of this shared machine cannot move; ' +
-    'heapwatch-inlining = the agent with HEAPWATCH_DISABLE_INLINING=false (diagnostic). ' +
+    'heapwatch-precise = the agent in precise mode for the whole run (HEAPWATCH_PRECISE=always: inlining off, GC assist), what a worker pays while a leak is suspected. ' +
     '"worst stall per interval": the longest delay in each interval-long window, polls or not (for "none" it is the workload\'s own GC). ' +
     'inspector = HeapProfiler.getSamplingProfile every interval, nothing encoded or sent (the floor of a DIY approach). ' +
     'CPU = process.cpuUsage() over the measured window (all threads of the worker).',

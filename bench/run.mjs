@@ -11,6 +11,7 @@ import { BENCH_DIR, RESULTS_DIR, header } from './lib/report.mjs';
 const PARTS = [
   ['agent-overhead', 'agent-overhead.mjs'],
   ['agent-leak', 'agent-leak.mjs'],
+  ['agent-cpu', 'agent-cpu.mjs'],
   ['ingest', 'ingest.mjs'],
   ['ingest-load', 'ingest-load.mjs'],
   ['storage', 'storage.mjs'],

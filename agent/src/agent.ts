@@ -2,15 +2,16 @@ import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
-import type { GcInfo, Instance, ProcessMemory } from '@heapwatch/proto/messages';
+import type { DecodedDirective, GcInfo, Instance, ProcessMemory } from '@heapwatch/proto/messages';
 import { Backoff, backoffCapMs } from './backoff';
 import type { AgentConfig } from './config';
 import { GcAlignedTimer } from './gc-aligned-timer';
 import { GcAssist } from './gc-assist';
 import type { Logger } from './logger';
 import { MajorGcWatch } from './major-gc-watch';
+import { PreciseMode } from './precise-mode';
 import { HeapSampler, type Capture } from './sampler';
-import { Sender, type Counters } from './sender';
+import { Sender, type Counters, type ModeCounters } from './sender';
 import { Http2Transport, type Transport } from './transport';
 import { AGENT_VERSION } from './version';
 
@@ -28,13 +29,21 @@ interface PostGcCapture extends Capture {
   memory: ProcessMemory;
   majorGcs: number;
   lastMajorGcEndMs: number;
+  inliningDisabled: boolean;
 }
 
-/** One running agent: sampler + schedule + sender, for one isolate. */
+/**
+ * One running agent: sampler + schedule + sender, for one isolate. It runs
+ * in its default mode (inlining kept, no forced GCs, major GCs noticed
+ * through a sentinel that costs nothing per scavenge) until the collector's
+ * directive turns precise mode on (precise-mode.ts).
+ */
 export class Agent {
   private readonly sampler = new HeapSampler();
   private readonly gcWatch = new MajorGcWatch(() => this.onMajorGc());
   private readonly gcAssist: GcAssist | undefined;
+  private gcAssistEnabled: boolean | undefined;
+  private readonly precise: PreciseMode;
   private postGc: PostGcCapture | undefined;
   private nextPostGcCaptureMs = 0;
   private readonly timer: GcAlignedTimer;
@@ -52,13 +61,26 @@ export class Agent {
   ) {
     this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls });
     if (config.gcAssistBudget > 0) this.gcAssist = new GcAssist(config.gcAssistBudget, config.gcAssistMaxPauseMs);
+    this.precise = new PreciseMode(
+      {
+        setting: config.precise,
+        maxMs: config.preciseMaxMs,
+        cooldownMs: config.preciseCooldownMs,
+        disableInlining: config.disableInlining,
+        log,
+      },
+      (on) => {
+        if (on) this.enableGcAssist();
+      },
+    );
     this.sender = new Sender(
       this.transport,
       new Backoff(backoffCapMs(config.intervalMs), config.random),
       { maxItems: config.maxQueueProfiles, maxBytes: config.maxQueueBytes },
       config.timeoutMs,
       log,
-      this.gcAssist?.stats,
+      () => this.modeCounters(),
+      (d) => this.onDirective(d),
     );
     this.timer = new GcAlignedTimer(
       config.intervalMs,
@@ -78,16 +100,10 @@ export class Agent {
 
   /** Throws on failure; the public start() turns that into `false`. */
   start(): void {
-    if (this.config.disableInlining) {
-      // V8's sampler records physical frames: an inlined callee vanishes and
-      // its allocations are charged to its caller, hiding the real leak site.
-      // Must run before the hot code is optimized, hence at start.
-      v8.setFlagsFromString('--no-turbo-inlining');
-    }
     this.sampler.start(this.config.samplingIntervalBytes, this.config.stackDepth);
     this.lastSnapshotMs = Date.now();
-    if (!this.gcWatch.start()) this.log.info('perf_hooks gc entries unavailable: sending live snapshots only');
-    if (this.gcAssist && !this.gcAssist.enable()) this.log.info('gc() unavailable: relying on V8\'s major GCs alone');
+    if (!this.gcWatch.start()) this.log.info('FinalizationRegistry unavailable: sending live snapshots only');
+    this.precise.start();
     this.timer.start();
     this.log.info(
       `started: service=${this.config.service} collector=${this.config.collector} intervalMs=${this.config.intervalMs} thread=${threadId}`,
@@ -96,6 +112,29 @@ export class Agent {
 
   counters(): Counters {
     return this.sender.counters();
+  }
+
+  private modeCounters(): ModeCounters {
+    const p = this.precise.counters();
+    return {
+      forcedGcs: this.gcAssist?.stats.forced ?? 0,
+      forcedGcTimeUs: this.gcAssist?.stats.timeUs ?? 0,
+      preciseActivations: p.activations,
+      preciseTimeMs: p.timeMs,
+      preciseSwitchTimeUs: p.switchTimeUs,
+    };
+  }
+
+  private onDirective(d: DecodedDirective): void {
+    if (this.stopped) return;
+    this.precise.direct(d);
+  }
+
+  /** GC assist's gc() is obtained on the first precise period: the default mode never forces a GC. */
+  private enableGcAssist(): void {
+    if (!this.gcAssist || this.gcAssistEnabled !== undefined) return;
+    this.gcAssistEnabled = this.gcAssist.enable();
+    if (!this.gcAssistEnabled) this.log.info("gc() unavailable: precise mode relies on V8's major GCs alone");
   }
 
   /** Takes a profile now and tries to send everything queued, until done or the deadline. */
@@ -125,6 +164,7 @@ export class Agent {
     } catch (e) {
       this.log.debug(`stop: ${String(e)}`);
     } finally {
+      this.precise.stop();
       this.sender.close();
       this.transport.close();
       try {
@@ -156,11 +196,12 @@ export class Agent {
   }
 
   /**
-   * A tick is due and V8 ran no major GC since the last one: force one if
-   * GcAssist allows, and take the post-GC snapshot right away.
+   * A tick is due and V8 ran no major GC since the last one: in precise
+   * mode, force one if GcAssist allows, and take the post-GC snapshot right
+   * away. The default mode never forces one.
    */
   private forceGc(): boolean {
-    if (this.stopped || !this.sampler.isRunning || !this.gcAssist?.tryForce()) return false;
+    if (this.stopped || !this.precise.active || !this.sampler.isRunning || !this.gcAssist?.tryForce()) return false;
     this.gcWatch.forced();
     return this.capturePostGc();
   }
@@ -173,7 +214,14 @@ export class Agent {
       const c = this.sampler.capture(this.lastSnapshotMs, now);
       this.sender.samplingTimeUs += c.samplingTimeUs;
       this.nextPostGcCaptureMs = now + Math.ceil((POST_GC_BUDGET_FACTOR * c.samplingTimeUs) / 1000);
-      this.postGc = { ...c, timeMs: now, memory, majorGcs: this.gcWatch.majorGcs, lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs };
+      this.postGc = {
+        ...c,
+        timeMs: now,
+        memory,
+        majorGcs: this.gcWatch.majorGcs,
+        lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs,
+        inliningDisabled: this.precise.inliningDisabled,
+      };
     } catch (e) {
       this.log.debug(`post-GC capture: ${String(e)}`);
       return false;
@@ -204,6 +252,7 @@ export class Agent {
     let memory: ProcessMemory;
     let pprofGzip: Buffer;
     let gc: GcInfo;
+    let inliningDisabled: boolean;
     if (preferPostGc && post && post.timeMs >= startMs) {
       // Its window was set at capture time from the same lastSnapshotMs.
       endMs = post.timeMs;
@@ -211,11 +260,13 @@ export class Agent {
       memory = post.memory;
       pprofGzip = await this.sampler.compress(post.encoded);
       gc = { majorGcs: post.majorGcs, lastMajorGcEndMs: post.lastMajorGcEndMs, afterMajorGc: true };
+      inliningDisabled = post.inliningDisabled;
     } else {
       endMs = Date.now();
       this.lastSnapshotMs = endMs;
       memory = readMemory();
       gc = { majorGcs: this.gcWatch.majorGcs, lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs, afterMajorGc: false };
+      inliningDisabled = this.precise.inliningDisabled;
       const snap = await this.sampler.snapshot(startMs, endMs);
       this.sender.samplingTimeUs += snap.samplingTimeUs;
       pprofGzip = snap.pprofGzip;
@@ -236,6 +287,7 @@ export class Agent {
         pprofGzip: snap.pprofGzip,
         memory,
         gc,
+        inliningDisabled,
       },
     });
   }

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { parseCollectorAddress } from './collector-address';
 import { LOG_LEVELS, type LogLevel } from './logger';
+import { PRECISE_SETTINGS, type PreciseSetting } from './precise-mode';
 
 /** Options accepted by `start()`. Every one can also come from the environment; see docs/configuration.md. */
 export interface AgentOptions {
@@ -16,8 +17,14 @@ export interface AgentOptions {
   /** Sent as `authorization: Bearer <token>`. */
   token?: string;
   logLevel?: LogLevel;
-  /** Run `--no-turbo-inlining` so allocations are charged to the function that made them. */
+  /** In precise mode, turn V8's inlining off so allocations are charged to the function that made them. */
   disableInlining?: boolean;
+  /** `auto` (the collector turns precise mode on while it suspects a leak), `always` or `never`. */
+  precise?: PreciseSetting;
+  /** Longest precise period, however often the collector renews it. */
+  preciseMaxMs?: number;
+  /** No new precise period before this long after one ended. */
+  preciseCooldownMs?: number;
   /** Deadline of each Ingest RPC. */
   timeoutMs?: number;
   /** How long `stop()` may spend sending the last profiles. */
@@ -26,7 +33,7 @@ export interface AgentOptions {
   maxQueueBytes?: number;
   /** Use TLS (system roots) instead of plaintext. */
   tls?: boolean;
-  /** Share of wall time the agent may spend forcing major GCs before profiles; 0 turns that off. */
+  /** In precise mode, share of wall time the agent may spend forcing major GCs before profiles; 0 turns that off. */
   gcAssistBudget?: number;
   /** Longest pause a forced major GC may cause (predicted from the heap size). */
   gcAssistMaxPauseMs?: number;
@@ -44,6 +51,9 @@ export interface AgentConfig {
   token: string | undefined;
   logLevel: LogLevel;
   disableInlining: boolean;
+  precise: PreciseSetting;
+  preciseMaxMs: number;
+  preciseCooldownMs: number;
   timeoutMs: number;
   stopTimeoutMs: number;
   maxQueueProfiles: number;
@@ -67,6 +77,8 @@ export const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
 export const DEFAULT_GC_ASSIST_BUDGET = 0.01;
 export const MAX_GC_ASSIST_BUDGET = 0.2;
 export const DEFAULT_GC_ASSIST_MAX_PAUSE_MS = 50;
+export const DEFAULT_PRECISE_MAX_MS = 30 * 60_000;
+export const DEFAULT_PRECISE_COOLDOWN_MS = 30 * 60_000;
 
 export type Env = Record<string, string | undefined>;
 
@@ -112,6 +124,11 @@ const labels: Check<Record<string, string>> = (v) => {
   return { value: out };
 };
 
+const preciseSetting: Check<PreciseSetting> = (v) =>
+  typeof v === 'string' && (PRECISE_SETTINGS as readonly string[]).includes(v)
+    ? { value: v as PreciseSetting }
+    : { error: `must be one of ${PRECISE_SETTINGS.join('|')}` };
+
 const randomFn: Check<() => number> = (v) =>
   typeof v === 'function' ? { value: v as () => number } : { error: 'must be a function' };
 
@@ -154,6 +171,9 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   token: { env: 'HEAPWATCH_TOKEN', check: nonEmpty as Check<string | undefined> },
   logLevel: { env: 'HEAPWATCH_LOG_LEVEL', check: logLevel },
   disableInlining: { env: 'HEAPWATCH_DISABLE_INLINING', check: bool, parseEnv: envBool },
+  precise: { env: 'HEAPWATCH_PRECISE', check: preciseSetting },
+  preciseMaxMs: { env: 'HEAPWATCH_PRECISE_MAX_MS', check: int(1000), parseEnv: envInt },
+  preciseCooldownMs: { env: 'HEAPWATCH_PRECISE_COOLDOWN_MS', check: int(0), parseEnv: envInt },
   timeoutMs: { env: 'HEAPWATCH_TIMEOUT_MS', check: int(1), parseEnv: envInt },
   stopTimeoutMs: { env: 'HEAPWATCH_STOP_TIMEOUT_MS', check: int(0), parseEnv: envInt },
   maxQueueProfiles: { env: 'HEAPWATCH_MAX_QUEUE_PROFILES', check: int(1), parseEnv: envInt },
@@ -175,6 +195,9 @@ function defaults(env: Env): AgentConfig {
     token: undefined,
     logLevel: DEFAULT_LOG_LEVEL,
     disableInlining: true,
+    precise: 'auto',
+    preciseMaxMs: DEFAULT_PRECISE_MAX_MS,
+    preciseCooldownMs: DEFAULT_PRECISE_COOLDOWN_MS,
     timeoutMs: DEFAULT_TIMEOUT_MS,
     stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS,
     maxQueueProfiles: DEFAULT_MAX_QUEUE_PROFILES,

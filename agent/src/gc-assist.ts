@@ -9,6 +9,15 @@ import * as vm from 'node:vm';
  */
 export const INITIAL_MS_PER_MB = 0.5;
 
+/**
+ * Each time a GC is skipped for the pause cap, the learned cost per MB moves
+ * this far back toward INITIAL_MS_PER_MB. One slow GC (the host's CPU
+ * starved by other processes makes a pause look long) must not stop GC
+ * assist for good, since a skipped GC measures nothing new; a heap that is
+ * really that slow measures high again at its next forced GC.
+ */
+export const SKIP_DECAY = 0.9;
+
 export interface GcAssistStats {
   /** Major GCs the agent forced. */
   forced: number;
@@ -95,6 +104,7 @@ export class GcAssist {
     const heapMb = this.usedHeapBytes() / (1024 * 1024);
     if (heapMb * this.msPerMb > this.maxPauseMs) {
       this.stats.skippedPause++;
+      this.msPerMb = Math.max(INITIAL_MS_PER_MB, this.msPerMb * SKIP_DECAY);
       return false;
     }
     const t0 = process.hrtime.bigint();

@@ -1,79 +1,83 @@
-import { PerformanceObserver, constants as perfConstants, performance } from 'node:perf_hooks';
-
 /**
- * Observes major (mark-compact) GCs for the agent's whole life through
- * perf_hooks 'gc' entries, so that the agent can snapshot right after each:
- * the native heap profile keeps old-space garbage until a major GC frees it,
- * and a snapshot right after one is the post-GC picture the leak rule needs,
- * without forcing a GC (docs/sampler.md).
+ * Notices major (mark-compact) GCs at a cost paid per major GC only, through
+ * one sentinel object registered with a FinalizationRegistry and referenced
+ * by nothing. V8's scavenger treats weak references as strong, so only a
+ * mark-compact frees the sentinel; V8 then posts the registry's callback as
+ * a task, which runs a few milliseconds after the GC (measured: 1-6 ms on a
+ * busy job loop, and exactly one callback per mark-compact while 354
+ * scavenges ran). The callback counts the GC, registers a new sentinel and
+ * tells the agent, which takes its post-GC snapshot then.
  *
- * Cost: Node builds an entry for every GC, scavenges included, once any 'gc'
- * observer exists (C++ epilogue -> SetImmediate -> a JS entry object), so the
- * host pays per minor GC, not per major one; bench/gc-observer-cost.mjs
- * measures it (no quiet-machine figure yet). Our own
- * callback only scans the batch for kind === MAJOR.
+ * Why not perf_hooks 'gc' entries: once any 'gc' observer exists Node builds
+ * an entry object for every GC, scavenges included (a C++ epilogue, a
+ * SetImmediate, a JS object per GC), and a CPU-bound worker scavenges
+ * hundreds of times a second: that cost 4-7.5 % of a job loop's
+ * instructions (docs/performance.md, "What each agent mode costs"). v8.GCProfiler
+ * costs the same. The sentinel costs nothing per scavenge.
+ *
+ * What it cannot say: how many major GCs ran before the callback ran (two
+ * back to back count as one), nor when exactly each ended (the callback's
+ * time stands for it). The leak detector only needs "a major GC ran between
+ * these two profiles".
  */
 export class MajorGcWatch {
-  private observer: PerformanceObserver | undefined;
+  private registry: FinalizationRegistry<number> | undefined;
   /** Major GCs seen since start(). */
   majorGcs = 0;
-  /** End of the newest major GC, Unix epoch ms; 0 if none yet. */
+  /** When the newest major GC was noticed, Unix epoch ms (a few ms after it ended); 0 if none yet. */
   lastMajorGcEndMs = 0;
-  /** Forced GCs already counted by forced(), whose entries are still to come. */
+  /** Forced GCs already counted by forced(), whose sentinel callback is still to come. */
   private forcedPending = 0;
 
   constructor(private readonly onMajorGc: () => void) {}
 
-  /** False if 'gc' entries cannot be observed here; the agent then sends live snapshots only. */
+  /** False if FinalizationRegistry is unavailable; the agent then sends live snapshots only. */
   start(): boolean {
-    if (this.observer) return true;
+    if (this.registry) return true;
     try {
-      const observer = new PerformanceObserver((list) => {
-        let major = false;
-        for (const e of list.getEntries()) {
-          if ((e as unknown as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MAJOR) continue;
-          if (this.forcedPending > 0) {
-            this.forcedPending--;
-            continue;
-          }
-          major = true;
-          this.majorGcs++;
-          // The entry arrives after the GC; clamp so the monotonic clock's
-          // drift from Date.now() never puts a GC's end after the snapshot.
-          this.lastMajorGcEndMs = Math.min(Date.now(), Math.round(performance.timeOrigin + e.startTime + e.duration));
-        }
-        if (!major) return;
-        try {
-          this.onMajorGc();
-        } catch {
-          // The callback guards itself; the observer must survive regardless.
-        }
-      });
-      observer.observe({ entryTypes: ['gc'] });
-      this.observer = observer;
+      const registry = new FinalizationRegistry<number>(() => this.collected(registry));
+      this.registry = registry;
+      this.arm();
       return true;
     } catch {
+      this.registry = undefined;
       return false;
     }
   }
 
   /**
-   * The agent just forced a major GC (GcAssist) and reads the heap itself:
-   * count it now, and do not report its entry, due in a setImmediate, as a
+   * The agent just forced a major GC (GC assist) and reads the heap itself:
+   * count it now, and do not report its sentinel callback, due shortly, as a
    * new GC.
    */
   forced(): void {
     this.majorGcs++;
     this.lastMajorGcEndMs = Date.now();
-    if (this.observer) this.forcedPending++;
+    if (this.registry) this.forcedPending++;
   }
 
   stop(): void {
-    try {
-      this.observer?.disconnect();
-    } catch {
-      // ignore
+    this.registry = undefined;
+  }
+
+  private arm(): void {
+    // A fresh empty object nothing else references: only a mark-compact frees it.
+    this.registry?.register({}, 0);
+  }
+
+  private collected(from: FinalizationRegistry<number>): void {
+    if (this.registry !== from) return; // stopped (or restarted) since
+    this.arm();
+    if (this.forcedPending > 0) {
+      this.forcedPending--;
+      return;
     }
-    this.observer = undefined;
+    this.majorGcs++;
+    this.lastMajorGcEndMs = Date.now();
+    try {
+      this.onMajorGc();
+    } catch {
+      // The callback guards itself; the watch must survive regardless.
+    }
   }
 }

@@ -1,6 +1,5 @@
-import type { AgentStats, IngestRequest } from '@heapwatch/proto/messages';
+import type { AgentStats, DecodedDirective, IngestRequest } from '@heapwatch/proto/messages';
 import { Backoff, MAX_BACKOFF_MS } from './backoff';
-import type { GcAssistStats } from './gc-assist';
 import { GrpcStatus } from './grpc-status';
 import type { Logger } from './logger';
 import { BoundedQueue, type QueuedItem } from './queue';
@@ -25,10 +24,19 @@ export interface Counters {
   queueLength: number;
   queueBytes: number;
   sendFailures: number;
-  /** Major GCs the agent forced (GcAssist) and their pause time. */
+  /** Major GCs the agent forced (GC assist, precise mode only) and their pause time. */
   forcedGcs: number;
   forcedGcTimeUs: number;
+  /** Precise mode: times turned on, time spent in it, and the main-thread time of its switches. */
+  preciseActivations: number;
+  preciseTimeMs: number;
+  preciseSwitchTimeUs: number;
 }
+
+/** The counters that other parts of the agent keep. */
+export type ModeCounters = Pick<Counters, 'forcedGcs' | 'forcedGcTimeUs' | 'preciseActivations' | 'preciseTimeMs' | 'preciseSwitchTimeUs'>;
+
+const NO_MODE_COUNTERS: ModeCounters = { forcedGcs: 0, forcedGcTimeUs: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0 };
 
 /**
  * Owns the queue and sends its head, one RPC at a time. A profile leaves the
@@ -54,7 +62,9 @@ export class Sender {
     limits: { maxItems: number; maxBytes: number },
     private readonly timeoutMs: number,
     private readonly log: Logger,
-    private readonly gcAssist?: Readonly<GcAssistStats>,
+    private readonly modeCounters: () => ModeCounters = () => NO_MODE_COUNTERS,
+    /** Called with each directive an acknowledgement carries. */
+    private readonly onDirective: (d: DecodedDirective) => void = () => {},
   ) {
     this.queue = new BoundedQueue<PendingProfile>(limits, (reason) => this.log.warn(`dropping profiles: ${reason}`));
   }
@@ -67,8 +77,7 @@ export class Sender {
       queueLength: this.queue.length,
       queueBytes: this.queue.bytes,
       sendFailures: this.sendFailures,
-      forcedGcs: this.gcAssist?.forced ?? 0,
-      forcedGcTimeUs: this.gcAssist?.timeUs ?? 0,
+      ...this.modeCounters(),
     };
   }
 
@@ -140,6 +149,13 @@ export class Sender {
           this.pushbackMs = undefined;
           this.queue.endBurst();
           this.log.debug(`profile ${String(item.request.profileId)} acknowledged (stored=${String(r.stored)})`);
+          if (r.directive) {
+            try {
+              this.onDirective(r.directive);
+            } catch (e) {
+              this.log.debug(`directive: ${String(e)}`);
+            }
+          }
           return false;
         }
         if (r.code !== undefined && PERMANENT_CODES.has(r.code)) {

@@ -19,7 +19,7 @@
  * The sender sends one request at a time; nothing here depends on that.
  */
 import * as http2 from 'node:http2';
-import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH, type IngestRequest } from '@heapwatch/proto/messages';
+import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH, type DecodedDirective, type IngestRequest } from '@heapwatch/proto/messages';
 import { collectorUrl, parseCollectorAddress } from './collector-address';
 import { GrpcStatus, statusFromHttp } from './grpc-status';
 import { decodeGrpcMessage, encodeTimeout, frameMessage, unframeSingleMessage } from './grpc-wire';
@@ -31,6 +31,8 @@ export interface SendResult {
   code?: number;
   details?: string;
   stored?: boolean;
+  /** The collector's directive, when it sent one (collectors that predate it send none). */
+  directive?: DecodedDirective;
   /** The collector's `grpc-retry-pushback-ms` trailer: when to try again (gRPC retry design A6). */
   retryAfterMs?: number;
 }
@@ -232,7 +234,8 @@ function decodeResponse(body: Buffer): SendResult {
   const unframed = unframeSingleMessage(body);
   if ('error' in unframed) return { ok: false, code: GrpcStatus.INTERNAL, details: unframed.error };
   try {
-    return { ok: true, stored: decodeIngestResponse(unframed.message).stored };
+    const r = decodeIngestResponse(unframed.message);
+    return r.directive ? { ok: true, stored: r.stored, directive: r.directive } : { ok: true, stored: r.stored };
   } catch (e) {
     return { ok: false, code: GrpcStatus.INTERNAL, details: `cannot decode IngestResponse: ${String(e)}` };
   }

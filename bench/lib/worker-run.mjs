@@ -18,10 +18,11 @@ export const DEFAULT_AGENT_DIR = path.join(ROOT, 'agent');
 export function runWorker({ variant, agentDir = DEFAULT_AGENT_DIR, collector, service, env = {}, maxOldSpaceMb = 4096, onLine, onStart, ...config }) {
   const nodeArgs = [`--max-old-space-size=${maxOldSpaceMb}`, '--expose-gc'];
   const childEnv = { ...process.env, HEAPWATCH_ENABLED: 'false', ...env };
-  // 'heapwatch-inlining': the agent with HEAPWATCH_DISABLE_INLINING=false, a
-  // diagnostic variant that isolates what --no-turbo-inlining costs.
-  const inlining = variant === 'heapwatch-inlining';
-  if (inlining) variant = 'heapwatch';
+  // 'heapwatch-precise': the agent in precise mode for the whole run
+  // (HEAPWATCH_PRECISE=always: inlining off, GC assist), what a worker pays
+  // while its collector suspects a leak.
+  const precise = variant === 'heapwatch-precise';
+  if (precise) variant = 'heapwatch';
   if (variant === 'heapwatch') {
     nodeArgs.push('--require', path.join(agentDir, 'register.js'));
     Object.assign(childEnv, {
@@ -30,7 +31,7 @@ export function runWorker({ variant, agentDir = DEFAULT_AGENT_DIR, collector, se
       HEAPWATCH_SERVICE: service,
       HEAPWATCH_INTERVAL_MS: String(config.intervalMs),
       HEAPWATCH_LOG_LEVEL: process.env.HEAPWATCH_LOG_LEVEL ?? 'error',
-      ...(inlining ? { HEAPWATCH_DISABLE_INLINING: 'false' } : {}),
+      ...(precise ? { HEAPWATCH_PRECISE: 'always' } : {}),
       ...env,
     });
   }
@@ -64,7 +65,7 @@ export function runWorker({ variant, agentDir = DEFAULT_AGENT_DIR, collector, se
   });
   return new Promise((resolve, reject) => {
     child.once('exit', (code, signal) => {
-      if (result && code === 0) resolve({ ...result, variant: inlining ? 'heapwatch-inlining' : result.variant, pid: child.pid, stderr: err.slice(-2000) });
+      if (result && code === 0) resolve({ ...result, variant: precise ? 'heapwatch-precise' : result.variant, pid: child.pid, stderr: err.slice(-2000) });
       else reject(new Error(`job-worker ${variant} exited ${code ?? signal}:\n${err.slice(-4000)}`));
     });
   });

@@ -16,7 +16,7 @@ import { requireToken } from './http/ingest-auth';
 import { pusherService, pyroscopeIngestRoute } from './http/pyroscope-ingest';
 import { querierService } from './http/querier-service';
 import { HttpApi } from './http/server';
-import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, type LeakEvent } from './leaks';
+import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakEvent } from './leaks';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { ClickHouseStore, type StoreTarget } from './store/clickhouse';
 import type { ProfileStore } from './store/store';
@@ -81,9 +81,18 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   // A profile older than the retention would be deleted on arrival: refused instead.
   const maxAgeMs = opts.retentionDays > 0 ? (opts.retentionDays + 1) * DAY_MS : 0;
   const ingester = new Ingester(store, { ...opts.ingest, limits: { maxAgeMs, ...opts.ingest?.limits } });
+  // Agents of a service under suspicion are asked to run in precise mode.
+  const suspects = new SuspectDirectives({ read: (service) => store.latestFinding(service), log });
   const grpc = new GrpcIngestServer(
     ingester,
-    { host: opts.host, port: opts.grpcPort, token: opts.token, maxMessageBytes: opts.maxMessageBytes, admission: opts.admission },
+    {
+      host: opts.host,
+      port: opts.grpcPort,
+      token: opts.token,
+      maxMessageBytes: opts.maxMessageBytes,
+      admission: opts.admission,
+      directiveFor: (service) => suspects.directiveFor(service),
+    },
     log,
   );
   // How long the event loop was kept from other requests: the figure a bad

@@ -17,6 +17,7 @@ export type { Instance, Instance__Output } from './generated/heapwatch/v1/Instan
 export type { ProcessMemory, ProcessMemory__Output } from './generated/heapwatch/v1/ProcessMemory';
 export type { AgentStats, AgentStats__Output } from './generated/heapwatch/v1/AgentStats';
 export type { GcInfo, GcInfo__Output } from './generated/heapwatch/v1/GcInfo';
+export type { AgentDirective, AgentDirective__Output } from './generated/heapwatch/v1/AgentDirective';
 export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/Health';
 export type { HealthCheckResponse__Output } from './generated/grpc/health/v1/HealthCheckResponse';
 

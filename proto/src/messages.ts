@@ -18,6 +18,7 @@ export type { Instance } from './generated/heapwatch/v1/Instance';
 export type { ProcessMemory } from './generated/heapwatch/v1/ProcessMemory';
 export type { AgentStats } from './generated/heapwatch/v1/AgentStats';
 export type { GcInfo } from './generated/heapwatch/v1/GcInfo';
+export type { AgentDirective } from './generated/heapwatch/v1/AgentDirective';
 
 /** The fully-qualified method path of IngestService.Ingest, as it goes on the wire (`:path`). */
 export const INGEST_METHOD_PATH = '/heapwatch.v1.IngestService/Ingest';
@@ -73,6 +74,9 @@ const AgentStats: MessageSpec = {
     { name: 'sendFailures', id: 6, type: 'uint64' },
     { name: 'forcedGcs', id: 7, type: 'uint64' },
     { name: 'forcedGcTimeUs', id: 8, type: 'uint64' },
+    { name: 'preciseActivations', id: 9, type: 'uint64' },
+    { name: 'preciseTimeMs', id: 10, type: 'uint64' },
+    { name: 'preciseSwitchTimeUs', id: 11, type: 'uint64' },
   ],
 };
 
@@ -98,12 +102,25 @@ export const INGEST_REQUEST: MessageSpec = {
     { name: 'memory', id: 8, type: 'message', message: ProcessMemory },
     { name: 'agent', id: 9, type: 'message', message: AgentStats },
     { name: 'gc', id: 10, type: 'message', message: GcInfo },
+    { name: 'inliningDisabled', id: 11, type: 'bool' },
+  ],
+};
+
+const AgentDirective: MessageSpec = {
+  fullName: 'heapwatch.v1.AgentDirective',
+  fields: [
+    { name: 'precise', id: 1, type: 'bool' },
+    { name: 'preciseForMs', id: 2, type: 'uint32' },
+    { name: 'reason', id: 3, type: 'string' },
   ],
 };
 
 export const INGEST_RESPONSE: MessageSpec = {
   fullName: 'heapwatch.v1.IngestResponse',
-  fields: [{ name: 'stored', id: 1, type: 'bool' }],
+  fields: [
+    { name: 'stored', id: 1, type: 'bool' },
+    { name: 'directive', id: 2, type: 'message', message: AgentDirective },
+  ],
 };
 
 const VARINT = 0;
@@ -232,9 +249,49 @@ export function encodeIngestRequest(request: IngestRequest): Buffer {
   return w.finish();
 }
 
-/** protobuf bytes -> IngestResponse. Unknown fields are skipped, as protobuf requires. Throws on malformed input. */
-export function decodeIngestResponse(data: Uint8Array): { stored: boolean } {
-  let stored = false;
+/** What the agent reads of a collector's directive (absent fields are proto3 defaults). */
+export interface DecodedDirective {
+  precise: boolean;
+  preciseForMs: number;
+  reason: string;
+}
+
+/** What the agent reads of an IngestResponse; `directive` is undefined when the collector sent none. */
+export interface DecodedIngestResponse {
+  stored: boolean;
+  directive?: DecodedDirective;
+}
+
+/**
+ * protobuf bytes -> IngestResponse. Unknown fields are skipped, as protobuf
+ * requires, so a newer collector's additions never break an older agent.
+ * Throws on malformed input.
+ */
+export function decodeIngestResponse(data: Uint8Array): DecodedIngestResponse {
+  const out: DecodedIngestResponse = { stored: false };
+  readFields(data, (id, value) => {
+    if (id === 1 && typeof value === 'number') out.stored = value !== 0;
+    else if (id === 2 && typeof value !== 'number') out.directive = decodeDirective(value);
+  });
+  return out;
+}
+
+function decodeDirective(data: Uint8Array): DecodedDirective {
+  const d: DecodedDirective = { precise: false, preciseForMs: 0, reason: '' };
+  readFields(data, (id, value) => {
+    if (id === 1 && typeof value === 'number') d.precise = value !== 0;
+    else if (id === 2 && typeof value === 'number') d.preciseForMs = value % 2 ** 32;
+    else if (id === 3 && typeof value !== 'number') d.reason = Buffer.from(value).toString('utf8');
+  });
+  return d;
+}
+
+/**
+ * Walks the fields of one message: `visit(id, value)` gets a varint field's
+ * value (above 2^53 rounded) or a length-delimited field's bytes.
+ * Fixed-width fields are skipped.
+ */
+function readFields(data: Uint8Array, visit: (id: number, value: number | Uint8Array) => void): void {
   let pos = 0;
   const varint = (): number => {
     let result = 0;
@@ -252,16 +309,15 @@ export function decodeIngestResponse(data: Uint8Array): { stored: boolean } {
     const key = varint();
     const id = Math.floor(key / 8);
     const wireType = key % 8;
-    if (wireType === VARINT) {
-      const v = varint();
-      if (id === 1) stored = v !== 0;
-    } else if (wireType === LENGTH_DELIMITED) {
+    if (wireType === VARINT) visit(id, varint());
+    else if (wireType === LENGTH_DELIMITED) {
       const length = varint(); // read before adding: `pos += varint()` would add to the old pos
+      if (pos + length > data.length) throw new RangeError('truncated field');
+      visit(id, data.subarray(pos, pos + length));
       pos += length;
     } else if (wireType === FIXED64) pos += 8;
     else if (wireType === FIXED32) pos += 4;
     else throw new RangeError(`unsupported wire type ${wireType}`);
     if (pos > data.length) throw new RangeError('truncated field');
   }
-  return { stored };
 }

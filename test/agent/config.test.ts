@@ -21,7 +21,24 @@ describe('resolveConfig: option ?? env ?? default', () => {
       token: undefined,
       gcAssistBudget: 0.01,
       gcAssistMaxPauseMs: 50,
+      precise: 'auto',
+      preciseMaxMs: 1_800_000,
+      preciseCooldownMs: 1_800_000,
     });
+  });
+
+  it('precise mode: auto|always|never, and its bound and cool-down in ms', () => {
+    expect(resolveConfig({}, { HEAPWATCH_PRECISE: 'never', HEAPWATCH_PRECISE_MAX_MS: '600000', HEAPWATCH_PRECISE_COOLDOWN_MS: '0' })).toMatchObject({
+      ok: true,
+      config: { precise: 'never', preciseMaxMs: 600_000, preciseCooldownMs: 0 },
+    });
+    expect(resolveConfig({ precise: 'always' }, { HEAPWATCH_PRECISE: 'never' })).toMatchObject({ ok: true, config: { precise: 'always' } });
+    const bad = resolveConfig({}, { HEAPWATCH_PRECISE: 'sometimes', HEAPWATCH_PRECISE_MAX_MS: '10' });
+    expect(bad).toMatchObject({ ok: true, config: { precise: 'auto', preciseMaxMs: 1_800_000 } });
+    expect(bad.warnings).toHaveLength(2);
+    expect(bad.warnings[0]).toMatch(/HEAPWATCH_PRECISE="sometimes".*auto\|always\|never/);
+    expect(resolveConfig({ precise: true as unknown as 'auto' }, {})).toMatchObject({ ok: false });
+    expect(resolveConfig({ preciseMaxMs: 999 }, {})).toMatchObject({ ok: false });
   });
 
   it('GcAssist budget: a fraction up to 0.2 from env or option; anything else is refused', () => {

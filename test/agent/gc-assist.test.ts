@@ -58,6 +58,25 @@ describe('GcAssist', () => {
     expect(a.stats.skippedPause).toBe(1);
   });
 
+  it('forgets one slow GC: skips move the learned cost back toward the initial one, so GC assist resumes', () => {
+    // A 40 ms GC of 20 MB (a starved host) predicts 40 ms, over a 15 ms cap.
+    const { a, state } = rig(0.5, 15, 20);
+    state.pauseMs = 40;
+    expect(a.tryForce()).toBe(true);
+    state.pauseMs = 10;
+    let skips = 0;
+    for (;;) {
+      state.now += 1_000_000;
+      if (a.tryForce()) break;
+      skips++;
+      expect(skips).toBeLessThan(20);
+    }
+    // 2 ms/MB back under 0.75 ms/MB takes ceil(log(0.375) / log(0.9)) = 10 skips.
+    expect(skips).toBe(10);
+    expect(a.stats.skippedPause).toBe(10);
+    expect(state.calls).toBe(2);
+  });
+
   it('obtains V8 gc() without leaving it exposed to the host or to new contexts', () => {
     const a = new GcAssist(0.01, 1000);
     expect(typeof (globalThis as { gc?: unknown }).gc).toBe('undefined');

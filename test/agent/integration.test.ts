@@ -3,23 +3,12 @@
  * to a real grpc-js server (a test double of the collector).
  */
 import * as net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { bytesByTopUserFrame, startCollectorDouble, topOf, type CollectorDouble } from './helpers/collector-double';
-import { runWithAgent, type Run } from './helpers/run-agent';
+import { describe, expect, it } from 'vitest';
+import { trackedResources } from './helpers/cleanups';
+import { bytesByTopUserFrame, topOf } from './helpers/collector-double';
+import { runWithAgent } from './helpers/run-agent';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-});
-function track(run: Run): Run {
-  cleanups.push(() => run.child.exitCode === null && run.child.kill('SIGKILL'));
-  return run;
-}
-async function collector(port = 0): Promise<CollectorDouble> {
-  const c = await startCollectorDouble(port);
-  cleanups.push(() => c.close());
-  return c;
-}
+const { track, collector, defer } = trackedResources();
 const str = (p: { stringTable: { strings: string[] } }, i: number | bigint): string => p.stringTable.strings[Number(i)] ?? '';
 
 describe('agent preloaded with --require', () => {
@@ -32,6 +21,7 @@ describe('agent preloaded with --require', () => {
         HEAPWATCH_LABELS: 'env=test, team=core',
         HEAPWATCH_TOKEN: 's3cret',
         HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536',
+        HEAPWATCH_PRECISE: 'always',
         FIXTURE_RUN_MS: '2500',
         FIXTURE_STOP: '1',
       }),
@@ -74,7 +64,7 @@ describe('agent preloaded with --require', () => {
     expect(str(p, fn!.filename)).toMatch(/fixtures\/leaky\.js$/);
     const loc = p.location.find((l) => l.line.some((ln) => ln.functionId === fn!.id));
     expect(Number(loc!.line[0]!.line)).toBe(5); // the line where recordFailure starts
-    // With inlining disabled (the default) the leak is charged to the small helper, not the loop.
+    // In precise mode inlining is off: the leak is charged to the small helper, not the loop.
     expect(topOf(bytesByTopUserFrame(p))).toBe('recordFailure');
   });
 
@@ -131,6 +121,8 @@ describe('agent preloaded with --require', () => {
       runWithAgent('quiet-worker.js', {
         HEAPWATCH_COLLECTOR: c.address,
         HEAPWATCH_INTERVAL_MS: '300',
+        // GC assist works in precise mode only.
+        HEAPWATCH_PRECISE: 'always',
         // The largest budget: each pause of a few ms allows the next one a few tens of ms later.
         HEAPWATCH_GC_ASSIST_BUDGET: '0.2',
         FIXTURE_RUN_MS: '3000',
@@ -153,19 +145,20 @@ describe('agent preloaded with --require', () => {
     expect(sent.forcedGcs).toBe(stats.forcedGcs);
     expect(sent.forcedGcTimeUs).toBe(stats.forcedGcTimeUs);
     for (let i = 1; i < ticks.length; i++) {
-      // A forced GC counts as a major GC exactly once (its perf_hooks entry is not counted again).
+      // A forced GC counts as a major GC exactly once (its sentinel callback is not counted again).
       expect(ticks[i]!.gc!.majorGcs).toBeGreaterThan(ticks[i - 1]!.gc!.majorGcs);
       expect(ticks[i]!.endTimeMs - ticks[i]!.gc!.lastMajorGcEndMs).toBeLessThan(250);
     }
     expect(ticks.at(-1)!.gc!.majorGcs - ticks[0]!.gc!.majorGcs).toBeLessThanOrEqual(ticks.length + 2);
   });
 
-  it('with a GcAssist budget of 0 the agent forces no GC', async () => {
+  it('with a GcAssist budget of 0 the agent forces no GC, even in precise mode', async () => {
     const c = await collector();
     const run = track(
       runWithAgent('quiet-worker.js', {
         HEAPWATCH_COLLECTOR: c.address,
         HEAPWATCH_INTERVAL_MS: '300',
+        HEAPWATCH_PRECISE: 'always',
         HEAPWATCH_GC_ASSIST_BUDGET: '0',
         FIXTURE_RUN_MS: '2000',
       }),
@@ -179,12 +172,13 @@ describe('agent preloaded with --require', () => {
     expect(ticks.filter((r) => !r.gc!.afterMajorGc).length).toBeGreaterThan(ticks.length / 2);
   });
 
-  it('without disableInlining, the optimizer charges the helper to its caller (why the default exists)', async () => {
+  it('precise mode without disableInlining keeps inlining: the optimizer charges the helper to its caller', async () => {
     const c = await collector();
     const run = track(
       runWithAgent('leaky.js', {
         HEAPWATCH_COLLECTOR: c.address,
         HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_PRECISE: 'always',
         HEAPWATCH_DISABLE_INLINING: 'false',
         HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536',
         FIXTURE_RUN_MS: '2500',
@@ -194,6 +188,7 @@ describe('agent preloaded with --require', () => {
     await run.exited;
     const last = c.received.at(-1);
     expect(last).toBeDefined();
+    expect(c.received.some((r) => r.request.inliningDisabled)).toBe(false);
     const byFrame = bytesByTopUserFrame(last!.profile);
     expect(topOf(byFrame)).toBe('tick');
   });
@@ -252,7 +247,7 @@ describe('agent preloaded with --require', () => {
       s.on('error', () => {});
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => {
+    defer(() => {
       for (const s of sockets) s.destroy();
       server.close();
     });

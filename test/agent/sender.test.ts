@@ -100,8 +100,8 @@ describe('Sender', () => {
     s.queue.push(profile('b', 20));
     await s.drain(Date.now() + 1_000);
     expect(seen).toEqual([
-      { profilesSent: 0, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 30, sendFailures: 0, forcedGcs: 0, forcedGcTimeUs: 0 },
-      { profilesSent: 1, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 1, queueBytes: 20, sendFailures: 0, forcedGcs: 0, forcedGcTimeUs: 0 },
+      { profilesSent: 0, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 30, sendFailures: 0, forcedGcs: 0, forcedGcTimeUs: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0 },
+      { profilesSent: 1, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 1, queueBytes: 20, sendFailures: 0, forcedGcs: 0, forcedGcTimeUs: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0 },
     ]);
     s.close();
   });

@@ -104,8 +104,9 @@ const request = (profileId = 'p-1'): IngestRequest => ({
   endTimeMs: 1_760_000_060_000,
   pprofGzip: Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 255]),
   memory: { rssBytes: 5_000_000_000, heapUsedBytes: 1, heapTotalBytes: 2, externalBytes: 3, arrayBuffersBytes: 4, heapSizeLimitBytes: 4_345_298_944 },
-  agent: { profilesSent: 7, profilesDropped: 1, samplingTimeUs: 12_345, queueLength: 2, queueBytes: 300, sendFailures: 5, forcedGcs: 3, forcedGcTimeUs: 9_000 },
+  agent: { profilesSent: 7, profilesDropped: 1, samplingTimeUs: 12_345, queueLength: 2, queueBytes: 300, sendFailures: 5, forcedGcs: 3, forcedGcTimeUs: 9_000, preciseActivations: 1, preciseTimeMs: 60_000, preciseSwitchTimeUs: 25_000 },
   gc: { majorGcs: 3, lastMajorGcEndMs: 1_760_000_059_000, afterMajorGc: true },
+  inliningDisabled: true,
 });
 
 describe('Http2Transport against a grpc-js server', () => {
@@ -128,6 +129,18 @@ describe('Http2Transport against a grpc-js server', () => {
     // stored=false (a recognised retry) is the proto3 default: absent on the wire.
     const s2 = await grpcServer((_c, cb) => cb(null, { stored: false }));
     expect(await transport(`127.0.0.1:${s2.port}`).send(request(), 5_000)).toEqual({ ok: true, stored: false });
+  });
+
+  it("passes on the collector's directive, and none when the collector sends none", async () => {
+    const d = { precise: true, preciseForMs: 1_800_000, reason: 'site recordFailure rising' };
+    const s = await grpcServer((_c, cb) => cb(null, { stored: true, directive: d }));
+    expect(await transport(`127.0.0.1:${s.port}`).send(request(), 5_000)).toEqual({ ok: true, stored: true, directive: d });
+    const off = await grpcServer((_c, cb) => cb(null, { stored: true, directive: { precise: false, reason: 'cleared' } }));
+    expect(await transport(`127.0.0.1:${off.port}`).send(request(), 5_000)).toEqual({
+      ok: true,
+      stored: true,
+      directive: { precise: false, preciseForMs: 0, reason: 'cleared' },
+    });
   });
 
   it('reuses one connection across calls', async () => {

@@ -31,6 +31,11 @@ function startWorker(collector: string, service: string): ChildProcess & { ticks
       HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(32 * 1024),
       HEAPWATCH_LABELS: 'env=e2e,queue=payments',
       HEAPWATCH_LOG_LEVEL: 'warn',
+      // Inlining off from start, so the merged profile charges the retained
+      // bytes to retainPayload() itself; in the default mode TurboFan inlines
+      // it into its callers until the collector asks for precise mode
+      // (test/e2e/precise-directive.test.ts).
+      HEAPWATCH_PRECISE: 'always',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detect, gcResets, majorGcResets } from '../../collector/src/leaks/detect';
+import { detect, gcResets, majorGcResets, risingWhilePrecise } from '../../collector/src/leaks/detect';
 import type { ProfilePoint, SitePoint } from '../../collector/src/store/store';
 import { leakSeries, rng } from './synthetic';
 
@@ -61,6 +61,11 @@ describe('detect', () => {
     const garbage = Array.from({ length: n }, (_, i) => (10 + i * 4) * 16384);
     const d = detect(profiles('a', n, (i) => 50 * MB + i * MB), points('a', 'g', garbage));
     expect(d.sites.get('g')?.positive).toBe(false);
+    // ... but it is a suspect: the signal on which the collector asks for precise mode's GCs.
+    expect(d.sites.get('g')?.suspect).toBe(true);
+    // A flat site is not.
+    const flat = Array.from({ length: n }, () => 20 * 16384);
+    expect(detect(profiles('a', n, () => 50 * MB), points('a', 'f', flat)).sites.get('f')?.suspect).toBe(false);
   });
 
   it('a leak seen across GC cycles is positive, and restarts are separate series', () => {
@@ -133,6 +138,41 @@ describe('detect', () => {
       // ~1 MB a profile at one profile a second.
       expect(e.growthBytesPerHour / 3600).toBeGreaterThan(0.7 * MB);
       expect(e.growthBytesPerHour / 3600).toBeLessThan(1.3 * MB);
+    });
+  });
+
+  describe('attribution', () => {
+    const n = 40;
+    // Precise mode from profile 25 on: the agent turned inlining off.
+    const precise = (list: ProfilePoint[]) => list.map((p, i) => ({ ...p, inliningDisabled: i >= 25 }));
+
+    it('a site still rising over profiles taken with inlining off is precise; before them it is not', () => {
+      const ys = leakSeries(n, 3, 11);
+      const withPrecise = detect(precise(gcProfiles('a', n, 5)), points('a', 's', ys)).sites.get('s')!;
+      expect(withPrecise.positive, JSON.stringify(withPrecise)).toBe(true);
+      expect(withPrecise.attribution).toBe('precise');
+      const inlined = detect(gcProfiles('a', n, 5), points('a', 's', ys)).sites.get('s')!;
+      expect(inlined.positive).toBe(true);
+      expect(inlined.attribution).toBe('imprecise');
+    });
+
+    it('a caller that stops growing once inlining is off stays imprecise; the callee that takes over is precise', () => {
+      // The callee's allocations were charged to the caller until profile 25, then to the callee.
+      const all = leakSeries(n, 3, 12);
+      const caller = all.map((y, i) => (i < 25 ? y : all[24]!));
+      const callee = all.map((y, i) => (i < 25 ? 0 : y - all[24]!));
+      const d = detect(precise(gcProfiles('a', n, 5)), [...points('a', 'caller', caller), ...points('a', 'callee', callee)]);
+      expect(d.sites.get('caller')!.attribution).toBe('imprecise');
+      expect(d.sites.get('callee')!.attribution).toBe('precise');
+    });
+
+    it('needs three trailing precise profiles over which the site grew about as its trend says', () => {
+      const on = [false, false, true, true, true];
+      expect(risingWhilePrecise([1, 2, 3, 4, 5], on, 1)).toBe(true);
+      expect(risingWhilePrecise([1, 2, 3, 4, 5], [false, false, false, true, true], 1)).toBe(false);
+      expect(risingWhilePrecise([1, 2, 3, 3, 3], on, 1)).toBe(false);
+      expect(risingWhilePrecise([1, 2, 3, 3, 4], on, 1)).toBe(true);
+      expect(risingWhilePrecise([1, 2, 3, 3, 4], on, 2)).toBe(false);
     });
   });
 });

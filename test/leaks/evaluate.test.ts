@@ -108,7 +108,8 @@ describe('evaluateLeaks', () => {
     expect(last.service).toBe(service);
     expect(last.leaks).toHaveLength(1);
     const site = last.leaks[0]!;
-    expect(site).toMatchObject({ function: 'recordFailure', file: '/app/retry.js', line: 12, instances: 1 });
+    // These profiles say nothing of inlining (as from an agent that predates precise mode).
+    expect(site).toMatchObject({ function: 'recordFailure', file: '/app/retry.js', line: 12, instances: 1, attribution: 'imprecise' });
     expect(site.stack[0]).toBe('push (:0)');
     expect(site.stack[1]).toBe('recordFailure (/app/retry.js:12)');
     // 2 samples of 512 KiB per 60 s interval.
@@ -148,4 +149,22 @@ describe('evaluateLeaks', () => {
     }
     expect(await store.sitePoints(service, [])).toEqual([]);
   });
+
+  it('a site that keeps rising once the agent turned inlining off is reported precise, and the table says which', async () => {
+    const svc = 'retry-worker-precise';
+    let last: LeakReport | undefined;
+    for (let i = 0; i < N; i++) {
+      // Precise mode from profile 25 on, as the collector's directive would turn it on.
+      await send({ ...profile(svc, i), inliningDisabled: i >= 25 });
+      await collector.ingester.flush();
+      last = await evaluateLeaks(collector.store, svc, { now: () => T0 + i * INTERVAL_MS + 5000 });
+      if (i === 26) expect(last.leaks[0]?.attribution).toBe('imprecise'); // 2 precise profiles: not yet
+    }
+    const points = await collector.store.profilePoints(svc, N, 24 * 3600_000);
+    expect(points.map((p) => p.inliningDisabled)).toEqual(Array.from({ length: N }, (_, i) => i >= 25));
+    expect(last!.leaks[0]).toMatchObject({ function: 'recordFailure', attribution: 'precise' });
+    expect(formatLeakTable(last!)).toMatch(/ATTRIBUTION[\s\S]*recordFailure \(\/app\/retry\.js:12\).*precise/);
+    expect(formatLeakTable(reports[reports.length - 1]!)).toMatch(/imprecise: seen with V8 inlining on/);
+  });
 });
+

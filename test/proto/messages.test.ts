@@ -48,8 +48,9 @@ describe('the static codec and ingest.proto', () => {
       endTimeMs: 2 ** 53 - 1,
       pprofGzip: Buffer.from([0x1f, 0x8b, 0, 1, 2, 255]),
       memory: { rssBytes: 5 * 2 ** 32, heapUsedBytes: 1, heapTotalBytes: 2 ** 31, externalBytes: 127, arrayBuffersBytes: 128, heapSizeLimitBytes: 4_345_298_944 },
-      agent: { profilesSent: 10, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 300_000, sendFailures: 1, forcedGcs: 40, forcedGcTimeUs: 123_456 },
+      agent: { profilesSent: 10, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 300_000, sendFailures: 1, forcedGcs: 40, forcedGcTimeUs: 123_456, preciseActivations: 2, preciseTimeMs: 3_600_000, preciseSwitchTimeUs: 45_678 },
       gc: { majorGcs: 17, lastMajorGcEndMs: 1_764_000_059_321, afterMajorGc: true },
+      inliningDisabled: true,
     };
     const Msg = root.lookupType('heapwatch.v1.IngestRequest');
     const decoded = Msg.toObject(Msg.decode(encodeIngestRequest(request)), { longs: Number, bytes: Buffer, defaults: true });
@@ -70,8 +71,21 @@ describe('the static codec and ingest.proto', () => {
     const Msg = root.lookupType('heapwatch.v1.IngestResponse');
     expect(decodeIngestResponse(Msg.encode({ stored: true }).finish())).toEqual({ stored: true });
     expect(decodeIngestResponse(new Uint8Array())).toEqual({ stored: false });
-    // field 2 (length-delimited "hi"), field 3 (fixed32), then stored = true
-    expect(decodeIngestResponse(Uint8Array.from([0x12, 2, 0x68, 0x69, 0x1d, 1, 2, 3, 4, 0x08, 1]))).toEqual({ stored: true });
-    expect(() => decodeIngestResponse(Uint8Array.from([0x12, 5, 1]))).toThrow(/truncated/);
+    // field 4 (length-delimited "hi"), field 3 (fixed32), then stored = true
+    expect(decodeIngestResponse(Uint8Array.from([0x22, 2, 0x68, 0x69, 0x1d, 1, 2, 3, 4, 0x08, 1]))).toEqual({ stored: true });
+    expect(() => decodeIngestResponse(Uint8Array.from([0x22, 5, 1]))).toThrow(/truncated/);
+  });
+
+  it('decodes the directive as protobufjs encodes it, and its absence as no directive', () => {
+    const Msg = root.lookupType('heapwatch.v1.IngestResponse');
+    const on = { stored: true, directive: { precise: true, preciseForMs: 4_000_000_000, reason: 'site recordFailure rising ✓' } };
+    expect(decodeIngestResponse(Msg.encode(Msg.fromObject(on)).finish())).toEqual(on);
+    // An all-defaults directive is present but empty on the wire: "turn precise mode off".
+    expect(decodeIngestResponse(Msg.encode(Msg.fromObject({ directive: {} })).finish())).toEqual({
+      stored: false,
+      directive: { precise: false, preciseForMs: 0, reason: '' },
+    });
+    // What an old collector sends: no directive at all.
+    expect(decodeIngestResponse(Msg.encode({ stored: true }).finish()).directive).toBeUndefined();
   });
 });

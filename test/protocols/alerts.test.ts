@@ -111,7 +111,7 @@ describe('alerts: webhook and /metrics', () => {
         );
         return status === 200 ? body.leaks.find((l) => l.function === 'retainPayload') : undefined;
       },
-      120_000,
+      300_000,
       500,
     );
     const gauge = await metrics(base);
@@ -160,7 +160,7 @@ describe('alerts: webhook and /metrics', () => {
     expect(counter(after, 'heapwatch_alert_webhook_sent_total')).toBe(receiver.events.length);
     expect(counter(after, 'heapwatch_alert_webhook_dropped_total')).toBe(0);
     expect(counter(after, 'heapwatch_alert_webhook_queue_length')).toBe(0);
-  }, 480_000);
+  }, 900_000);
 
   it('refuses a webhook that is not an http(s) URL', async () => {
     const { spawnSync } = await import('node:child_process');

@@ -74,6 +74,8 @@ export function ingestRequest(series: Series, pprof: Buffer, startMs: number, en
     memory: null,
     agent: null,
     gc: null,
+    // A Pyroscope SDK takes no directives from heapwatch.
+    inliningDisabled: false,
   };
 }
 

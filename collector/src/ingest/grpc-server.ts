@@ -3,7 +3,7 @@
  * grpc.health.v1 health service, on one port.
  */
 import * as grpc from '@grpc/grpc-js';
-import { healthProto, ingestProto, INGEST_SERVICE_NAME, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
+import { healthProto, ingestProto, INGEST_SERVICE_NAME, type AgentDirective, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
 import { ExpiredError, OverloadedError } from '../store/batcher';
 import { RefusedByStoreError } from '../store/insert-errors';
 import type { Logger } from '../log';
@@ -24,6 +24,11 @@ export interface GrpcServerOptions {
   /** Largest request accepted, in bytes. */
   maxMessageBytes: number;
   admission?: Partial<AdmissionOptions>;
+  /**
+   * The directive for the agents of a service (leaks/suspects.ts), sent with
+   * every acknowledgement; undefined sends none.
+   */
+  directiveFor?: (service: string) => AgentDirective | undefined;
 }
 
 /** What a request that does not decode as an IngestRequest becomes, for the handler to refuse. */
@@ -192,7 +197,7 @@ export class GrpcIngestServer {
         this.ingester.ingest(call.request, expired).then(
           (result) => {
             done();
-            callback(null, { stored: result.stored });
+            callback(null, { stored: result.stored, directive: this.directiveFor(call.request.service) });
           },
           (err: unknown) => {
             done();
@@ -201,6 +206,15 @@ export class GrpcIngestServer {
         );
       },
     };
+  }
+
+  private directiveFor(service: string): AgentDirective | undefined {
+    try {
+      return this.opts.directiveFor?.(service);
+    } catch (err) {
+      this.log.debug(`directive for ${JSON.stringify(service)}: ${(err as Error)?.message ?? String(err)}`);
+      return undefined;
+    }
   }
 
   /** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */

@@ -233,6 +233,10 @@ export class Ingester {
         gc_after_major_gc: req.gc?.afterMajorGc ? 1 : 0,
         agent_forced_gcs: agent?.forcedGcs ?? 0,
         agent_forced_gc_time_us: agent?.forcedGcTimeUs ?? 0,
+        inlining_disabled: req.inliningDisabled ? 1 : 0,
+        agent_precise_activations: agent?.preciseActivations ?? 0,
+        agent_precise_time_ms: agent?.preciseTimeMs ?? 0,
+        agent_precise_switch_time_us: agent?.preciseSwitchTimeUs ?? 0,
       },
       values: stacks,
     };

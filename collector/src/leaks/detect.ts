@@ -63,7 +63,31 @@ export interface SiteDecision {
   instancesSeen: number;
   intervals: number;
   confidence: number;
+  /** See siteAttribution. */
+  attribution: Attribution;
+  /**
+   * Not positive, but some instance's whole series rises when judged
+   * without waiting for major GCs (the plain rule, no GC gating). Garbage
+   * no GC has freed yet rises like that too, so this is never a finding:
+   * it is the cheap signal on which the collector asks for precise mode,
+   * whose GC assist makes the post-GC evidence that decides.
+   */
+  suspect: boolean;
 }
+
+/**
+ * 'precise': the site kept rising over profiles the agent took with
+ * inlining off (precise mode), so its bytes are charged to the function
+ * that allocated them. 'imprecise': seen with inlining on, where a small
+ * function inlined into its caller is charged to the caller: the site may
+ * be that caller. A leak is reported at once either way; the collector then
+ * asks the service's agents for precise mode, and the attribution is
+ * refined when their profiles arrive.
+ */
+export type Attribution = 'precise' | 'imprecise';
+
+/** Trailing precise profiles a rising series needs before its site counts as precisely attributed. */
+export const PRECISE_MIN_PROFILES = 3;
 
 export interface ProcessDecision {
   key: string;
@@ -91,6 +115,8 @@ export interface InstanceSeries {
   resets: number[];
   /** Which profiles the agent took right after a major GC. */
   afterGc: boolean[];
+  /** Which profiles the agent took with inlining off (precise mode). */
+  inliningOff: boolean[];
   /** Indices of those profiles. */
   postGc: number[];
   times: number[];
@@ -196,6 +222,22 @@ export function majorGcResets(majorGcs: readonly number[]): number[] {
   return out;
 }
 
+/**
+ * Whether a site's series kept rising over its trailing run of profiles taken
+ * with inlining off: at least PRECISE_MIN_PROFILES of them, over which it
+ * grew by at least half of what its trend predicts. A caller that was only
+ * charged for an inlined callee's allocations stops growing once inlining
+ * is off (the callee's new allocations go to the callee), so it stays
+ * 'imprecise' until it clears; the function really allocating keeps rising.
+ */
+export function risingWhilePrecise(ys: readonly number[], inliningOff: readonly boolean[], slopePerProfile: number): boolean {
+  let run = 0;
+  while (run < ys.length && inliningOff[ys.length - 1 - run]) run++;
+  if (run < PRECISE_MIN_PROFILES) return false;
+  const grew = ys[ys.length - 1]! - ys[ys.length - run]!;
+  return grew > 0 && grew >= 0.5 * slopePerProfile * (run - 1);
+}
+
 /** One verdict as an alert step. */
 export function trendOf(v: SeriesVerdict): Trend {
   return v.rising ? 'rising' : v.flat ? 'flat' : 'growing';
@@ -260,7 +302,8 @@ export function instanceSeries(
     const resets = reported ? majorGcResets(list.map((p) => p.majorGcs)) : gcResets(list.map((p) => p.heapUsedBytes));
     const afterGc = list.map((p) => p.afterMajorGc);
     const postGc = afterGc.flatMap((x, i) => (x ? [i] : []));
-    series.set(instance, { instance, reportsGc: reported, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
+    const inliningOff = list.map((p) => p.inliningDisabled === true);
+    series.set(instance, { instance, reportsGc: reported, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, inliningOff, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
   return series;
 }
@@ -300,14 +343,14 @@ export function detect(
 
   const sites = new Map<string, SiteDecision>();
   for (const [siteId, perInstance] of values) {
-    const verdicts: Array<{ v: SeriesVerdict; s: InstanceSeries }> = [];
+    const verdicts: Array<{ v: SeriesVerdict; s: InstanceSeries; ys: number[] }> = [];
     const stepVerdicts: SeriesVerdict[][] = [];
     for (const [instance, ys] of perInstance) {
       const s = series.get(instance)!;
       const replayed: SeriesVerdict[] = [];
       for (let j = Math.min(s.replay, ys.length) - 1; j >= 0; j--) replayed.push(decideSite(ys, ys.length - j, s, opts));
       stepVerdicts.push(replayed);
-      verdicts.push({ v: replayed[replayed.length - 1]!, s });
+      verdicts.push({ v: replayed[replayed.length - 1]!, s, ys });
     }
     const rising = verdicts.filter((x) => x.v.rising);
     const seen = verdicts.length;
@@ -331,6 +374,8 @@ export function detect(
       instancesSeen: seen,
       intervals: Math.max(0, ...basis.map((x) => x.v.profiles - 1)),
       confidence: backing.length ? (1 - median(backing.map((x) => x.v.pRising))) * (backing.length / seen) : 0,
+      attribution: basis.every((x) => risingWhilePrecise(x.ys, x.s.inliningOff, x.v.slopePerProfile)) ? 'precise' : 'imprecise',
+      suspect: !positive && verdicts.some((x) => decideSeries(x.ys, opts.rule).rising),
     });
   }
 

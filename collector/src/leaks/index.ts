@@ -33,6 +33,7 @@ import type { Frame } from '../model/site';
 
 export { bytes as formatBytes, duration as formatDuration, formatLeakTable } from './report';
 export type { LeakEvent } from './transitions';
+export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
 export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
@@ -58,10 +59,17 @@ export const DEFAULT_EVALUATE: EvaluateOptions = {
 /** What `findings.report` holds: the public report plus the alert state. */
 interface StoredReport extends LeakReport {
   alertState?: AlertState;
+  /** Site ids suspected but not positive (SiteDecision.suspect), at most MAX_STORED_SUSPECTS; read by suspects.ts. */
+  suspects?: string[];
 }
 
+/** Suspects kept in a stored report: enough to say why precise mode is on, bounded. */
+const MAX_STORED_SUSPECTS = 20;
+
 function publicReport(r: StoredReport): LeakReport {
-  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks: r.leaks, process: r.process };
+  // Reports stored before `attribution` existed were all made with inlining on or unknown.
+  const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise' }));
+  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process };
 }
 
 async function previousState(store: ProfileStore, service: string): Promise<AlertState> {
@@ -142,6 +150,7 @@ export async function evaluateLeaks(
       intervals: s.intervals,
       confidence: Math.round(s.confidence * 1000) / 1000,
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
+      attribution: s.attribution,
     };
     state.entries[`site:${s.siteId}`]!.subject = {
       kind: 'site',
@@ -157,7 +166,8 @@ export async function evaluateLeaks(
   leaks.sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
 
   const report: LeakReport = { service, evaluatedAt, leaks, process };
-  const stored: StoredReport = { ...report, alertState: state };
+  const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
+  const stored: StoredReport = { ...report, alertState: state, suspects };
   await store.writeFinding(service, nowMs, JSON.stringify(stored));
   if (o.onEvents) {
     const events = transitions(service, prev, state, evaluatedAt);

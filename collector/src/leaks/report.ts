@@ -23,6 +23,16 @@ export interface LeakSite {
   /** 0..1: 1 - the median Mann-Kendall p-value of those instances, scaled by their share. */
   confidence: number;
   firstFlaggedAt: string;
+  /**
+   * How sure the site is. 'precise': it kept rising in profiles taken with
+   * V8's inlining off (the agent's precise mode), so the bytes are charged
+   * to the function that allocated them. 'imprecise': seen with inlining on,
+   * where a small function inlined into its caller is charged to the
+   * caller; the collector has asked the service's agents for precise mode
+   * and the site is refined (confirmed, or replaced by the callee) when
+   * their profiles arrive.
+   */
+  attribution: 'precise' | 'imprecise';
 }
 
 export interface ProcessFinding {
@@ -76,7 +86,7 @@ export function formatLeakTable(report: LeakReport): string {
   } else {
     out.push(
       table(
-        ['SITE', 'GROWTH/H', 'GROWTH/INTERVAL', 'RETAINED', 'INSTANCES', 'INTERVALS', 'CONFIDENCE', 'SINCE'],
+        ['SITE', 'GROWTH/H', 'GROWTH/INTERVAL', 'RETAINED', 'INSTANCES', 'INTERVALS', 'CONFIDENCE', 'ATTRIBUTION', 'SINCE'],
         report.leaks.map((l) => [
           `${l.function || '(anonymous)'} (${l.file}:${l.line})`,
           bytes(l.growthBytesPerHour),
@@ -85,12 +95,20 @@ export function formatLeakTable(report: LeakReport): string {
           String(l.instances),
           String(l.intervals),
           l.confidence.toFixed(3),
+          l.attribution,
           l.firstFlaggedAt,
         ]),
       ),
     );
     const top = report.leaks[0]!;
     out.push('', `stack of ${top.function || '(anonymous)'}:`, ...top.stack.map((f) => `  ${f}`));
+    if (report.leaks.some((l) => l.attribution !== 'precise')) {
+      out.push(
+        '',
+        'imprecise: seen with V8 inlining on, so a small function inlined into its caller is charged to the caller;',
+        "the collector has asked this service's agents for precise mode, and the site is refined when their profiles arrive.",
+      );
+    }
   }
   if (report.process.length > 0) {
     out.push(

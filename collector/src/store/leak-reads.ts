@@ -43,7 +43,7 @@ export class LeakReads {
     const r = await this.sql.rows<Record<string, string | number>>(
       `SELECT instance, toUnixTimestamp64Milli(time) AS t,
               any(heap_used_bytes) AS heap, any(external_bytes) AS ext, any(heap_size_limit_bytes) AS lim,
-              any(gc_major_gcs) AS gcs, any(gc_after_major_gc) AS post
+              any(gc_major_gcs) AS gcs, any(gc_after_major_gc) AS post, any(inlining_disabled) AS inl
          FROM profiles
         WHERE service = {service:String}
           AND time >= (SELECT max(time) FROM profiles WHERE service = {service:String})
@@ -62,6 +62,7 @@ export class LeakReads {
         heapSizeLimitBytes: Number(x.lim),
         majorGcs: Number(x.gcs),
         afterMajorGc: Number(x.post) === 1,
+        inliningDisabled: Number(x.inl) === 1,
       }))
       .sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : a.timeMs - b.timeMs));
   }

@@ -49,6 +49,14 @@ export const PROFILE_COLUMNS = [
   // AgentStats.forced_gcs / forced_gc_time_us: the agent's GC assist, cumulative.
   ['agent_forced_gcs', 'number', 'UInt64'],
   ['agent_forced_gc_time_us', 'number', 'UInt64'],
+  // IngestRequest.inlining_disabled: 1 if the profile was taken in precise
+  // mode with V8's inlining off (what a leak site's attribution rests on).
+  ['inlining_disabled', 'number', 'UInt8'],
+  // AgentStats.precise_*: precise periods, the time spent in them (ms) and
+  // the main-thread time of their switches (us), cumulative.
+  ['agent_precise_activations', 'number', 'UInt64'],
+  ['agent_precise_time_ms', 'number', 'UInt64'],
+  ['agent_precise_switch_time_us', 'number', 'UInt64'],
 ] as const satisfies readonly (readonly [string, ColumnKind, string])[];
 
 /**

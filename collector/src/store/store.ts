@@ -106,6 +106,8 @@ export interface ProfilePoint {
   majorGcs: number;
   /** Taken right after a major GC: no old-space garbage in it. */
   afterMajorGc: boolean;
+  /** Taken in precise mode, with inlining off (false from agents that predate it). */
+  inliningDisabled?: boolean;
 }
 
 /** In-use bytes of one allocation site in one profile. */

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { AgentDirective as _heapwatch_v1_AgentDirective, AgentDirective__Output as _heapwatch_v1_AgentDirective__Output } from './heapwatch/v1/AgentDirective';
 import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from './heapwatch/v1/AgentStats';
 import type { GcInfo as _heapwatch_v1_GcInfo, GcInfo__Output as _heapwatch_v1_GcInfo__Output } from './heapwatch/v1/GcInfo';
 import type { IngestRequest as _heapwatch_v1_IngestRequest, IngestRequest__Output as _heapwatch_v1_IngestRequest__Output } from './heapwatch/v1/IngestRequest';
@@ -16,6 +17,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   heapwatch: {
     v1: {
+      AgentDirective: MessageTypeDefinition<_heapwatch_v1_AgentDirective, _heapwatch_v1_AgentDirective__Output>
       AgentStats: MessageTypeDefinition<_heapwatch_v1_AgentStats, _heapwatch_v1_AgentStats__Output>
       GcInfo: MessageTypeDefinition<_heapwatch_v1_GcInfo, _heapwatch_v1_GcInfo__Output>
       IngestRequest: MessageTypeDefinition<_heapwatch_v1_IngestRequest, _heapwatch_v1_IngestRequest__Output>

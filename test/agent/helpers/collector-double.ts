@@ -24,7 +24,18 @@ export interface CollectorDouble {
   close(): Promise<void>;
 }
 
-export async function startCollectorDouble(port = 0): Promise<CollectorDouble> {
+export interface Directive {
+  precise: boolean;
+  preciseForMs?: number;
+  reason?: string;
+}
+
+/**
+ * `directive(n)`: the AgentDirective to answer the n-th request (1-based)
+ * with, or undefined for none (what a collector that predates directives
+ * sends).
+ */
+export async function startCollectorDouble(port = 0, directive: (n: number) => Directive | undefined = () => undefined): Promise<CollectorDouble> {
   const received: Received[] = [];
   const server = new grpc.Server();
   server.addService(ingestProto().heapwatch.v1.IngestService.service, {
@@ -33,7 +44,8 @@ export async function startCollectorDouble(port = 0): Promise<CollectorDouble> {
         const profile = Profile.decode(gunzipSync(call.request.pprofGzip));
         const auth = call.metadata.get('authorization')[0];
         received.push({ request: call.request, authorization: auth?.toString(), profile, atMs: Date.now() });
-        cb(null, { stored: true });
+        const d = directive(received.length);
+        cb(null, d ? { stored: true, directive: d } : { stored: true });
       } catch (e) {
         cb({ code: grpc.status.INVALID_ARGUMENT, details: String(e) });
       }

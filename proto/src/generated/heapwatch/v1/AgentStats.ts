@@ -11,6 +11,9 @@ export interface AgentStats {
   'sendFailures'?: (number | string | Long);
   'forcedGcs'?: (number | string | Long);
   'forcedGcTimeUs'?: (number | string | Long);
+  'preciseActivations'?: (number | string | Long);
+  'preciseTimeMs'?: (number | string | Long);
+  'preciseSwitchTimeUs'?: (number | string | Long);
 }
 
 export interface AgentStats__Output {
@@ -22,4 +25,7 @@ export interface AgentStats__Output {
   'sendFailures': (number);
   'forcedGcs': (number);
   'forcedGcTimeUs': (number);
+  'preciseActivations': (number);
+  'preciseTimeMs': (number);
+  'preciseSwitchTimeUs': (number);
 }

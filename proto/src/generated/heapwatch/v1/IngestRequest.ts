@@ -17,6 +17,7 @@ export interface IngestRequest {
   'memory'?: (_heapwatch_v1_ProcessMemory | null);
   'agent'?: (_heapwatch_v1_AgentStats | null);
   'gc'?: (_heapwatch_v1_GcInfo | null);
+  'inliningDisabled'?: (boolean);
 }
 
 export interface IngestRequest__Output {
@@ -30,4 +31,5 @@ export interface IngestRequest__Output {
   'memory': (_heapwatch_v1_ProcessMemory__Output | null);
   'agent': (_heapwatch_v1_AgentStats__Output | null);
   'gc': (_heapwatch_v1_GcInfo__Output | null);
+  'inliningDisabled': (boolean);
 }
