@@ -97,6 +97,8 @@ describe('alerts: webhook and /metrics', () => {
         HEAPWATCH_SERVICE: SERVICE,
         HEAPWATCH_INTERVAL_MS: '500',
         HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(32 * 1024),
+        // As test/e2e does: precise mode from the start, not on the collector's directive.
+        HEAPWATCH_PRECISE: 'always',
         HEAPWATCH_LOG_LEVEL: 'warn',
       },
       stdio: ['pipe', 'ignore', 'inherit'],
