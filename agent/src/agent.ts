@@ -11,6 +11,7 @@ import type { Logger } from './logger';
 import { MajorGcWatch } from './major-gc-watch';
 import { PreciseMode } from './precise-mode';
 import { HeapSampler, type Capture } from './sampler';
+import { SourceMaps } from './source-maps';
 import { Sender, type Counters, type ModeCounters } from './sender';
 import { Http2Transport, type Transport } from './transport';
 import { AGENT_VERSION } from './version';
@@ -39,7 +40,7 @@ interface PostGcCapture extends Capture {
  * directive turns precise mode on (precise-mode.ts).
  */
 export class Agent {
-  private readonly sampler = new HeapSampler();
+  private readonly sampler: HeapSampler;
   private readonly gcWatch = new MajorGcWatch(() => this.onMajorGc());
   private readonly gcAssist: GcAssist | undefined;
   private gcAssistEnabled: boolean | undefined;
@@ -59,7 +60,8 @@ export class Agent {
     private readonly log: Logger,
     transport?: Transport,
   ) {
-    this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls });
+    this.sampler = new HeapSampler(config.sourceMaps ? new SourceMaps() : undefined);
+    this.transport = transport ?? new Http2Transport({ collector: config.collector, token: config.token, tls: config.tls, tlsCa: config.tlsCa });
     if (config.gcAssistBudget > 0) this.gcAssist = new GcAssist(config.gcAssistBudget, config.gcAssistMaxPauseMs);
     this.precise = new PreciseMode(
       {

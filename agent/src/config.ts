@@ -33,10 +33,14 @@ export interface AgentOptions {
   maxQueueBytes?: number;
   /** Use TLS (system roots) instead of plaintext. */
   tls?: boolean;
+  /** Path of a PEM CA certificate the collector's certificate must chain to (a private CA); implies `tls`. */
+  tlsCa?: string;
   /** In precise mode, share of wall time the agent may spend forcing major GCs before profiles; 0 turns that off. */
   gcAssistBudget?: number;
   /** Longest pause a forced major GC may cause (predicted from the heap size). */
   gcAssistMaxPauseMs?: number;
+  /** Map frames of compiled code (TypeScript, bundles) to their original file and line through source maps. */
+  sourceMaps?: boolean;
   /** Random source in [0,1) for backoff jitter; for testing. */
   random?: () => number;
 }
@@ -59,8 +63,10 @@ export interface AgentConfig {
   maxQueueProfiles: number;
   maxQueueBytes: number;
   tls: boolean;
+  tlsCa: string | undefined;
   gcAssistBudget: number;
   gcAssistMaxPauseMs: number;
+  sourceMaps: boolean;
   random: () => number;
 }
 
@@ -179,8 +185,10 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   maxQueueProfiles: { env: 'HEAPWATCH_MAX_QUEUE_PROFILES', check: int(1), parseEnv: envInt },
   maxQueueBytes: { env: 'HEAPWATCH_MAX_QUEUE_BYTES', check: int(1), parseEnv: envInt },
   tls: { env: 'HEAPWATCH_TLS', check: bool, parseEnv: envBool },
+  tlsCa: { env: 'HEAPWATCH_TLS_CA', check: nonEmpty as Check<string | undefined> },
   gcAssistBudget: { env: 'HEAPWATCH_GC_ASSIST_BUDGET', check: fraction(0, MAX_GC_ASSIST_BUDGET), parseEnv: envNumber },
   gcAssistMaxPauseMs: { env: 'HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS', check: int(1, 10_000), parseEnv: envInt },
+  sourceMaps: { env: 'HEAPWATCH_SOURCE_MAPS', check: bool, parseEnv: envBool },
   random: { check: randomFn },
 };
 
@@ -203,8 +211,10 @@ function defaults(env: Env): AgentConfig {
     maxQueueProfiles: DEFAULT_MAX_QUEUE_PROFILES,
     maxQueueBytes: DEFAULT_MAX_QUEUE_BYTES,
     tls: false,
+    tlsCa: undefined,
     gcAssistBudget: DEFAULT_GC_ASSIST_BUDGET,
     gcAssistMaxPauseMs: DEFAULT_GC_ASSIST_MAX_PAUSE_MS,
+    sourceMaps: true,
     random: Math.random,
   };
 }

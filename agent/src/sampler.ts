@@ -1,7 +1,8 @@
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { heap } from '@datadog/pprof';
+import { heap, type SourceMapper } from '@datadog/pprof';
 import type { Profile } from 'pprof-format';
+import type { SourceMaps } from './source-maps';
 
 const gzip = promisify(zlib.gzip);
 
@@ -25,6 +26,9 @@ export interface Snapshot {
  */
 export class HeapSampler {
   private running = false;
+
+  /** `sourceMaps`: maps frames of compiled code to their original source (source-maps.ts). */
+  constructor(private readonly sourceMaps?: SourceMaps) {}
 
   start(samplingIntervalBytes: number, stackDepth: number): void {
     heap.start(samplingIntervalBytes, stackDepth);
@@ -54,7 +58,10 @@ export class HeapSampler {
   /** The synchronous part of snapshot(): read and encode, no compression. */
   capture(startMs: number, endMs: number): Capture {
     const t0 = process.hrtime.bigint();
-    const profile = heap.profile();
+    this.sourceMaps?.startProfile();
+    // @datadog/pprof calls the mapper's mappingInfo() per frame; SourceMaps
+    // has that method but not the rest of its own (eager) SourceMapper class.
+    const profile = heap.profile(undefined, this.sourceMaps as unknown as SourceMapper | undefined);
     renameSampleTypes(profile);
     profile.timeNanos = BigInt(endMs) * 1_000_000n;
     profile.durationNanos = BigInt(Math.max(0, endMs - startMs)) * 1_000_000n;

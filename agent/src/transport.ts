@@ -18,6 +18,7 @@
  * agent to whatever `host` resolves to, rebalanced by that connection age.
  * The sender sends one request at a time; nothing here depends on that.
  */
+import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH, type DecodedDirective, type IngestRequest } from '@heapwatch/proto/messages';
 import { collectorUrl, parseCollectorAddress } from './collector-address';
@@ -47,6 +48,8 @@ export interface TransportSettings {
   collector: string;
   token: string | undefined;
   tls: boolean;
+  /** Path of a PEM CA to trust instead of Node's roots; implies TLS. */
+  tlsCa?: string;
 }
 
 /** An IngestResponse is a few bytes; a larger body is a broken or hostile peer, not something to buffer. */
@@ -65,7 +68,7 @@ export class Http2Transport implements Transport {
 
   constructor(private readonly settings: TransportSettings) {
     const address = parseCollectorAddress(settings.collector);
-    this.url = address && collectorUrl(address, settings.tls);
+    this.url = address && collectorUrl(address, settings.tls || settings.tlsCa !== undefined);
   }
 
   send(request: IngestRequest, timeoutMs: number): Promise<SendResult> {
@@ -207,7 +210,10 @@ export class Http2Transport implements Transport {
   private currentSession(url: string): http2.ClientHttp2Session {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
-    const next = http2.connect(url, { settings: { enablePush: false } });
+    // Read at each connect (a rotated CA file applies on the next one); a
+    // missing file throws here, which send() turns into a failed send.
+    const ca = this.settings.tlsCa === undefined ? undefined : fs.readFileSync(this.settings.tlsCa);
+    const next = http2.connect(url, { settings: { enablePush: false }, ...(ca ? { ca } : {}) });
     // Without a listener an 'error' would be thrown into the host. The
     // streams on this session see the error themselves; we only drop it.
     next.on('error', () => this.dropSession(next));

@@ -20,7 +20,11 @@ export interface ScenarioResult {
   reportedAt: string | null;
   sites: string[];
   /** Profiles stored before the evaluation that first flagged it. */
+  /** Profiles stored when the first finding came, and the site it named (perhaps an inlined callee's caller). */
   intervalsToFlag: number | null;
+  firstReported: string | null;
+  /** Profiles stored when a site was flagged from precise-mode profiles (attribution 'precise'), or a process finding; `reported` names it. */
+  intervalsToPrecise: number | null;
   measuredRate: number | null;
   /** Profiles stored at the last evaluation. */
   profiles: number;
@@ -43,5 +47,5 @@ export declare const WALL_CLOCK_CEILING: number;
 export declare function runScenario(
   collector: ScenarioCollector,
   sc: Scenario,
-  o: { mode: string; samplingBytes: number; intervalMs: number; maxIntervals: number; service: string; gcAssistBudget?: number },
+  o: { mode: string; samplingBytes: number; intervalMs: number; maxIntervals: number; service: string; gcAssistBudget?: number; precise?: 'auto' | 'always' | 'never' },
 ): Promise<ScenarioResult>;

@@ -120,7 +120,7 @@ export const WALL_CLOCK_CEILING = 10;
  * evaluation that first flagged it (under load a few more may have arrived
  * while it ran).
  */
-export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET }) {
+export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto' }) {
   const env = {
     ...process.env,
     HEAPWATCH_COLLECTOR: collector.grpc,
@@ -128,6 +128,7 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
     HEAPWATCH_INTERVAL_MS: String(intervalMs),
     HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(samplingBytes),
     HEAPWATCH_GC_ASSIST_BUDGET: String(gcAssistBudget),
+    HEAPWATCH_PRECISE: precise,
     HEAPWATCH_LOG_LEVEL: 'error',
   };
   let targetBytesPerInterval = null;
@@ -143,7 +144,7 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const startMs = Date.now();
-  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, gcAssistBudget, trueSite: sc.trueSite, flagged: false, reported: null, reportedAt: null, sites: [], intervalsToFlag: null, measuredRate: null, profiles: 0, error: null };
+  const result = { scenario: sc.name, kind: sc.kind, mode, samplingBytes, gcAssistBudget, trueSite: sc.trueSite, flagged: false, reported: null, reportedAt: null, sites: [], intervalsToFlag: null, firstReported: null, intervalsToPrecise: null, measuredRate: null, profiles: 0, error: null };
   try {
     for (;;) {
       if (child.exitCode !== null) {
@@ -166,7 +167,11 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
       if (PROCESS_SITES.has(sc.trueSite)) {
         if (processes.some((p) => `(${p.kind})` === sc.trueSite)) hit = { reported: sc.trueSite, reportedAt: null };
       } else if (leaks.length > 0) {
-        hit = { reported: leaks[0].function, reportedAt: `${leaks[0].file}:${leaks[0].line}` };
+        // A site first flagged with inlining on may be its caller
+        // (attribution 'imprecise'); the run goes on until a site is
+        // flagged from precise-mode profiles, and reports that one.
+        const top = leaks.find((l) => l.attribution === 'precise') ?? leaks[0];
+        hit = { reported: top.function, reportedAt: `${top.file}:${top.line}`, precise: top.attribution === 'precise' };
         const own = leaks.find((l) => l.function === sc.trueSite);
         if (own) result.measuredRate = own.growthBytesPerInterval / samplingBytes;
       } else if (sc.kind === 'ok' && processes.length > 0) {
@@ -174,8 +179,10 @@ export async function runScenario(collector, sc, { mode, samplingBytes, interval
       }
       if (hit) {
         result.flagged = true;
-        if (result.intervalsToFlag === null) Object.assign(result, hit, { intervalsToFlag: profiles });
-        if (sc.kind === 'leak') break;
+        if (result.intervalsToFlag === null) Object.assign(result, { firstReported: hit.reported, intervalsToFlag: profiles });
+        if (result.intervalsToPrecise === null) Object.assign(result, { reported: hit.reported, reportedAt: hit.reportedAt });
+        if (hit.precise !== false && result.intervalsToPrecise === null) result.intervalsToPrecise = profiles;
+        if (sc.kind === 'leak' && hit.precise !== false) break;
       }
       if (profiles >= maxIntervals) break;
       if (Date.now() - startMs > WALL_CLOCK_CEILING * maxIntervals * intervalMs) {

@@ -3,8 +3,10 @@
  * `heapwatch serve` runs the collector; `heapwatch leaks` prints a service's
  * leak report. Flags win over environment variables, which win over defaults.
  */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_OPTIONS, startCollector, type CollectorOptions } from './collector';
+import { checkSpec, parseTokensFile, TokenError, Tokens, type TokenSpec } from './auth/tokens';
+import { DEFAULT_OPTIONS, ROLES, startCollector, type CollectorOptions, type Role } from './collector';
 import { DEFAULT_ADMISSION } from './ingest/admission';
 import { DEFAULT_LIMITS, type Limits } from './ingest/validate';
 import { formatLeakTable, type LeakReport } from './leaks';
@@ -24,7 +26,21 @@ serve options (environment variable in brackets):
   --clickhouse-url URL     use a ClickHouse server, http://user:pass@host:8123/db [HEAPWATCH_CLICKHOUSE_URL]
   --cluster NAME           ClickHouse cluster for ON CLUSTER DDL and Distributed tables [HEAPWATCH_CLICKHOUSE_CLUSTER]
   --retention-days N       days of profiles to keep, 0 = forever [HEAPWATCH_RETENTION_DAYS] (default 30)
-  --token TOKEN            require "authorization: Bearer TOKEN" on ingest [HEAPWATCH_TOKEN]
+  --token TOKEN            a read+write token of the default tenant [HEAPWATCH_TOKEN]; visible in
+                           the process list as a flag: prefer the variable or --tokens-file
+  --tokens-file PATH       tokens, one a line: TOKEN SCOPE[,SCOPE] [TENANT] [HEAPWATCH_TOKENS_FILE]
+                           (the same lines, ';'-separated, in [HEAPWATCH_TOKENS]); with any token
+                           configured, every endpoint but /healthz, /readyz and /login requires one
+  --auth-max-failures N    failed authentications per address and minute before it is refused
+                           for the rest of the minute [HEAPWATCH_AUTH_MAX_FAILURES] (default 10)
+  --tls-cert PATH          serve both ports over TLS with this PEM certificate [HEAPWATCH_TLS_CERT]
+  --tls-key PATH           ... and this PEM private key [HEAPWATCH_TLS_KEY]
+  --role ROLE              ingest|evaluate|all: ingest only, leak evaluation only, or both
+                           [HEAPWATCH_ROLE] (default all)
+  --max-queries N          API reads running at once, 256 more wait [HEAPWATCH_MAX_QUERIES] (default 4)
+  --max-evaluations N      leak evaluations running at once, 64 more wait [HEAPWATCH_MAX_EVALUATIONS] (default 1)
+  --query-timeout-ms N     a read's deadline, an evaluation's is twice it [HEAPWATCH_QUERY_TIMEOUT_MS]
+                           (default 30000)
   --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)
   --leak-interval-ms N     evaluate every service for leaks this often, 0 = only on request
                            [HEAPWATCH_LEAK_INTERVAL_MS] (default 30000)
@@ -45,6 +61,8 @@ leaks options:
   --service S              the service (required)
   --url URL                the collector's HTTP API [HEAPWATCH_URL] (default http://127.0.0.1:7800)
   --json                   print the JSON answer instead of a table
+  [HEAPWATCH_TOKEN]        sent as the bearer token when set; an https URL with a private CA
+                           takes NODE_EXTRA_CA_CERTS=ca.pem
   exit status: 0 nothing flagged, 3 a site or a process finding flagged, 1 error, 2 usage
 `;
 
@@ -69,6 +87,14 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       cluster: { type: 'string' },
       'retention-days': { type: 'string' },
       token: { type: 'string' },
+      'tokens-file': { type: 'string' },
+      'auth-max-failures': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      role: { type: 'string' },
+      'max-queries': { type: 'string' },
+      'max-evaluations': { type: 'string' },
+      'query-timeout-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'leak-interval-ms': { type: 'string' },
       'alert-webhook': { type: 'string', multiple: true },
@@ -82,6 +108,8 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
   });
   const logLevel = values['log-level'] ?? env.HEAPWATCH_LOG_LEVEL;
   if (logLevel !== undefined && !isLogLevel(logLevel)) throw new UsageError(`--log-level must be silent, error, warn, info or debug, got ${JSON.stringify(logLevel)}`);
+  const role = values.role ?? env.HEAPWATCH_ROLE;
+  if (role !== undefined && !ROLES.includes(role as Role)) throw new UsageError(`--role must be ingest, evaluate or all, got ${JSON.stringify(role)}`);
   const url = values['clickhouse-url'] ?? env.HEAPWATCH_CLICKHOUSE_URL;
   if (url !== undefined && !/^https?:\/\//.test(url)) throw new UsageError(`--clickhouse-url must be an http(s):// URL, got ${JSON.stringify(url)}`);
   const webhooks = values['alert-webhook'] ?? (env.HEAPWATCH_ALERT_WEBHOOKS ?? '').split(',').map((u) => u.trim()).filter(Boolean);
@@ -96,7 +124,15 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     clickhouseUrl: url,
     cluster: values.cluster ?? env.HEAPWATCH_CLICKHOUSE_CLUSTER,
     retentionDays: int('--retention-days', values['retention-days'] ?? env.HEAPWATCH_RETENTION_DAYS, 0, 36500),
-    token: values.token ?? env.HEAPWATCH_TOKEN,
+    tokens: tokenSpecs(values.token ?? env.HEAPWATCH_TOKEN, values['tokens-file'] ?? env.HEAPWATCH_TOKENS_FILE, env.HEAPWATCH_TOKENS),
+    throttle: throttle(int('--auth-max-failures', values['auth-max-failures'] ?? env.HEAPWATCH_AUTH_MAX_FAILURES, 1, 1_000_000)),
+    tls: tlsFiles(values['tls-cert'] ?? env.HEAPWATCH_TLS_CERT, values['tls-key'] ?? env.HEAPWATCH_TLS_KEY),
+    role: role as Role | undefined,
+    queryLimits: queryLimits(
+      int('--max-queries', values['max-queries'] ?? env.HEAPWATCH_MAX_QUERIES, 1, 1000),
+      int('--max-evaluations', values['max-evaluations'] ?? env.HEAPWATCH_MAX_EVALUATIONS, 1, 100),
+      int('--query-timeout-ms', values['query-timeout-ms'] ?? env.HEAPWATCH_QUERY_TIMEOUT_MS, 100, DAY_MS),
+    ),
     logLevel,
     leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, DAY_MS),
     alertWebhooks: webhooks.length ? webhooks : undefined,
@@ -115,6 +151,47 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
   return opts;
 }
 
+/** Every configured token: --token (read+write, default tenant), the tokens file, HEAPWATCH_TOKENS. */
+function tokenSpecs(token: string | undefined, file: string | undefined, inline: string | undefined): TokenSpec[] | undefined {
+  const specs: TokenSpec[] = [];
+  try {
+    if (token) specs.push(checkSpec({ token, scopes: ['read', 'write'], tenant: '' }, '--token'));
+    if (file) specs.push(...parseTokensFile(readFile('--tokens-file', file), file));
+    if (inline) specs.push(...parseTokensFile(inline.replace(/;/g, '\n'), 'HEAPWATCH_TOKENS'));
+    new Tokens(specs); // refuses a token configured twice
+  } catch (err) {
+    if (err instanceof TokenError) throw new UsageError(err.message);
+    throw err;
+  }
+  return specs.length > 0 ? specs : undefined;
+}
+
+function throttle(maxFailures: number | undefined): CollectorOptions['throttle'] {
+  return maxFailures === undefined ? undefined : { maxFailures };
+}
+
+function readFile(flag: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${flag} ${file}: ${(err as Error).message}`);
+  }
+}
+
+function tlsFiles(cert: string | undefined, key: string | undefined): CollectorOptions['tls'] {
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new UsageError('--tls-cert and --tls-key go together');
+  return { cert: Buffer.from(readFile('--tls-cert', cert)), key: Buffer.from(readFile('--tls-key', key)) };
+}
+
+function queryLimits(reads: number | undefined, evaluations: number | undefined, timeoutMs: number | undefined): CollectorOptions['queryLimits'] | undefined {
+  if (reads === undefined && evaluations === undefined && timeoutMs === undefined) return undefined;
+  const d = DEFAULT_OPTIONS.queryLimits;
+  return {
+    reads: { ...d.reads, concurrency: reads ?? d.reads.concurrency, timeoutMs: timeoutMs ?? d.reads.timeoutMs },
+    evaluations: { ...d.evaluations, concurrency: evaluations ?? d.evaluations.concurrency, timeoutMs: timeoutMs ? 2 * timeoutMs : d.evaluations.timeoutMs },
+  };
+}
 /** `NAME=N` pairs into Limits; maxAgeMs follows --retention-days and is not set here. */
 function parseLimits(pairs: string[]): Partial<Limits> {
   const out: Partial<Limits> = {};
@@ -139,15 +216,18 @@ const THREADPOOL_SIZE = '16';
 async function serve(argv: string[]): Promise<void> {
   process.env.UV_THREADPOOL_SIZE ??= THREADPOOL_SIZE;
   const opts = serveOptions(argv, process.env);
+  if (argv.some((a) => a === '--token' || a.startsWith('--token='))) {
+    process.stderr.write('heapwatch: warning: --token is visible in the process list; use HEAPWATCH_TOKEN or --tokens-file\n');
+  }
   const collector = await startCollector(opts);
   const host = opts.host ?? DEFAULT_OPTIONS.host;
   const store = opts.clickhouseUrl ? `ClickHouse at ${new URL(opts.clickhouseUrl).host}` : `embedded ClickHouse in ${opts.dataDir ?? DEFAULT_OPTIONS.dataDir}`;
   // Machine-readable first lines: tests and scripts read the chosen ports here.
   process.stdout.write(`heapwatch collector: grpc ${host}:${collector.grpcPort}\n`);
-  process.stdout.write(`heapwatch collector: http http://${host}:${collector.httpPort}\n`);
+  process.stdout.write(`heapwatch collector: http ${opts.tls ? 'https' : 'http'}://${host}:${collector.httpPort}\n`);
   process.stdout.write(`heapwatch collector: store ${store}\n`);
   process.stdout.write(
-    collector.webUi ? `heapwatch collector: web UI http://${host}:${collector.httpPort}/\n` : 'heapwatch collector: web UI not built (npm run build)\n',
+    collector.webUi ? `heapwatch collector: web UI ${opts.tls ? 'https' : 'http'}://${host}:${collector.httpPort}/\n` : 'heapwatch collector: web UI not built (npm run build)\n',
   );
   let stopping = false;
   const stop = (signal: string) => {
@@ -197,7 +277,9 @@ async function leaks(argv: string[]): Promise<number> {
   const url = `${base}/api/v1/leaks?service=${encodeURIComponent(values.service)}`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(MINUTE_MS) });
+    // The token from the environment only: a flag would show it in the process list.
+    const token = process.env.HEAPWATCH_TOKEN;
+    res = await fetch(url, { signal: AbortSignal.timeout(MINUTE_MS), headers: token ? { authorization: `Bearer ${token}` } : {} });
   } catch (err) {
     throw new Error(`cannot reach the collector at ${base}: ${(err as Error).cause ?? (err as Error).message}`);
   }

@@ -11,16 +11,19 @@ import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
 import { flaggedMetrics } from './alerts/flagged-metrics';
 import { WebhookNotifier } from './alerts/webhook';
-import { connectRoutes } from './http/connect';
-import { requireToken } from './http/ingest-auth';
-import { pusherService, pyroscopeIngestRoute } from './http/pyroscope-ingest';
-import { querierService } from './http/querier-service';
 import { HttpApi } from './http/server';
-import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakEvent } from './leaks';
+import { postRoutes } from './http/posts';
+import { Access } from './auth/access';
+import type { ThrottleOptions } from './auth/throttle';
+import { Tokens, type TokenSpec } from './auth/tokens';
+import { Readiness, type ReadinessOptions } from './health/readiness';
+import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakEvent, type LeakReport } from './leaks';
+import { LeaseKeeper, newHolderId } from './leaks/lease';
+import { Coalescer, Limiter, type LimiterOptions } from './query/limiter';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { ClickHouseStore, type StoreTarget } from './store/clickhouse';
-import type { ProfileStore } from './store/store';
-import { SECOND_MS } from './units';
+import type { ProfileStore, TenantStore } from './store/store';
+import { MINUTE_MS, SECOND_MS } from './units';
 
 export interface CollectorOptions {
   host: string;
@@ -32,7 +35,19 @@ export interface CollectorOptions {
   /** ClickHouse cluster name: Replicated tables + Distributed, DDL ON CLUSTER. */
   cluster?: string;
   retentionDays: number;
-  token?: string;
+  /** Bearer tokens; with none, every endpoint is open (docs/security.md). */
+  tokens: TokenSpec[];
+  /** Certificate and key (PEM) to serve both ports over TLS. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** `ingest`: no background leak evaluation; `evaluate`: no ingest; `all`: both (deploy/README.md). */
+  role: Role;
+  /** API reads (and, apart, leak evaluations) at once, waiting at most, and their deadline. */
+  queryLimits: { reads: LimiterOptions; evaluations: LimiterOptions };
+  /** Failed authentications per address and window before it is refused for the window. */
+  throttle?: Partial<ThrottleOptions>;
+  readiness?: Partial<ReadinessOptions>;
+  /** The evaluator lease's time to live; by default three evaluation periods, at least a minute. */
+  leaseTtlMs?: number;
   logLevel: LogLevel;
   maxMessageBytes: number;
   /** How often every active service is evaluated for leaks; 0 evaluates only on request. */
@@ -54,16 +69,28 @@ export const DEFAULT_OPTIONS: CollectorOptions = {
   httpPort: 7800,
   dataDir: './data',
   retentionDays: 30,
+  tokens: [],
+  role: 'all',
+  queryLimits: {
+    reads: { concurrency: 4, maxQueued: 256, timeoutMs: 30 * SECOND_MS },
+    evaluations: { concurrency: 1, maxQueued: 64, timeoutMs: 60 * SECOND_MS },
+  },
   logLevel: 'info',
   maxMessageBytes: 32 << 20,
   leakEvaluationMs: 30 * SECOND_MS,
 };
+
+export type Role = 'ingest' | 'evaluate' | 'all';
+export const ROLES: readonly Role[] = ['ingest', 'evaluate', 'all'];
 
 export interface Collector {
   grpcPort: number;
   httpPort: number;
   store: ProfileStore;
   ingester: Ingester;
+  monitor: LeakMonitor | undefined;
+  /** Leak evaluations run, background and on request. */
+  evaluations(): number;
   /** Whether the web UI's files were found (collector/ui/dist): served at / on the HTTP port. */
   webUi: boolean;
   log: Logger;
@@ -81,17 +108,27 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   // A profile older than the retention would be deleted on arrival: refused instead.
   const maxAgeMs = opts.retentionDays > 0 ? (opts.retentionDays + 1) * DAY_MS : 0;
   const ingester = new Ingester(store, { ...opts.ingest, limits: { maxAgeMs, ...opts.ingest?.limits } });
-  // Agents of a service under suspicion are asked to run in precise mode.
-  const suspects = new SuspectDirectives({ read: (service) => store.latestFinding(service), log });
+  const access = new Access(new Tokens(opts.tokens), opts.throttle);
+  // Agents of a service under suspicion are asked to run in precise mode;
+  // a service is named by its tenant and name (tenants cannot hold \0).
+  const suspects = new SuspectDirectives({
+    read: (key) => {
+      const [tenant = '', service = ''] = key.split('\0');
+      return store.forTenant(tenant).latestFinding(service);
+    },
+    log,
+  });
   const grpc = new GrpcIngestServer(
     ingester,
     {
       host: opts.host,
       port: opts.grpcPort,
-      token: opts.token,
+      access,
       maxMessageBytes: opts.maxMessageBytes,
       admission: opts.admission,
-      directiveFor: (service) => suspects.directiveFor(service),
+      tls: opts.tls,
+      ingest: opts.role !== 'evaluate',
+      directiveFor: (tenant, service) => suspects.directiveFor(`${tenant}\0${service}`),
     },
     log,
   );
@@ -101,15 +138,61 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   loopDelay.enable();
   // Made once the HTTP port is known (links point at it); until then nothing evaluates.
   let notifier: WebhookNotifier | undefined;
+  // Only evaluations that store their report fire events (one writer of the alert state).
   const onEvents = (events: LeakEvent[]) => notifier?.notify(events);
-  const monitor = opts.leakEvaluationMs > 0 ? new LeakMonitor(store, { periodMs: opts.leakEvaluationMs, log, onEvents }) : undefined;
-  // The monitor keeps a fresh report in the store, which any collector can
-  // serve; without it (or when asked) the report is computed now.
-  const leaks = async (service: string, evaluate: boolean) =>
-    (!evaluate && monitor ? await latestLeakReport(store, service) : null) ?? evaluateLeaks(store, service, { onEvents });
+  const reads = new Limiter('API reads', opts.queryLimits.reads);
+  const evaluations = new Limiter('leak evaluations', opts.queryLimits.evaluations);
+  const coalesced = new Coalescer<LeakReport | null>();
+  let evaluated = 0;
+  const monitor =
+    opts.leakEvaluationMs > 0 && opts.role !== 'ingest'
+      ? new LeakMonitor(store, {
+          periodMs: opts.leakEvaluationMs,
+          log,
+          lease: new LeaseKeeper(store, 'leak-evaluator', newHolderId(), { ttlMs: opts.leaseTtlMs ?? Math.max(3 * opts.leakEvaluationMs, MINUTE_MS) }),
+          run: (task) => evaluations.run(task),
+          onEvents,
+        })
+      : undefined;
+  // Only the lease holder stores reports (their alert state has one writer);
+  // any other collector answers evaluate=true with a report it does not
+  // store. Concurrent requests for one service share one evaluation.
+  const evaluate = (tenantStore: TenantStore, service: string): Promise<LeakReport | null> =>
+    coalesced.run(`${tenantStore.tenant}\0${service}`, () =>
+      evaluations.run(async () => {
+        if (!(await tenantStore.serviceExists(service))) return null;
+        const persist = opts.role === 'ingest' ? false : monitor ? await monitor.holdLease() : true;
+        evaluated++;
+        return evaluateLeaks(tenantStore, service, { persist, onEvents });
+      }),
+    );
+  const readiness = new Readiness(
+    {
+      ping: () => store.ping(),
+      probeWrite: () => store.writeLeaseClaim('readiness-probe', { holder: 'probe', acquiredAtMs: Date.now(), renewedAtMs: Date.now(), expiresAtMs: Date.now() }),
+      inserts: ingester.inserts,
+      pendingRows: () => ingester.pendingRows,
+      maxPendingRows: ingester.maxPendingRows,
+    },
+    opts.readiness,
+  );
+  // The lease holder keeps a fresh report in the store, which any
+  // collector can serve; without one (or when asked) it is computed now.
+  const leaks = async (tenantStore: TenantStore, service: string, now: boolean): Promise<LeakReport | null> => {
+    if (!now && opts.leakEvaluationMs > 0) {
+      const stored = await reads.run(async () => ((await tenantStore.serviceExists(service)) ? latestLeakReport(tenantStore, service) : undefined));
+      if (stored === undefined) return null;
+      if (stored) return stored;
+    }
+    return evaluate(tenantStore, service);
+  };
   const http = new HttpApi({
     store,
     log,
+    access,
+    reads,
+    readiness,
+    tls: opts.tls,
     metrics: () => ({
       ...ingester.metrics(),
       requests_in_flight: grpc.admission.inFlightRequests,
@@ -118,22 +201,22 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       requests_undecodable_total: grpc.undecodable,
       event_loop_delay_p99_ms: Math.round(loopDelay.percentile(99) / 1e6),
       event_loop_delay_max_ms: Math.round(loopDelay.max / 1e6),
+      ...access.metrics(),
+      ...reads.metrics('api_reads'),
+      ...evaluations.metrics('leak_evaluations'),
+      leak_evaluations_total: evaluated + (monitor?.counters.evaluations ?? 0),
+      leak_evaluations_coalesced_total: coalesced.shared,
+      leak_evaluator_lease_held: monitor?.holdsLease ? 1 : 0,
       ...notifier?.metrics(),
     }),
-    extraMetrics: () => flaggedMetrics(store),
+    extraMetrics: (tenant) => flaggedMetrics(store, tenant),
     leaks,
-    evidence: async (service) => leakEvidence(store, await leaks(service, false)),
-    posts: (() => {
-      const routes = connectRoutes([querierService(store), pusherService(ingester)], {
-        maxBodyBytes: opts.maxMessageBytes,
-        onError: (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`),
-      });
-      // Writes take --token, as gRPC ingest does.
-      const push = '/push.v1.PusherService/Push';
-      routes[push] = requireToken(routes[push]!, opts.token, true);
-      routes['/ingest'] = requireToken(pyroscopeIngestRoute(ingester, opts.maxMessageBytes), opts.token, false);
-      return routes;
-    })(),
+    evidence: async (tenantStore, service) => {
+      const report = await leaks(tenantStore, service, false);
+      return report === null ? null : reads.run(() => leakEvidence(tenantStore, report));
+    },
+    // The querier reads as the caller's tenant; ingest writes as it (http/server.ts checks the scope).
+    posts: postRoutes(ingester, opts.maxMessageBytes, (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`)),
   });
   let grpcPort: number;
   let httpPort: number;
@@ -146,7 +229,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     throw err;
   }
   if (opts.alertWebhooks?.length) {
-    notifier = new WebhookNotifier({ urls: opts.alertWebhooks, linkBase: opts.publicUrl ?? `http://${opts.host}:${httpPort}` }, log);
+    notifier = new WebhookNotifier({ urls: opts.alertWebhooks, linkBase: opts.publicUrl ?? `${opts.tls ? 'https' : 'http'}://${opts.host}:${httpPort}` }, log);
   }
   monitor?.start();
   return {
@@ -154,7 +237,9 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     httpPort,
     store,
     ingester,
+    monitor,
     webUi: http.webUi,
+    evaluations: () => evaluated + (monitor?.counters.evaluations ?? 0),
     log,
     async close() {
       loopDelay.disable();

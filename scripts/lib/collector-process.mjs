@@ -31,12 +31,12 @@ export async function startCollectorProcess({ dataDir, grpcPort = 0, httpPort = 
     };
     child.stdout.on('data', function check() {
       const g = /grpc \S+:(\d+)/.exec(out);
-      const h = /http http:\/\/\S+:(\d+)/.exec(out);
+      const h = /http (https?):\/\/\S+:(\d+)/.exec(out);
       if (!g || !h) return;
       clearTimeout(timer);
       child.off('exit', onExit);
       child.stdout.off('data', check);
-      resolve({ grpc: Number(g[1]), http: Number(h[1]) });
+      resolve({ grpc: Number(g[1]), http: Number(h[2]), scheme: h[1] });
     });
     child.once('exit', onExit);
   });
@@ -45,7 +45,7 @@ export async function startCollectorProcess({ dataDir, grpcPort = 0, httpPort = 
     grpcAddress: `127.0.0.1:${ports.grpc}`,
     grpcPort: ports.grpc,
     httpPort: ports.http,
-    httpUrl: `http://127.0.0.1:${ports.http}`,
+    httpUrl: `${ports.scheme}://127.0.0.1:${ports.http}`,
     dataDir,
     process: child,
     output: () => out,

@@ -17,6 +17,7 @@ describe('resolveConfig: option ?? env ?? default', () => {
       timeoutMs: 10_000,
       stopTimeoutMs: 5_000,
       tls: false,
+      tlsCa: undefined,
       labels: {},
       token: undefined,
       gcAssistBudget: 0.01,

@@ -147,7 +147,7 @@ describe('failure isolation', () => {
       },
       { maxBatchRows: 1_000_000, maxDelayMs: 100, maxPendingRows: 1_000_000, concurrency: 1 },
     );
-    const row = (id: number, line: number): StackRow => ({ service: 'split', id: String(id), frames: [{ function: 'f', file: '/a.js', line }], lastSeenMs: Date.now() });
+    const row = (id: number, line: number): StackRow => ({ tenant: '', service: 'split', id: String(id), frames: [{ function: 'f', file: '/a.js', line }], lastSeenMs: Date.now() });
     const results = await Promise.allSettled(Array.from({ length: 21 }, (_, i) => batcher.add([row(i + 1, i === 13 ? -1 : 3)])));
     expect(results.map((r) => r.status)).toEqual(Array.from({ length: 21 }, (_, i) => (i === 13 ? 'rejected' : 'fulfilled')));
     expect((results[13] as PromiseRejectedResult).reason).toBeInstanceOf(RefusedByStoreError);

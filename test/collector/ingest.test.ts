@@ -127,7 +127,7 @@ describe('merged profiles', () => {
   const hot = [['retain', '/app/retry.js', 12], ['tick', '/app/loop.js', 3]] as TestStack['frames'];
   const cold = [['parse', '/app/job.js', 40], ['tick', '/app/loop.js', 3]] as TestStack['frames'];
   const instA = { hostname: 'host-a', pid: 1, processStartTimeMs: t0 - 1000, threadId: 0, runtimeVersion: 'v20', agentVersion: 't' };
-  const instB = { ...instA, hostname: 'host-b' };
+  const instB = { ...instA, hostname: 'host-b', threadId: 3 };
 
   beforeAll(async () => {
     // Instance A: two snapshots, hot = 1000 then 3000 (average 2000).
@@ -166,6 +166,14 @@ describe('merged profiles', () => {
   it('filters by label', async () => {
     expect(bytesByLeaf(await fetchProfile('&label.env=prod'))).toEqual({ retain: 500 });
     expect(bytesByLeaf(await fetchProfile('&label.env=nope'))).toEqual({});
+  });
+
+  it('filters by thread and instance, which the agent sends as instance fields, not labels', async () => {
+    expect(bytesByLeaf(await fetchProfile('&label.thread=3'))).toEqual({ retain: 500 });
+    expect(bytesByLeaf(await fetchProfile('&label.thread=0'))).toEqual({ retain: 2000, parse: 400 });
+    expect(bytesByLeaf(await fetchProfile('&label.thread=main'))).toEqual({});
+    expect(bytesByLeaf(await fetchProfile(`&label.instance=${encodeURIComponent(`host-b:1:3:${t0 - 1000}`)}`))).toEqual({ retain: 500 });
+    expect(bytesByLeaf(await fetchProfile('&label.instance=host-b&label.env=prod'))).toEqual({});
   });
 
   it('lists the service with its instances and profiles', async () => {

@@ -107,10 +107,13 @@ describe('schema', () => {
     // Schema 2: stack values live in the profiles row; there is no samples table or view.
     expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch/);
     expect(cluster).toMatch(/ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/profiles', '\{replica\}'\)/);
-    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_local, cityHash64\(service, instance\)\)/);
+    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_local, cityHash64\(tenant, service, instance\)\)/);
+    // The tenant leads every data table's sort key (docs/security.md#tenants).
+    for (const t of ['profiles', 'stacks', 'findings']) expect(cluster).toMatch(new RegExp(`CREATE TABLE IF NOT EXISTS ${t}_local [^]*?ORDER BY \\(tenant, service`));
     expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch \(.*stack_ids Array\(UInt64\).*stack_bytes Array\(Int64\)/s);
     expect(cluster).not.toMatch(/\bsamples\b|CREATE VIEW/);
-    expect(cluster).not.toMatch(/TTL/);
+    // retentionDays 0 keeps data forever; only expired lease claims go.
+    expect(cluster.match(/^TTL .*$/gm)).toEqual(['TTL toDateTime(expires_at) + INTERVAL 1 DAY']);
     expect(() => schemaStatements({ retentionDays: 1, cluster: 'x; DROP TABLE' })).toThrow(/invalid identifier/);
   });
 
@@ -147,6 +150,31 @@ describe('allocation sites', () => {
     const modules = fs.readdirSync(dist).filter((f) => f.endsWith('.js'));
     expect(modules.length).toBeGreaterThan(10);
     for (const m of modules) expect(isAgentFrame({ function: 'f', file: path.join(dist, m), line: 1 }), m).toBe(true);
+  });
+
+  it('says whether a site is application or library code, and where the bytes were allocated', async () => {
+    const { siteOf, siteContext } = await import('../../collector/src/model/site');
+    const frame = (fn: string, file: string, line: number) => ({ function: fn, file, line });
+    // Library code under the application's frame: the application frame is the site.
+    const parse = frame('parse', '/app/node_modules/csv/lib/parse.js', 10);
+    const app = [parse, frame('importRows', '/app/src/import.js', 4), frame('processTicksAndRejections', 'node:internal/process/task_queues', 95)];
+    expect(siteOf(app).frame.function).toBe('importRows');
+    expect(siteContext(app, siteOf(app).frame)).toEqual({ siteKind: 'application', allocatedIn: parse });
+    const own = [frame('from', '', 0), frame('recordFailure', '/app/retry.js', 30), frame('runJob', '/app/retry.js', 35)];
+    expect(siteContext(own, siteOf(own).frame)).toEqual({ siteKind: 'application', allocatedIn: null });
+    // A response body parsed after \`await fetch()\`, as V8's sampler recorded it
+    // (bench/scenarios/real/fetch-enricher.js): no application frame at all.
+    const fetched = [
+      frame('parseJSONFromBytes', 'node:internal/deps/undici/undici', 5879),
+      frame('', 'node:internal/deps/undici/undici', 5859),
+      frame('fullyReadBody', 'node:internal/deps/undici/undici', 4742),
+      frame('(anonymous)', '', 0),
+      frame('processTicksAndRejections', 'node:internal/process/task_queues', 67),
+    ];
+    expect(siteContext(fetched, siteOf(fetched).frame)).toEqual({ siteKind: 'library', allocatedIn: null });
+    const dependency = [frame('decode', 'node:internal/encoding', 440), frame('onData', '/app/node_modules/amqplib/lib/connection.js', 300)];
+    expect(siteOf(dependency).frame.function).toBe('onData');
+    expect(siteContext(dependency, siteOf(dependency).frame)).toEqual({ siteKind: 'library', allocatedIn: dependency[0] });
   });
 
   it('the (external) gauge is a site of its own and never a leak candidate', async () => {

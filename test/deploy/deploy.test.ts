@@ -297,7 +297,7 @@ describe.skipIf(!HAVE_PYYAML)('YAML (compose, Envoy, Kubernetes); parsed with Py
       expect(ids).toEqual(children(child(ks, 'raft_configuration'), 'server').map((s) => child(s, 'id').text));
     });
 
-    it('Envoy balances gRPC with HTTP/2 and grpc.health.v1 checks, and HTTP with /healthz, over every collector', () => {
+    it('Envoy balances gRPC with HTTP/2 and grpc.health.v1 checks, and HTTP with /readyz, over every collector', () => {
       const envoy = doc('cluster/envoy/envoy.yaml');
       const collectors = collectorServices(compose()).map(([n]) => n).sort();
       expect(collectors.length).toBeGreaterThanOrEqual(2);
@@ -313,7 +313,7 @@ describe.skipIf(!HAVE_PYYAML)('YAML (compose, Envoy, Kubernetes); parsed with Py
       expect(listeners[7801].filter_chains[0].filters[0].typed_config.codec_type).toBe('HTTP2');
       expect(grpcCluster.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config).toHaveProperty('http2_protocol_options');
       expect(grpcCluster.health_checks[0].grpc_health_check.service_name).toBe(INGEST_SERVICE_NAME);
-      expect(httpCluster.health_checks[0].http_health_check.path).toBe('/healthz');
+      expect(httpCluster.health_checks[0].http_health_check.path).toBe('/readyz');
       for (const [c, port] of [[grpcCluster, 7801], [httpCluster, 7800]] as const) {
         expect(c.lb_policy).toBe('ROUND_ROBIN');
         const eps = (c.load_assignment.lb_endpoints ?? c.load_assignment.endpoints[0].lb_endpoints) as Json[];
@@ -348,11 +348,12 @@ describe.skipIf(!HAVE_PYYAML)('YAML (compose, Envoy, Kubernetes); parsed with Py
       const opts = serveOptions(['--host', '0.0.0.0', ...c.args], env);
       expect(opts.cluster).toBe(CLUSTER);
       expect(opts.clickhouseUrl).toMatch(/^https?:\/\//);
-      expect(opts.token).toBeDefined();
-      // Probes: ready on /healthz, alive on grpc.health.v1, on the declared ports.
+      expect(opts.tokens).toHaveLength(1);
+      expect(opts.role ?? 'all').toBe('all');
+      // Probes: ready on /readyz, alive on grpc.health.v1, on the declared ports.
       const ports = Object.fromEntries((c.ports as Json[]).map((p) => [p.name, p.containerPort]));
       expect(ports).toEqual({ http: 7800, grpc: 7801 });
-      expect(c.readinessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
       expect(c.livenessProbe.grpc).toEqual({ port: 7801, service: INGEST_SERVICE_NAME });
       expect(c.resources.requests.memory).toBeDefined();
       expect(c.resources.limits.memory).toBeDefined();
@@ -384,13 +385,13 @@ describe('cluster DDL', () => {
   const format = (sql: string) => chdb.query(`SELECT formatQuerySingleLine('${sql.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}')`, 'TSV');
 
   it('is a Replicated local table plus a Distributed table per table, all ON CLUSTER', () => {
-    // Schema 2: three tables (profiles carries the stack values), no views.
-    expect(statements.length).toBe(6);
+    // Four tables (profiles carries the stack values; leases elects the evaluator), no views.
+    expect(statements.length).toBe(8);
     for (const s of statements) {
       expect(s).toMatch(/^CREATE TABLE IF NOT EXISTS \w+ ON CLUSTER heapwatch /); // idempotent: every collector may run it
     }
-    expect(statements.filter((s) => /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\w+', '\{replica\}'/.test(s)).length).toBe(3);
-    expect(statements.filter((s) => /ENGINE = Distributed\(heapwatch, currentDatabase\(\), \w+_local, /.test(s)).length).toBe(3);
+    expect(statements.filter((s) => /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\w+', '\{replica\}'/.test(s)).length).toBe(4);
+    expect(statements.filter((s) => /ENGINE = Distributed\(heapwatch, currentDatabase\(\), \w+_local, /.test(s)).length).toBe(4);
   });
 
   it('parses as ClickHouse SQL (chDB formatQuery)', () => {

@@ -41,7 +41,7 @@ describe('collector with --token', () => {
     expect(await ingest(undefined)).toBe(grpc.status.UNAUTHENTICATED);
     expect(await ingest('wrong')).toBe(grpc.status.UNAUTHENTICATED);
     expect(await ingest('s3cret')).toBe(grpc.status.OK);
-    const services = (await (await fetch(`${collector.httpUrl}/api/v1/services`)).json()) as { service: string; profiles: number }[];
+    const services = (await (await fetch(`${collector.httpUrl}/api/v1/services`, { headers: { authorization: 'Bearer s3cret' } })).json()) as { service: string; profiles: number }[];
     expect(services).toEqual([expect.objectContaining({ service: 'auth-worker', profiles: 1 })]);
   });
 

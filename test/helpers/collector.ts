@@ -26,7 +26,7 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `heapwatch-${prefix}-`));
 }
 
-export async function startCollectorProcess(opts: { dataDir?: string; grpcPort?: number; httpPort?: number; args?: string[] } = {}): Promise<RunningCollector> {
+export async function startCollectorProcess(opts: { dataDir?: string; grpcPort?: number; httpPort?: number; args?: string[]; env?: Record<string, string> } = {}): Promise<RunningCollector> {
   return startShared({ ...opts, dataDir: opts.dataDir ?? tempDir('data') });
 }
 

@@ -88,11 +88,11 @@ describe('evaluateLeaks', () => {
       await send(profile(service, i));
       await collector.ingester.flush();
       const now = () => T0 + i * INTERVAL_MS + 5000;
-      const r = await evaluateLeaks(collector.store, service, { now });
+      const r = await evaluateLeaks(collector.store.forTenant(''), service, { now });
       reports.push(r);
       if (flaggedAt === null) {
         // Asking again without a new profile must not count as another positive evaluation.
-        const again = await evaluateLeaks(collector.store, service, { now });
+        const again = await evaluateLeaks(collector.store.forTenant(''), service, { now });
         expect(again.leaks.length).toBe(r.leaks.length);
       }
       expect(r.leaks.map((l) => l.function)).not.toContain('remember');
@@ -127,16 +127,16 @@ describe('evaluateLeaks', () => {
   });
 
   it('serves the stored report and keeps firstFlaggedAt across evaluations', async () => {
-    const stored = await latestLeakReport(collector.store, service);
+    const stored = await latestLeakReport(collector.store.forTenant(''), service);
     expect(stored).toEqual(reports[reports.length - 1]);
     const firsts = new Set(reports.filter((r) => r.leaks.length).map((r) => r.leaks[0]!.firstFlaggedAt));
     expect(firsts.size).toBe(1);
     expect(formatLeakTable(stored!)).toContain('recordFailure (/app/retry.js:12)');
-    expect(await latestLeakReport(collector.store, 'nobody')).toBeNull();
+    expect(await latestLeakReport(collector.store.forTenant(''), 'nobody')).toBeNull();
   });
 
   it('reads site bytes for exactly the profiles of the window, summed per site in the engine', async () => {
-    const store = collector.store;
+    const store = collector.store.forTenant('');
     const window = (await store.profilePoints(service, N, 24 * 3600_000)).slice(-5);
     expect(window.map((p) => p.timeMs)).toEqual([35, 36, 37, 38, 39].map((i) => T0 + i * INTERVAL_MS));
     const points = await store.sitePoints(service, window);

@@ -7,12 +7,13 @@
  * store; anything else is refused with 400 and nothing is stored.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { Profile } from 'pprof-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, getJson, startCollectorProcess, waitFor, type RunningCollector } from '../helpers/collector';
+import { ROOT, getJson, startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
 import { buildProfile, gzipProfile, type TestStack } from '../helpers/pprof';
 import { pyroscopeClient } from '../helpers/pyroscope-client';
 
@@ -192,21 +193,37 @@ describe('Pyroscope agents -> heapwatch', () => {
   });
 });
 
-describe('Pyroscope ingest with --token', () => {
-  it('/ingest and Push need the bearer token', async () => {
-    const c = await startCollectorProcess({ args: ['--token', 's3cret'] });
+describe('Pyroscope ingest with tokens', () => {
+  it('/ingest and Push need a token with the write scope and store as its tenant', async () => {
+    const dir = tempDir('pyroscope-tokens');
+    const file = path.join(dir, 'tokens');
+    fs.writeFileSync(file, ['team-a-write-token-0001 write team-a', 'team-a-read-token-00002 read team-a'].join('\n'));
+    const c = await startCollectorProcess({ args: ['--token', 's3cret', '--tokens-file', file] });
+    const list = async (token: string) => {
+      const res = await fetch(`${c.httpUrl}/api/v1/services`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as ServiceEntry[]).map((s) => s.service);
+    };
     try {
       const heap = gzipProfile(buildProfile(STACKS));
       const url = `${c.httpUrl}/ingest?name=tokened`;
       const without = await fetch(url, { method: 'POST', body: heap });
       expect(without.status).toBe(401);
-      expect(await without.json()).toEqual({ error: 'missing or wrong bearer token' });
+      expect(await without.json()).toEqual({ error: 'a bearer token is required: send "authorization: Bearer TOKEN"' });
       expect((await fetch(url, { method: 'POST', body: heap, headers: { authorization: 'Bearer wrong!' } })).status).toBe(401);
+      // A read token cannot write.
+      expect((await fetch(url, { method: 'POST', body: heap, headers: { authorization: 'Bearer team-a-read-token-00002' } })).status).toBe(403);
       const push = await fetch(`${c.httpUrl}/push.v1.PusherService/Push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
       expect(push.status).toBe(401);
       expect(await push.json()).toMatchObject({ code: 'unauthenticated' });
-      expect((await services(c.httpUrl)).map((s) => s.service)).not.toContain('tokened');
+      expect(await list('s3cret')).not.toContain('tokened');
+
+      expect((await fetch(url, { method: 'POST', body: heap, headers: { authorization: 'Bearer team-a-write-token-0001' } })).status).toBe(200);
+      await waitFor('team-a lists tokened', async () => ((await list('team-a-read-token-00002')).includes('tokened') ? true : undefined));
+      // Stored as team-a's: the default tenant does not see it.
+      expect(await list('s3cret')).not.toContain('tokened');
       expect((await fetch(url, { method: 'POST', body: heap, headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
+      await waitFor('the default tenant lists tokened', async () => ((await list('s3cret')).includes('tokened') ? true : undefined));
     } finally {
       await c.stop();
     }

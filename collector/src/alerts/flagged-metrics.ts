@@ -3,7 +3,10 @@
  * site, valued at its growth in bytes per hour, from the newest stored
  * report of each active service, so Prometheus and Alertmanager rules can
  * alert without a webhook. `heapwatch_process_leak_flagged{service,kind,instance}`
- * does the same for process findings. The number of series is bounded.
+ * does the same for process findings. A scrape sees its token's tenant
+ * only: the active services are read across tenants, as the leak monitor
+ * does, and those of other tenants are left out. The number of series is
+ * bounded.
  */
 import { latestLeakReport } from '../leaks';
 import type { ProfileStore } from '../store/store';
@@ -18,12 +21,13 @@ export function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-export async function flaggedMetrics(store: ProfileStore, nowMs = Date.now()): Promise<string[]> {
-  const services = await store.activeServices(nowMs - HOUR_MS, MAX_SERVICES);
+export async function flaggedMetrics(store: ProfileStore, tenant: string, nowMs = Date.now()): Promise<string[]> {
+  const active = await store.activeServices(nowMs - HOUR_MS, MAX_SERVICES);
+  const tenantStore = store.forTenant(tenant);
   const sites: string[] = [];
   const processes: string[] = [];
-  for (const service of services) {
-    const report = await latestLeakReport(store, service);
+  for (const { service } of active.filter((a) => a.tenant === tenant)) {
+    const report = await latestLeakReport(tenantStore, service);
     if (!report) continue;
     const s = escapeLabel(service);
     for (const l of report.leaks) {

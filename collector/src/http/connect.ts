@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { PROTO_ROOT } from '@heapwatch/proto';
 import { readBody } from './body';
+import type { TenantStore } from '../store/store';
 import { HttpError } from './errors';
 
 export type ConnectCode =
@@ -51,8 +52,14 @@ function codeOfStatus(status: number): ConnectCode {
   return 'invalid_argument';
 }
 
+/** Who calls: the caller's tenant (its token's) and that tenant's store. */
+export interface CallContext {
+  tenant: string;
+  store: TenantStore;
+}
+
 /** A method's request as plain data (int64 as numbers, enums as names), and its answer. */
-export type MethodImpl = (request: Record<string, unknown>) => Promise<Record<string, unknown> | RawAnswer>;
+export type MethodImpl = (request: Record<string, unknown>, ctx: CallContext) => Promise<Record<string, unknown> | RawAnswer>;
 
 /** An answer already encoded as the output message's binary form (a pprof). */
 export class RawAnswer {
@@ -65,7 +72,7 @@ export interface ConnectService {
   methods: Record<string, MethodImpl>;
 }
 
-export type PostHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+export type PostHandler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: CallContext) => Promise<void>;
 
 let root: protobuf.Root | undefined;
 
@@ -114,7 +121,7 @@ export function connectRoutes(
       const input = protos.lookupType(method.requestType);
       const output = protos.lookupType(method.responseType);
       const route = `/${service.name}/${name}`;
-      routes[route] = async (req, res) => {
+      routes[route] = async (req, res, ctx) => {
         try {
           const codec = codecOf(req);
           const body = await readBody(req, opts.maxBodyBytes);
@@ -124,7 +131,7 @@ export function connectRoutes(
           } catch (err) {
             throw new ConnectError('invalid_argument', `the body is not a ${input.fullName.slice(1)} (${codec}): ${(err as Error).message}`);
           }
-          const answer = await impl(input.toObject(message, TO_PLAIN));
+          const answer = await impl(input.toObject(message, TO_PLAIN), ctx);
           let bytes: Uint8Array;
           if (codec === 'proto') {
             bytes = answer instanceof RawAnswer ? answer.bytes : output.encode(output.fromObject(answer)).finish();

@@ -11,6 +11,9 @@
  * `host`, `pod`, `instance`) label, if any, with a hash of the series, so
  * two series never share an instance; the profile id is a hash of the
  * series, the window and the bytes, so a retried upload is stored once.
+ *
+ * Both routes need a token with the write scope (the HTTP dispatcher
+ * checks it, http/server.ts) and store as that token's tenant.
  */
 import { createHash } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
@@ -21,7 +24,7 @@ import { foreignHeapProfile } from '../ingest/foreign-heap';
 import type { Ingester } from '../ingest/ingester';
 import { SERVICE_LABEL } from '../store/store';
 import { readBody } from './body';
-import { ConnectError, type ConnectService, type PostHandler } from './connect';
+import { ConnectError, type CallContext, type ConnectService, type PostHandler } from './connect';
 import { HttpError } from './errors';
 import { multipartField } from './multipart';
 
@@ -95,7 +98,7 @@ function unixMs(name: string, value: string | null, fallback: number): number {
 }
 
 export function pyroscopeIngestRoute(ingester: Ingester, maxBodyBytes: number): PostHandler {
-  return async (req: http.IncomingMessage, res: http.ServerResponse) => {
+  return async (req: http.IncomingMessage, res: http.ServerResponse, { tenant }: CallContext) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const q = url.searchParams;
     const name = q.get('name');
@@ -118,7 +121,7 @@ export function pyroscopeIngestRoute(ingester: Ingester, maxBodyBytes: number): 
       const spyName = q.get('spyName') ?? '';
       const heap = await foreignHeapProfile(pprof, ingester.limits, { nodeNames: spyName === 'nodespy' });
       const request = ingestRequest(series, heap.pprof, fromMs, untilMs, spyName);
-      await ingester.ingest(request);
+      await ingester.ingest(request, tenant);
     } catch (err) {
       if (err instanceof IngestError) throw new HttpError(httpStatus(err), err.message);
       throw err;
@@ -134,7 +137,7 @@ export function pusherService(ingester: Ingester): ConnectService {
   return {
     name: 'push.v1.PusherService',
     methods: {
-      Push: async (req) => {
+      Push: async (req, { tenant }) => {
         const requests: IngestRequest__Output[] = [];
         const series = (req.series as { labels: { name: string; value: string }[]; samples: { rawProfile: Uint8Array; ID: string }[] }[]) ?? [];
         if (series.length === 0) throw new ConnectError('invalid_argument', 'series is empty');
@@ -153,7 +156,7 @@ export function pusherService(ingester: Ingester): ConnectService {
               requests.push(ingestRequest({ service, labels }, heap.pprof, end - heap.durationMs, end, 'push'));
             }
           }
-          await ingester.ingestAll(requests);
+          await ingester.ingestAll(requests, tenant);
         } catch (err) {
           if (err instanceof IngestError) {
             throw new ConnectError(CONNECT_CODE[err.code as keyof typeof CONNECT_CODE] ?? 'unavailable', err.message);

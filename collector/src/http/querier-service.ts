@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { DEFAULT_MAX_NODES, flameGraph, flameGraphDiff, MAX_MAX_NODES, type Measure } from '../query/flamebearer';
 import { toPprof } from '../query/pprof';
 import { parseSelector, SelectorError, type Selector } from '../query/selector';
-import { SERVICE_LABEL, type MergedStack, type ProfileSelection, type ProfileStore } from '../store/store';
+import { SERVICE_LABEL, type MergedStack, type ProfileSelection, type TenantStore } from '../store/store';
 import { HOUR_MS, SECOND_MS } from '../units';
 import { ConnectError, RawAnswer, type ConnectService } from './connect';
 
@@ -86,9 +86,10 @@ function typeMatches(sel: Selector): boolean {
   return sel.profileType === undefined || sel.profileType in MEASURE;
 }
 
-export function querierService(store: ProfileStore): ConnectService {
+/** Every method reads through the caller's tenant's store, so a tenant sees only its own profiles. */
+export function querierService(): ConnectService {
   /** The merged stacks of a selection: one service, or every service in the range. */
-  const merged = async (sel: Selector, r: { fromMs: number; toMs: number }): Promise<MergedStack[]> => {
+  const merged = async (store: TenantStore, sel: Selector, r: { fromMs: number; toMs: number }): Promise<MergedStack[]> => {
     let services: string[];
     if (sel.service !== undefined) services = [sel.service];
     else {
@@ -105,11 +106,11 @@ export function querierService(store: ProfileStore): ConnectService {
     return stacks;
   };
 
-  const flameRequest = async (req: Record<string, unknown>) => {
+  const flameRequest = async (store: TenantStore, req: Record<string, unknown>) => {
     const measure = measureOf(req.profileTypeID);
     const sel = selector(req.labelSelector);
     const r = range(req);
-    return { measure, nodes: maxNodes(req.maxNodes), stacks: typeMatches(sel) ? await merged(sel, r) : [] };
+    return { measure, nodes: maxNodes(req.maxNodes), stacks: typeMatches(sel) ? await merged(store, sel, r) : [] };
   };
 
   /** Label names or values over the union of the matchers (no matcher: everything). */
@@ -132,7 +133,7 @@ export function querierService(store: ProfileStore): ConnectService {
   return {
     name: 'querier.v1.QuerierService',
     methods: {
-      GetProfileStats: async () => {
+      GetProfileStats: async (_req, { store }) => {
         const all = await store.services();
         if (all.length === 0) return { dataIngested: false };
         return {
@@ -145,20 +146,20 @@ export function querierService(store: ProfileStore): ConnectService {
         range(req);
         return { profileTypes: PROFILE_TYPES.map((t) => ({ ...t })) };
       },
-      LabelNames: async (req) => ({
+      LabelNames: async (req, { store }) => ({
         names: await overMatchers(req, async (q) => {
           const names = await store.labelNames(q, MAX_LABELS);
           const any = names.length > 0 || (await store.labelValues(SERVICE_LABEL, q, 1)).length > 0;
           return any ? ['__profile_type__', SERVICE_LABEL, ...names] : [];
         }),
       }),
-      LabelValues: async (req) => {
+      LabelValues: async (req, { store }) => {
         const name = String(req.name ?? '');
         if (!name) throw new ConnectError('invalid_argument', 'name is required');
         if (name === '__profile_type__') return { names: PROFILE_TYPES.map((t) => t.ID) };
         return { names: await overMatchers(req, (q) => store.labelValues(name, q, MAX_LABELS)) };
       },
-      Series: async (req) => {
+      Series: async (req, { store }) => {
         const r = range(req);
         const only = (req.labelNames as string[] | undefined) ?? [];
         const matchers = (req.matchers as string[] | undefined)?.length ? (req.matchers as string[]) : ['{}'];
@@ -184,29 +185,29 @@ export function querierService(store: ProfileStore): ConnectService {
         }
         return { labelsSet: labelsSet.slice(0, MAX_LABELS) };
       },
-      SelectMergeStacktraces: async (req) => {
+      SelectMergeStacktraces: async (req, { store }) => {
         if (req.format === 'PROFILE_FORMAT_TREE') throw new ConnectError('invalid_argument', 'format PROFILE_FORMAT_TREE is not served; ask for the flame graph');
-        const { measure, nodes, stacks } = await flameRequest(req);
+        const { measure, nodes, stacks } = await flameRequest(store, req);
         const g = flameGraph(stacks, measure, nodes);
         return { flamegraph: { names: g.names, levels: g.levels, total: g.total, maxSelf: g.maxSelf } };
       },
-      Diff: async (req) => {
+      Diff: async (req, { store }) => {
         const left = req.left as Record<string, unknown> | undefined;
         const right = req.right as Record<string, unknown> | undefined;
         if (!left || !right) throw new ConnectError('invalid_argument', 'left and right are required');
         if (left.profileTypeID !== right.profileTypeID) {
           throw new ConnectError('invalid_argument', 'left and right must have the same profile type');
         }
-        const l = await flameRequest(left);
-        const r = await flameRequest(right);
+        const l = await flameRequest(store, left);
+        const r = await flameRequest(store, right);
         const g = flameGraphDiff(l.stacks, r.stacks, l.measure, l.nodes);
         return { flamegraph: { names: g.names, levels: g.levels, total: g.total, maxSelf: g.maxSelf, leftTicks: g.leftTicks, rightTicks: g.rightTicks } };
       },
-      SelectMergeProfile: async (req) => {
+      SelectMergeProfile: async (req, { store }) => {
         measureOf(req.profileTypeID);
         const sel = selector(req.labelSelector);
         const r = range(req);
-        const stacks = typeMatches(sel) ? await merged(sel, r) : [];
+        const stacks = typeMatches(sel) ? await merged(store, sel, r) : [];
         const pprof = await toPprof({
           query: { service: sel.service ?? '*', fromMs: r.fromMs, toMs: r.toMs, labels: sel.labels },
           profiles: 0,
@@ -215,7 +216,7 @@ export function querierService(store: ProfileStore): ConnectService {
         });
         return new RawAnswer(await gunzip(pprof));
       },
-      SelectSeries: async (req) => {
+      SelectSeries: async (req, { store }) => {
         const measure = measureOf(req.profileTypeID);
         const sel = selector(req.labelSelector);
         const r = range(req);

@@ -4,12 +4,17 @@
  * (ours) status.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Access, AccessResult } from '../auth/access';
+import { bearer, OPEN, type Principal, type Scope } from '../auth/tokens';
+import type { Readiness } from '../health/readiness';
 import type { Logger } from '../log';
 import { diffScale } from '../query/diff';
 import { flameTree } from '../query/flamegraph';
+import { LimitError, type Limiter } from '../query/limiter';
 import { toPprof } from '../query/pprof';
-import type { ProfileQuery, ProfileStore } from '../store/store';
+import type { ProfileQuery, ProfileStore, TenantStore } from '../store/store';
 import { StaticAssets } from './assets';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../units';
 import type { PostHandler } from './connect';
@@ -22,19 +27,67 @@ export interface ApiDeps {
   log: Logger;
   /** Counters for GET /metrics, by name without the `heapwatch_` prefix. */
   metrics?: () => Record<string, number>;
-  /** GET /api/v1/leaks?service=S: the leak report, or null for an unknown service. */
-  leaks?: (service: string, evaluate: boolean) => Promise<unknown>;
+  /** GET /api/v1/leaks?service=S: the leak report of `store`'s tenant, or null for a service it does not have. */
+  leaks?: (store: TenantStore, service: string, evaluate: boolean) => Promise<unknown>;
   /** GET /api/v1/leaks/evidence?service=S: the series behind the report's flagged sites. */
-  evidence?: (service: string) => Promise<unknown>;
+  evidence?: (store: TenantStore, service: string) => Promise<unknown>;
   /** The web UI's files; default: collector/ui/dist. */
   assets?: StaticAssets;
   /** POST routes by path (the Connect services, Pyroscope's /ingest); each answers its own errors. */
-  posts?: Record<string, PostHandler>;
-  /** More lines for GET /metrics, in Prometheus text format (alerts, flagged findings). */
-  extraMetrics?: () => Promise<string[]>;
+  posts?: Record<string, PostRoute>;
+  /** More lines for GET /metrics, in Prometheus text format (alerts, the caller's tenant's flagged findings). */
+  extraMetrics?: (tenant: string) => Promise<string[]>;
+  /** Tokens and the throttle; every route but the public ones requires the read scope when tokens are configured. */
+  access: Access;
+  /** Caps concurrent API reads (collector.ts). */
+  reads: Limiter;
+  readiness?: Readiness;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
-type Handler = (params: URLSearchParams, res: http.ServerResponse) => Promise<void>;
+/** What a handler gets: the query, and the store of the caller's tenant (never the whole store). */
+export interface RequestContext {
+  params: URLSearchParams;
+  store: TenantStore;
+  principal: Principal;
+  /** Whether the request came over TLS. */
+  secure: boolean;
+  /** The peer's address (the throttle's key). */
+  address: string;
+}
+
+type Handler = (ctx: RequestContext, res: http.ServerResponse) => Promise<void>;
+
+/**
+ * A POST route: `read` (the Connect querier) or `write` (Pyroscope's
+ * ingest), checked by the dispatcher like any route; the handler gets the
+ * caller's tenant and its store. The token comes only from the
+ * authorization header, never the login cookie, so a page the browser
+ * opens cannot post with it.
+ */
+export interface PostRoute {
+  access: Scope;
+  /** A Connect method: a refusal is a Connect error (`{code, message}`). */
+  connect: boolean;
+  handler: PostHandler;
+}
+
+export interface Route {
+  /**
+   * `public`: answered without a token (liveness and readiness probes carry
+   * no secret; the login page takes one). `read`: requires a token with the
+   * read scope whenever any token is configured. The dispatcher checks this
+   * before the route runs; a route without it does not type-check.
+   */
+  access: 'public' | 'read';
+  /** Runs under the API's concurrency cap on reads. */
+  limited: boolean;
+  handler: Handler;
+}
+
+/** The cookie the browser login sets (docs/security.md#the-browser). */
+export const TOKEN_COOKIE = 'heapwatch_token';
 
 /** ISO 8601 or Unix milliseconds. */
 const MIN_TIME_MS = Date.UTC(1970, 0, 1);
@@ -100,31 +153,79 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(text);
 }
 
-export function routes(deps: ApiDeps): Record<string, Handler> {
-  const { store } = deps;
-  const requireKnown = async (service: string): Promise<void> => {
-    if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
-  };
+function cookieToken(header: string | undefined): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k !== TOKEN_COOKIE) continue;
+    try {
+      return decodeURIComponent(v.join('='));
+    } catch {
+      return v.join('='); // malformed escapes: compared as sent, and refused
+    }
+  }
+  return undefined;
+}
+
+const LOGIN_FORM = `<!doctype html><meta charset="utf-8"><title>heapwatch login</title>
+<form method="get" action="/login"><label>Token <input name="token" type="password" autofocus></label> <button>Log in</button></form>\n`;
+
+async function requireKnown(store: TenantStore, service: string): Promise<void> {
+  if (!(await store.serviceExists(service))) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+}
+
+export function routes(deps: ApiDeps): Record<string, Route> {
+  const route = (access: Route['access'], limited: boolean, handler: Handler): Route => ({ access, limited, handler });
   return {
-    '/healthz': async (_params, res) => {
-      await store.ping();
+    '/healthz': route('public', false, async (_ctx, res) => {
       sendJson(res, 200, { status: 'ok' });
-    },
-    '/metrics': async (params, res) => {
+    }),
+    '/readyz': route('public', false, async (_ctx, res) => {
+      const r = await deps.readiness?.check();
+      if (!r || r.ready) sendJson(res, 200, { status: 'ready' });
+      else sendJson(res, 503, { status: 'not ready', reasons: r.reasons });
+    }),
+    '/login': route('public', false, async ({ params, secure, address }, res) => {
+      const token = params.get('token');
+      if (token === null) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(LOGIN_FORM) });
+        res.end(LOGIN_FORM);
+        return;
+      }
+      // Checked (and throttled) as the dispatcher checks any request; by
+      // hand here because the login page itself is public.
+      const a = deps.access.check(address, token, 'read');
+      if (!a.ok) {
+        refuse(res, a);
+        return;
+      }
+      const cookie = [`${TOKEN_COOKIE}=${encodeURIComponent(token)}`, 'HttpOnly', 'SameSite=Strict', 'Path=/', `Max-Age=${12 * 3600}`];
+      if (secure) cookie.push('Secure');
+      res.writeHead(303, { 'set-cookie': cookie.join('; '), location: '/', 'content-length': 0 });
+      res.end();
+    }),
+    '/metrics': route('read', false, async ({ params, principal }, res) => {
       only(params, []);
       const lines: string[] = [];
       for (const [name, value] of Object.entries(deps.metrics?.() ?? {})) {
         const full = `heapwatch_${name}`;
         lines.push(`# TYPE ${full} ${name.endsWith('_total') ? 'counter' : 'gauge'}`, `${full} ${value}`);
       }
-      lines.push(...((await deps.extraMetrics?.()) ?? []));
+      if (deps.readiness) {
+        const r = await deps.readiness.check();
+        lines.push('# TYPE heapwatch_ready gauge', `heapwatch_ready ${r.ready ? 1 : 0}`);
+        lines.push('# TYPE heapwatch_not_ready_reason gauge');
+        for (const code of ['store_unreachable', 'inserts_failing', 'store_behind'] as const) {
+          lines.push(`heapwatch_not_ready_reason{reason="${code}"} ${r.codes.includes(code) ? 1 : 0}`);
+        }
+      }
+      lines.push(...((await deps.extraMetrics?.(principal.tenant)) ?? []));
       const mem = process.memoryUsage();
       lines.push('# TYPE heapwatch_collector_rss_bytes gauge', `heapwatch_collector_rss_bytes ${mem.rss}`);
       const text = `${lines.join('\n')}\n`;
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
-    },
-    '/api/v1/services': async (params, res) => {
+    }),
+    '/api/v1/services': route('read', true, async ({ params, store }, res) => {
       only(params, []);
       const [services, counts] = await Promise.all([store.services(), store.findingCounts()]);
       const byService = new Map(counts.map((c) => [c.service, c]));
@@ -136,21 +237,21 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
           return { ...s, flaggedLeaks: c?.leaks ?? null, flaggedProcess: c?.process ?? null, evaluatedAt: c?.evaluatedAt ?? null };
         }),
       );
-    },
-    '/api/v1/profile': async (params, res) => {
+    }),
+    '/api/v1/profile': route('read', true, async ({ params, store }, res) => {
       only(params, ['service', 'from', 'to'], 'label.');
       const q = profileQuery(params, Date.now());
-      await requireKnown(q.service);
+      await requireKnown(store, q.service);
       const merged = await store.mergedProfile(q);
       sendPprof(res, await toPprof(merged), `${q.service}.heap.pb.gz`, {
         'x-heapwatch-profiles': String(merged.profiles),
         'x-heapwatch-instances': String(merged.instances),
       });
-    },
-    '/api/v1/flamegraph': async (params, res) => {
+    }),
+    '/api/v1/flamegraph': route('read', true, async ({ params, store }, res) => {
       only(params, ['service', 'from', 'to'], 'label.');
       const q = profileQuery(params, Date.now());
-      await requireKnown(q.service);
+      await requireKnown(store, q.service);
       const merged = await store.mergedProfile(q);
       sendJson(res, 200, {
         service: q.service,
@@ -161,8 +262,8 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
         stacks: merged.stacks.length,
         ...flameTree(merged.stacks),
       });
-    },
-    '/api/v1/diff': async (params, res) => {
+    }),
+    '/api/v1/diff': route('read', true, async ({ params, store }, res) => {
       only(params, ['service', 'base_from', 'base_to', 'from', 'to', 'normalize', 'format'], 'label.');
       const now = Date.now();
       const q = profileQuery(params, now);
@@ -171,7 +272,7 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       const normalize = booleanParam(params, 'normalize');
       const format = params.get('format') ?? 'pprof';
       if (format !== 'pprof' && format !== 'json') throw new HttpError(400, 'format must be pprof or json');
-      await requireKnown(q.service);
+      await requireKnown(store, q.service);
       const [base, next] = await Promise.all([store.mergedProfile(bq), store.mergedProfile(q)]);
       const scale = diffScale(base, next, normalize);
       if (format === 'pprof') {
@@ -192,8 +293,10 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
         scale,
         ...flameTree(next.stacks, { stacks: base.stacks, scale }),
       });
-    },
-    '/api/v1/leaks': async (params, res) => {
+    }),
+    // Limited inside: a stored report is a read, an evaluation takes a slot
+    // of its own cap, and concurrent evaluations of one service are one (collector.ts).
+    '/api/v1/leaks': route('read', false, async ({ params, store }, res) => {
       only(params, ['service', 'evaluate']);
       const service = requireService(params);
       if (!deps.leaks) throw new HttpError(501, 'leak detection is not enabled');
@@ -201,28 +304,47 @@ export function routes(deps: ApiDeps): Record<string, Handler> {
       if (evaluate !== null && evaluate !== 'true' && evaluate !== 'false') {
         throw new HttpError(400, 'evaluate must be true or false');
       }
-      await requireKnown(service);
-      sendJson(res, 200, await deps.leaks(service, evaluate === 'true'));
-    },
-    '/api/v1/leaks/evidence': async (params, res) => {
+      const report = await deps.leaks(store, service, evaluate === 'true');
+      if (report === null) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      sendJson(res, 200, report);
+    }),
+    '/api/v1/leaks/evidence': route('read', false, async ({ params, store }, res) => {
       only(params, ['service']);
       const service = requireService(params);
       if (!deps.evidence) throw new HttpError(501, 'leak detection is not enabled');
-      await requireKnown(service);
-      sendJson(res, 200, await deps.evidence(service));
-    },
+      const evidence = await deps.evidence(store, service);
+      if (evidence === null) throw new HttpError(404, `unknown service ${JSON.stringify(service)}`);
+      sendJson(res, 200, evidence);
+    }),
   };
+}
+
+/** The answer to a request whose token was refused. */
+function refuse(res: http.ServerResponse, a: Exclude<AccessResult, { ok: true }>, post?: PostRoute): void {
+  // A Connect client reads `{code, message}`; the status is the same.
+  const connect = post?.connect ?? false;
+  const body = (code: string, message: string) => (connect ? { code, message } : { error: message });
+  if (a.reason === 'throttled') {
+    res.setHeader('retry-after', String(Math.ceil(a.retryAfterMs / 1000)));
+    sendJson(res, 429, body('resource_exhausted', a.message));
+  } else if (a.reason === 'forbidden') {
+    sendJson(res, 403, body('permission_denied', a.message));
+  } else {
+    res.setHeader('www-authenticate', 'Bearer realm="heapwatch"');
+    sendJson(res, 401, body('unauthenticated', post ? `${a.message}: send "authorization: Bearer TOKEN"` : `${a.message}: send "authorization: Bearer TOKEN", or log in at /login`));
+  }
 }
 
 export class HttpApi {
   private readonly server: http.Server;
-  private readonly handlers: Record<string, Handler>;
+  private readonly routes: Record<string, Route>;
   private readonly assets: StaticAssets;
 
   constructor(private readonly deps: ApiDeps) {
-    this.handlers = routes(deps);
+    this.routes = routes(deps);
     this.assets = deps.assets ?? new StaticAssets();
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    this.server = deps.tls ? https.createServer({ cert: deps.tls.cert, key: deps.tls.key }, listener) : http.createServer(listener);
     // A slow or idle client must not pin a socket forever.
     this.server.requestTimeout = MINUTE_MS;
     this.server.headersTimeout = 10 * SECOND_MS;
@@ -250,21 +372,47 @@ export class HttpApi {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /**
+   * Every request passes here: authentication (unless the route is public,
+   * and before an unknown path is told apart from a known one), then the
+   * method, then the route under the read cap.
+   */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const post = this.deps.posts?.[url.pathname];
+    const route = post ? undefined : this.routes[url.pathname];
+    const secure = this.deps.tls !== undefined;
+    const address = req.socket.remoteAddress ?? '';
+    let principal: Principal = OPEN;
+    if (route?.access !== 'public') {
+      const token = post ? bearer(req.headers.authorization) : bearer(req.headers.authorization) ?? cookieToken(req.headers.cookie);
+      const a = this.deps.access.check(address, token, post?.access ?? 'read');
+      if (!a.ok) {
+        // A browser opening a page is sent to log in; a program gets the status.
+        if (!post && a.reason === 'unauthenticated' && req.method === 'GET' && /\btext\/html\b/.test(req.headers.accept ?? '')) {
+          res.writeHead(303, { location: '/login', 'content-length': 0 });
+          res.end();
+        } else refuse(res, a, post);
+        return;
+      }
+      principal = a.principal;
+    }
     if (post) {
       if (req.method !== 'POST') {
         res.setHeader('allow', 'POST');
         sendJson(res, 405, { error: `${req.method} is not allowed; use POST` });
         return;
       }
-      post(req, res).catch((err: unknown) => this.fail(url.pathname, res, err));
+      const ctx = { store: this.deps.store.forTenant(principal.tenant), tenant: principal.tenant };
+      const run = (): Promise<void> => post.handler(req, res, ctx);
+      // The querier's reads share the API's read cap; ingest has the ingester's bounds.
+      (post.access === 'read' ? this.deps.reads.run(run) : run()).catch((err: unknown) => this.fail(url.pathname, res, err));
       return;
     }
-    const handler = this.handlers[url.pathname];
-    const asset = handler ? undefined : this.assets.lookup(url.pathname);
-    if (!handler && !asset) {
+    // The web UI's files are behind the same check as the API (a browser
+    // without a token is sent to /login above).
+    const asset = route ? undefined : this.assets.lookup(url.pathname);
+    if (!route && !asset) {
       if (req.method === 'POST' && /^\/[\w.]+\/\w+$/.test(url.pathname)) {
         // A Connect client calling a method heapwatch does not serve.
         const text = JSON.stringify({ code: 'unimplemented', message: `${url.pathname.slice(1)} is not implemented by heapwatch` });
@@ -285,13 +433,23 @@ export class HttpApi {
       this.assets.send(asset, res);
       return;
     }
-    if (!handler) return;
-    handler(url.searchParams, res).catch((err: unknown) => this.fail(url.pathname, res, err));
+    if (!route) return;
+    const ctx: RequestContext = { params: url.searchParams, store: this.deps.store.forTenant(principal.tenant), principal, secure, address };
+    const run = (): Promise<void> => route.handler(ctx, res);
+    (route.limited ? this.deps.reads.run(run) : run()).catch((err: unknown) => this.fail(url.pathname, res, err));
   }
 
   private fail(pathname: string, res: http.ServerResponse, err: unknown): void {
     if (err instanceof HttpError) {
       if (!res.headersSent) sendJson(res, err.status, { error: err.message });
+      return;
+    }
+    if (err instanceof LimitError) {
+      if (res.headersSent) res.destroy();
+      else {
+        res.setHeader('retry-after', String(err.retryAfterSeconds));
+        sendJson(res, 503, { error: err.message });
+      }
       return;
     }
     this.deps.log.error(`${pathname} failed: ${(err as Error)?.stack ?? String(err)}`);

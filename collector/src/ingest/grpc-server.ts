@@ -4,6 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { healthProto, ingestProto, INGEST_SERVICE_NAME, type AgentDirective, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
+import type { Access } from '../auth/access';
+import { bearer } from '../auth/tokens';
 import { ExpiredError, OverloadedError } from '../store/batcher';
 import { RefusedByStoreError } from '../store/insert-errors';
 import type { Logger } from '../log';
@@ -16,19 +18,32 @@ const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
 /** A call is counted in flight until this long after its deadline at most. */
 const DEADLINE_GRACE_MS = 100;
 
+/** Metadata the auth interceptor sets for the handler: the caller's tenant. */
+const TENANT_KEY = 'x-heapwatch-authenticated-tenant';
+
+/** The host part of grpc-js's peer string (`1.2.3.4:5678`, `[::1]:5678`), the throttle's key. */
+function peerAddress(peer: string): string {
+  const m = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(.*):\d+$/.exec(peer);
+  return m?.[1] ?? peer;
+}
+
 export interface GrpcServerOptions {
   host: string;
   port: number;
-  /** When set, every call must carry `authorization: Bearer <token>`. */
-  token?: string;
+  /** With tokens configured, `Ingest` requires `authorization: Bearer <token>` with the write scope. */
+  access: Access;
   /** Largest request accepted, in bytes. */
   maxMessageBytes: number;
+  /** Serve TLS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** False: only health is served (a collector with `--role evaluate`). */
+  ingest?: boolean;
   admission?: Partial<AdmissionOptions>;
   /**
    * The directive for the agents of a service (leaks/suspects.ts), sent with
    * every acknowledgement; undefined sends none.
    */
-  directiveFor?: (service: string) => AgentDirective | undefined;
+  directiveFor?: (tenant: string, service: string) => AgentDirective | undefined;
 }
 
 /** What a request that does not decode as an IngestRequest becomes, for the handler to refuse. */
@@ -85,14 +100,17 @@ export class GrpcIngestServer {
       'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
       'grpc.max_connection_age_grace_ms': 30_000,
     });
-    this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
+    if (opts.ingest !== false) this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
   }
 
   async listen(): Promise<number> {
     this.boundPort = await new Promise<number>((resolve, reject) => {
       const address = `${this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host}:${this.opts.port}`;
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      const credentials = this.opts.tls
+        ? grpc.ServerCredentials.createSsl(null, [{ private_key: this.opts.tls.key, cert_chain: this.opts.tls.cert }], false)
+        : grpc.ServerCredentials.createInsecure();
+      this.server.bindAsync(address, credentials, (err, port) =>
         err ? reject(err) : resolve(port),
       );
     });
@@ -135,6 +153,18 @@ export class GrpcIngestServer {
         start: (next) =>
           next({
             onReceiveMetadata: (metadata, nextMetadata) => {
+              // Authenticated on its headers, before its body is read or a
+              // slot taken. The tenant goes on to the handler in metadata
+              // that only this interceptor sets: a caller's own is dropped.
+              metadata.remove(TENANT_KEY);
+              const [value] = metadata.get('authorization');
+              const a = this.opts.access.check(peerAddress(call.getPeer()), bearer(typeof value === 'string' ? value : undefined), 'write');
+              if (!a.ok) {
+                const code = { unauthenticated: grpc.status.UNAUTHENTICATED, forbidden: grpc.status.PERMISSION_DENIED, throttled: grpc.status.RESOURCE_EXHAUSTED }[a.reason];
+                call.sendStatus({ code, details: a.message, metadata: new grpc.Metadata() });
+                return;
+              }
+              metadata.set(TENANT_KEY, a.principal.tenant);
               const deadline = call.getDeadline();
               const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
               const refused = this.admission.admit(deadlineMs - Date.now());
@@ -163,19 +193,9 @@ export class GrpcIngestServer {
     };
   }
 
-  private authorized(metadata: grpc.Metadata): boolean {
-    if (!this.opts.token) return true;
-    const [value] = metadata.get('authorization');
-    return value === `Bearer ${this.opts.token}`;
-  }
-
   private ingestHandlers(): IngestServiceHandlers {
     return {
       Ingest: (call, callback) => {
-        if (!this.authorized(call.metadata)) {
-          callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' });
-          return;
-        }
         const request: unknown = call.request;
         if ((request as Partial<Undecodable>).undecodable !== undefined) {
           this.undecodable++;
@@ -194,10 +214,16 @@ export class GrpcIngestServer {
         }
         const expired = (): boolean => call.cancelled || Date.now() >= deadlineMs;
         const done = (): void => this.admission.releaseBytes(bytes);
-        this.ingester.ingest(call.request, expired).then(
+        // The tenant is the token's (set by the interceptor), never the request's.
+        const [tenant] = call.metadata.get(TENANT_KEY);
+        if (typeof tenant !== 'string') {
+          callback({ code: grpc.status.INTERNAL, details: 'the call was not authenticated' });
+          return;
+        }
+        this.ingester.ingest(call.request, tenant, expired).then(
           (result) => {
             done();
-            callback(null, { stored: result.stored, directive: this.directiveFor(call.request.service) });
+            callback(null, { stored: result.stored, directive: this.directiveFor(tenant, call.request.service) });
           },
           (err: unknown) => {
             done();
@@ -208,9 +234,9 @@ export class GrpcIngestServer {
     };
   }
 
-  private directiveFor(service: string): AgentDirective | undefined {
+  private directiveFor(tenant: string, service: string): AgentDirective | undefined {
     try {
-      return this.opts.directiveFor?.(service);
+      return this.opts.directiveFor?.(tenant, service);
     } catch (err) {
       this.log.debug(`directive for ${JSON.stringify(service)}: ${(err as Error)?.message ?? String(err)}`);
       return undefined;

@@ -5,6 +5,7 @@
  * receive any profile, including a retry of one another collector stored.
  */
 import type { IngestRequest__Output } from '@heapwatch/proto';
+import { InsertHealth } from '../health/insert-health';
 import { BoundedSet } from '../lru';
 import { Batcher, ExpiredError, type BatcherOptions } from '../store/batcher';
 import { profileKeyString, type ProfileRow, type ProfileStore, type StackRow } from '../store/store';
@@ -33,6 +34,7 @@ export interface IngestResult {
 
 interface Prepared {
   req: IngestRequest__Output;
+  tenant: string;
   instance: string;
   profileKey: string;
   stacks: NormalizedProfile | null;
@@ -66,6 +68,10 @@ export class Ingester {
   private readonly storedProfiles: StoredProfiles;
   private readonly decodeSlots: Slots;
   readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0, expired: 0 };
+  /** Whether inserts have been failing (readiness). */
+  readonly inserts = new InsertHealth();
+  /** The most rows `pendingRows` can reach (stacks and profiles each have their bound). */
+  readonly maxPendingRows: number;
 
   constructor(
     store: ProfileStore,
@@ -73,8 +79,9 @@ export class Ingester {
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     const batch = { ...DEFAULT_BATCH, ...opts.batch };
-    this.stacks = new Batcher<StackRow>((rows) => store.writeStacks(rows), batch);
-    this.profiles = new Batcher<ProfileRow>((rows) => store.writeProfiles(rows), batch);
+    this.maxPendingRows = 2 * batch.maxPendingRows;
+    this.stacks = new Batcher<StackRow>(this.inserts.track((rows: StackRow[]) => store.writeStacks(rows)), batch);
+    this.profiles = new Batcher<ProfileRow>(this.inserts.track((rows: ProfileRow[]) => store.writeProfiles(rows)), batch);
     this.knownStacks = new KnownStacks(opts.stackCacheSize ?? 500_000);
     this.knownProfiles = new BoundedSet(opts.profileIdCacheSize ?? 100_000);
     this.storedProfiles = new StoredProfiles(store);
@@ -109,13 +116,14 @@ export class Ingester {
   }
 
   /**
-   * Validates, normalizes and stores one profile. `expired` says when the
+   * Validates, normalizes and stores one profile as `tenant`'s, the tenant
+   * of the token that sent it ('' = the default). `expired` says when the
    * caller has given up (its deadline passed): the work stops at the next
    * step, and rows not yet written are left out of their batch.
    */
-  async ingest(req: IngestRequest__Output, expired: () => boolean = () => false): Promise<IngestResult> {
+  async ingest(req: IngestRequest__Output, tenant = '', expired: () => boolean = () => false): Promise<IngestResult> {
     try {
-      return await this.ingestOnce(req, expired);
+      return await this.ingestOnce(req, tenant, expired);
     } catch (err) {
       if (err instanceof ExpiredError) this.counters.expired++;
       throw err;
@@ -123,25 +131,25 @@ export class Ingester {
   }
 
   /**
-   * Ingests several profiles all or nothing: every one is validated and
-   * decoded before any is stored, so a request with one bad profile stores
-   * none (Pyroscope's Push carries many).
+   * Ingests several profiles of `tenant` all or nothing: every one is
+   * validated and decoded before any is stored, so a request with one bad
+   * profile stores none (Pyroscope's Push carries many).
    */
-  async ingestAll(reqs: readonly IngestRequest__Output[]): Promise<IngestResult[]> {
+  async ingestAll(reqs: readonly IngestRequest__Output[], tenant: string): Promise<IngestResult[]> {
     const never = () => false;
     const prepared: Prepared[] = [];
-    for (const req of reqs) prepared.push(await this.prepare(req, never));
+    for (const req of reqs) prepared.push(await this.prepare(req, tenant, never));
     const results: IngestResult[] = [];
     for (const p of prepared) results.push(await this.store(p, never));
     return results;
   }
 
-  private async ingestOnce(req: IngestRequest__Output, expired: () => boolean): Promise<IngestResult> {
-    return this.store(await this.prepare(req, expired), expired);
+  private async ingestOnce(req: IngestRequest__Output, tenant: string, expired: () => boolean): Promise<IngestResult> {
+    return this.store(await this.prepare(req, tenant, expired), expired);
   }
 
   /** Validates and decodes; null stacks when the profile is already stored (a retry). */
-  private async prepare(req: IngestRequest__Output, expired: () => boolean): Promise<Prepared> {
+  private async prepare(req: IngestRequest__Output, tenant: string, expired: () => boolean): Promise<Prepared> {
     const check = (where: string): void => {
       if (expired()) throw new ExpiredError(where);
     };
@@ -153,14 +161,15 @@ export class Ingester {
     }
     check('before it was looked up');
     const instance = instanceKey(req.instance!);
-    const profileKey = profileKeyString({ service: req.service, instance, profileId: req.profileId });
-    if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(req.service, instance, req.profileId))) {
-      return { req, instance, profileKey, stacks: null };
+    const key = { tenant, service: req.service, instance, profileId: req.profileId };
+    const profileKey = profileKeyString(key);
+    if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(key))) {
+      return { req, tenant, instance, profileKey, stacks: null };
     }
     await this.decodeSlots.acquire();
     try {
       check('before the profile was decoded');
-      return { req, instance, profileKey, stacks: normalize(await decodeProfile(req.pprofGzip, this.limits)) };
+      return { req, tenant, instance, profileKey, stacks: normalize(await decodeProfile(req.pprofGzip, this.limits)) };
     } catch (err) {
       if (!(err instanceof ExpiredError)) this.counters.rejected++;
       throw err;
@@ -169,7 +178,7 @@ export class Ingester {
     }
   }
 
-  private async store({ req, instance, profileKey, stacks }: Prepared, expired: () => boolean): Promise<IngestResult> {
+  private async store({ req, tenant, instance, profileKey, stacks }: Prepared, expired: () => boolean): Promise<IngestResult> {
     const check = (where: string): void => {
       if (expired()) throw new ExpiredError(where);
     };
@@ -178,7 +187,7 @@ export class Ingester {
       return { stored: false, stacks: 0 };
     }
     const time = req.endTimeMs;
-    const known = this.knownStacks.of(req.service);
+    const known = this.knownStacks.of(tenant, req.service);
     const stackRows: StackRow[] = [];
     const newStacks: number[] = [];
     let totalBytes = 0;
@@ -188,7 +197,7 @@ export class Ingester {
       totalObjects += stacks.objects[k]!;
       if (known.has(stacks.idHi[k]!, stacks.idLo[k]!)) continue;
       newStacks.push(k);
-      stackRows.push({ service: req.service, id: stackIdDecimal(stacks, k), frames: stacks.frames(k), lastSeenMs: time });
+      stackRows.push({ tenant, service: req.service, id: stackIdDecimal(stacks, k), frames: stacks.frames(k), lastSeenMs: time });
     }
     // Stacks first: a visible profile's stacks are always there to read.
     check('before its stacks were written');
@@ -200,6 +209,7 @@ export class Ingester {
     const agent = req.agent;
     const row: ProfileRow = {
       fields: {
+        tenant,
         service: req.service,
         instance,
         profile_id: req.profileId,

@@ -1,5 +1,5 @@
 /**
- * Stack ids a collector has already written to `stacks`, per service,
+ * Stack ids a collector has already written to `stacks`, per tenant and service,
  * bounded. A cache that only saves work: a stack it forgets (or never
  * learns) is written again, which the ReplacingMergeTree absorbs.
  *
@@ -20,12 +20,14 @@ export class KnownStacks {
 
   constructor(readonly capacity: number) {}
 
-  /** The set of one service, for many lookups in a row. */
-  of(service: string): ServiceStacks {
-    let ids = this.services.get(service);
+  /** The set of one service of one tenant, for many lookups in a row. */
+  of(tenant: string, service: string): ServiceStacks {
+    // Tenant names cannot hold \0 (auth/tokens.ts).
+    const name = `${tenant}\0${service}`;
+    let ids = this.services.get(name);
     if (ids === undefined) {
       ids = new Map();
-      this.services.set(service, ids);
+      this.services.set(name, ids);
     }
     return new ServiceStacks(ids, this);
   }

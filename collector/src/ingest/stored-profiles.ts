@@ -4,13 +4,10 @@
  * profiles/s a query each was 100 engine round trips a second competing
  * with the inserts for the same engine.
  */
-import { profileKeyString, type ProfileStore } from '../store/store';
+import { profileKeyString, type ProfileKey, type ProfileStore } from '../store/store';
 
-interface Question {
+interface Question extends ProfileKey {
   key: string;
-  service: string;
-  instance: string;
-  profileId: string;
   resolve: (stored: boolean) => void;
   reject: (err: unknown) => void;
 }
@@ -22,12 +19,12 @@ export class StoredProfiles {
 
   constructor(private readonly store: ProfileStore) {}
 
-  has(service: string, instance: string, profileId: string): Promise<boolean> {
+  has(k: ProfileKey): Promise<boolean> {
     return new Promise((resolve, reject) => {
       // Questions asked in the same turn of the event loop (one gRPC read
       // delivers several requests) share one query.
       if (this.waiting.length === 0) setImmediate(() => void this.ask());
-      this.waiting.push({ key: profileKeyString({ service, instance, profileId }), service, instance, profileId, resolve, reject });
+      this.waiting.push({ ...k, key: profileKeyString(k), resolve, reject });
     });
   }
 

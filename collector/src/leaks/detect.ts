@@ -41,10 +41,10 @@ export const DEFAULT_DETECT: DetectOptions = {
   // throughput ramp of ~8 profiles (ramp-then-hold) was judged while still
   // rising and flagged; 12 leave the plateau check a flat recent half.
   postGcRule: { ...DEFAULT_RULE, profilesWithoutGc: 0 },
-  // A process gauge sums every site: a leak under a warm-up that is still
-  // settling decelerates the total without stopping, so the plateau ratio
-  // is looser; the lower envelope ("does not return to baseline") decides.
-  processRule: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1 },
+  // A process gauge is judged on post-GC points (gaugePoints), where a
+  // warm-up decelerates like a site's: the same plateau ratio, so a leak
+  // under a still-settling warm-up waits for it to settle.
+  processRule: { ...DEFAULT_RULE, poisson: false },
   staleProfiles: 5,
   minInstanceFraction: 0.3,
   maxReplayProfiles: 20,

@@ -7,7 +7,7 @@
  * building (detect.ts), so it shows what an evaluation now would judge.
  */
 import { siteId } from '../model/site';
-import type { ProfileStore } from '../store/store';
+import type { TenantStore } from '../store/store';
 import { decideSite, HEAP_FLOOR_PROFILES, instanceSeries, judgedPostGc, siteValues, trailingMin, type DetectOptions } from './detect';
 import type { LeakReport } from './report';
 import { theilSen } from './stats';
@@ -88,7 +88,7 @@ function trendOf(ts: readonly number[], ys: readonly number[]): TrendLine | null
 }
 
 /** The evidence behind `report`, over the window evaluateLeaks reads with the same options (index.ts: leakEvidence). */
-export async function readEvidence(store: ProfileStore, report: LeakReport, o: DetectOptions, lookbackMs: number): Promise<LeakEvidence> {
+export async function readEvidence(store: TenantStore, report: LeakReport, o: DetectOptions, lookbackMs: number): Promise<LeakEvidence> {
   const profiles = await store.profilePoints(report.service, o.rule.maxProfiles, lookbackMs);
   const series = instanceSeries(profiles, o);
   const wanted = new Map(report.leaks.map((l) => [siteId({ function: l.function, file: l.file, line: l.line }), l]));

@@ -3,21 +3,24 @@
  *
  * Exports (the HTTP route and the CLI use only these):
  *
- *   evaluateLeaks(store: ProfileStore, service: string, opts?: Partial<EvaluateOptions>): Promise<LeakReport>
+ *   evaluateLeaks(store: TenantStore, service: string, opts?: Partial<EvaluateOptions>): Promise<LeakReport>
  *     Reads the last `rule.maxProfiles` profiles of each live instance, decides,
- *     stores the report (with its alert state) in `findings`, returns it.
- *   latestLeakReport(store: ProfileStore, service: string): Promise<LeakReport | null>
+ *     stores the report (with its alert state) in `findings` unless
+ *     `persist: false`, returns it.
+ *   latestLeakReport(store: TenantStore, service: string): Promise<LeakReport | null>
  *     The newest stored report, as any collector instance wrote it; null if none.
  *   new LeakMonitor(store: ProfileStore, opts?: LeakMonitorOptions)
- *     .start(): void            evaluates every active service each `periodMs` (unref'd timer)
- *     .stop(): Promise<void>    stops and waits for a running pass
+ *     .start(): void            evaluates every active service of every tenant each
+ *                               `periodMs` (unref'd timer), while it holds the lease
+ *     .stop(): Promise<void>    stops, waits for a running pass, gives the lease up
  *     .evaluateAll(): Promise<void>  one pass now; errors are logged, never thrown
  *   formatLeakTable(report: LeakReport): string   the table `heapwatch leaks` prints
- *   leakEvidence(store: ProfileStore, report: LeakReport): Promise<LeakEvidence>
+ *   leakEvidence(store: TenantStore, report: LeakReport): Promise<LeakEvidence>
  *     The series behind the report's flagged sites and each instance's heap floor (evidence.ts).
  *
- * Suggested route: GET /api/v1/leaks?service=S[&evaluate=true] ->
- *   evaluate ? evaluateLeaks(store, S) : (await latestLeakReport(store, S)) ?? evaluateLeaks(store, S)
+ * Only the collector holding the evaluator lease (lease.ts) stores reports:
+ * the alert state in them is advanced by one writer. The API's
+ * `evaluate=true` elsewhere evaluates without storing (collector.ts).
  *
  * The decision rule is documented in rule.ts (per series), detect.ts (across
  * instances) and alert.ts (consecutive evaluations).
@@ -25,11 +28,12 @@
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState, type Trend } from './alert';
 import { transitions, type LeakEvent } from './transitions';
 import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
-import type { ProfileStore } from '../store/store';
+import type { ProfileStore, TenantService, TenantStore } from '../store/store';
+import type { LeaseKeeper } from './lease';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
 import { readEvidence, type LeakEvidence } from './evidence';
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
-import type { Frame } from '../model/site';
+import { siteContext, type Frame } from '../model/site';
 
 export { bytes as formatBytes, duration as formatDuration, formatLeakTable } from './report';
 export type { LeakEvent } from './transitions';
@@ -45,7 +49,9 @@ export interface EvaluateOptions {
   lookbackMs: number;
   /** Clock, for tests. */
   now: () => number;
-  /** Called with the keys that became flagged or cleared, once the report is stored. */
+  /** Store the report and its advanced alert state (only the lease holder does). */
+  persist: boolean;
+  /** Called with the keys that became flagged or cleared, once the report is stored (never when not persisted). */
   onEvents?: (events: LeakEvent[]) => void;
 }
 
@@ -54,6 +60,7 @@ export const DEFAULT_EVALUATE: EvaluateOptions = {
   alert: DEFAULT_ALERT,
   lookbackMs: 7 * DAY_MS,
   now: Date.now,
+  persist: true,
 };
 
 /** What `findings.report` holds: the public report plus the alert state. */
@@ -72,7 +79,7 @@ function publicReport(r: StoredReport): LeakReport {
   return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process };
 }
 
-async function previousState(store: ProfileStore, service: string): Promise<AlertState> {
+async function previousState(store: TenantStore, service: string): Promise<AlertState> {
   const raw = await store.latestFinding(service);
   if (!raw) return emptyAlertState();
   try {
@@ -88,7 +95,7 @@ function frameText(f: Frame): string {
 }
 
 export async function evaluateLeaks(
-  store: ProfileStore,
+  store: TenantStore,
   service: string,
   opts: Partial<EvaluateOptions> = {},
 ): Promise<LeakReport> {
@@ -138,10 +145,14 @@ export async function evaluateLeaks(
   const details = new Map((await store.siteDetails(service, flaggedSites.map((s) => s.siteId), profiles)).map((x) => [x.siteId, x]));
   const leaks: LeakSite[] = flaggedSites.map((s) => {
     const x = details.get(s.siteId);
+    const loc = x?.site ?? { function: '', file: '', line: 0 };
+    const ctx = siteContext(x?.stack ?? [], loc);
     const site: LeakSite = {
-      function: x?.site.function ?? '',
-      file: x?.site.file ?? '',
-      line: x?.site.line ?? 0,
+      function: loc.function,
+      file: loc.file,
+      line: loc.line,
+      siteKind: ctx.siteKind,
+      allocatedIn: ctx.allocatedIn ? frameText(ctx.allocatedIn) : null,
       stack: x ? x.stack.map(frameText) : [],
       growthBytesPerHour: Math.round(s.growthBytesPerHour),
       growthBytesPerInterval: Math.round(s.growthBytesPerInterval),
@@ -168,21 +179,23 @@ export async function evaluateLeaks(
   const report: LeakReport = { service, evaluatedAt, leaks, process };
   const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
   const stored: StoredReport = { ...report, alertState: state, suspects };
-  await store.writeFinding(service, nowMs, JSON.stringify(stored));
-  if (o.onEvents) {
-    const events = transitions(service, prev, state, evaluatedAt);
-    if (events.length) o.onEvents(events);
+  if (o.persist) {
+    await store.writeFinding(service, nowMs, JSON.stringify(stored));
+    if (o.onEvents) {
+      const events = transitions(store.tenant, service, prev, state, evaluatedAt);
+      if (events.length) o.onEvents(events);
+    }
   }
   return report;
 }
 
 /** The series behind `report`'s flagged sites and each instance's heap floor, over the window an evaluation with `opts` reads (evidence.ts). */
-export function leakEvidence(store: ProfileStore, report: LeakReport, opts: Partial<EvaluateOptions> = {}): Promise<LeakEvidence> {
+export function leakEvidence(store: TenantStore, report: LeakReport, opts: Partial<EvaluateOptions> = {}): Promise<LeakEvidence> {
   const o: EvaluateOptions = { ...DEFAULT_EVALUATE, ...opts };
   return readEvidence(store, report, o.detect, o.lookbackMs);
 }
 
-export async function latestLeakReport(store: ProfileStore, service: string): Promise<LeakReport | null> {
+export async function latestLeakReport(store: TenantStore, service: string): Promise<LeakReport | null> {
   const raw = await store.latestFinding(service);
   if (!raw) return null;
   return publicReport(JSON.parse(raw) as StoredReport);
@@ -195,7 +208,11 @@ export interface LeakMonitorOptions extends Partial<EvaluateOptions> {
   maxServices?: number;
   /** Only services with a profile this recent are evaluated. Default 1 h. */
   activeWithinMs?: number;
-  log?: { error(msg: string): void; debug?(msg: string): void };
+  log?: { error(msg: string): void; info?(msg: string): void; debug?(msg: string): void };
+  /** When set, a pass runs only while this keeper holds the lease (one evaluator among many collectors). */
+  lease?: LeaseKeeper;
+  /** Runs each evaluation (the API's evaluation limiter, so passes and requests share one cap). */
+  run?: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -228,24 +245,58 @@ export class LeakMonitor {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+    await this.opts.lease?.release().catch(() => {});
   }
+
+  /** Whether this monitor held the evaluator lease at its last try (always, without a lease). */
+  get holdsLease(): boolean {
+    return this.opts.lease ? this.opts.lease.held : true;
+  }
+
+  /** Holds the lease if no other collector does (an evaluation on request, before the first pass); never throws. */
+  async holdLease(): Promise<boolean> {
+    const lease = this.opts.lease;
+    if (!lease || lease.held) return true;
+    return lease.tryHold().catch(() => false);
+  }
+
+  /** Passes run, and passes skipped because another collector holds the lease. */
+  readonly counters = { passes: 0, skipped: 0, evaluations: 0 };
 
   async evaluateAll(): Promise<void> {
     const log = this.opts.log ?? { error: (m: string) => process.stderr.write(m + '\n') };
+    const lease = this.opts.lease;
+    if (lease) {
+      const had = lease.held;
+      try {
+        if (!(await lease.tryHold())) {
+          if (had) log.info?.(`leaks: lost the evaluator lease; another collector evaluates`);
+          this.counters.skipped++;
+          return;
+        }
+      } catch (err) {
+        log.error(`leaks: the evaluator lease could not be read or renewed: ${(err as Error).message}`);
+        return;
+      }
+      if (!had) log.info?.(`leaks: holding the evaluator lease as ${lease.holder}`);
+    }
+    this.counters.passes++;
     const now = (this.opts.now ?? Date.now)();
-    let services: string[];
+    let services: TenantService[];
     try {
       services = await this.store.activeServices(now - (this.opts.activeWithinMs ?? HOUR_MS), this.opts.maxServices ?? 1000);
     } catch (err) {
       log.error(`leaks: listing services failed: ${(err as Error).message}`);
       return;
     }
-    for (const service of services) {
+    const run = this.opts.run ?? (<T>(task: () => Promise<T>) => task());
+    for (const { tenant, service } of services) {
       try {
-        const r = await evaluateLeaks(this.store, service, this.opts);
-        log.debug?.(`leaks: ${service}: ${r.leaks.length} site(s) flagged`);
+        const r = await run(() => evaluateLeaks(this.store.forTenant(tenant), service, { ...this.opts, persist: true }));
+        this.counters.evaluations++;
+        log.debug?.(`leaks: ${tenant}/${service}: ${r.leaks.length} site(s) flagged`);
       } catch (err) {
-        log.error(`leaks: evaluating ${JSON.stringify(service)} failed: ${(err as Error).message}`);
+        log.error(`leaks: evaluating ${JSON.stringify(service)} of tenant ${JSON.stringify(tenant)} failed: ${(err as Error).message}`);
       }
     }
   }

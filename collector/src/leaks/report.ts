@@ -9,6 +9,15 @@ export interface LeakSite {
   file: string;
   /** Line where the function starts (V8's sampler has no allocation line). */
   line: number;
+  /**
+   * "application": the site is the user's own code (the deepest application
+   * frame). "library": no application frame is on the stack (data that
+   * arrives after an await: fetch, sockets, streams), so the site is a
+   * dependency's or Node's frame; see docs/detector.md#which-frame-is-the-site.
+   */
+  siteKind: 'application' | 'library';
+  /** The frame that made the allocation, as "fn (file:line)", when it is not the site; else null. */
+  allocatedIn: string | null;
   /** The site's heaviest full stack, leaf first, as "fn (file:line)". */
   stack: string[];
   /** Summed over the rising instances (service-wide growth). */
@@ -101,6 +110,13 @@ export function formatLeakTable(report: LeakReport): string {
       ),
     );
     const top = report.leaks[0]!;
+    if (top.allocatedIn) out.push('', `allocated in ${top.allocatedIn}`);
+    if (top.siteKind === 'library') {
+      out.push(
+        'the site is library code: no application frame is on the allocating stack (data that arrives after an await',
+        'runs in a later tick, and the sampler records only the synchronous stack); look for the code that awaits or keeps it',
+      );
+    }
     out.push('', `stack of ${top.function || '(anonymous)'}:`, ...top.stack.map((f) => `  ${f}`));
     if (report.leaks.some((l) => l.attribution !== 'precise')) {
       out.push(

@@ -15,25 +15,61 @@ export interface Frame {
   line: number;
 }
 
+/** Frames that name no code a user wrote or installed: empty url, `node:` internals, pseudo-frames such as `(V8 API)`. */
+function isInternalFrame(f: Frame): boolean {
+  return f.file === '' || f.file.startsWith('node:') || f.function.startsWith('(');
+}
+
+function isDependencyFrame(f: Frame): boolean {
+  return /[\\/]node_modules[\\/]/.test(f.file);
+}
+
+/** Whether a frame is the user's own code: not internal, not under node_modules. */
+export function isApplicationFrame(f: Frame): boolean {
+  return !isInternalFrame(f) && !isDependencyFrame(f);
+}
+
 /**
  * Index in `frames` (leaf first) of the frame that stands for the site:
- * the deepest frame of the user's own code. Frames with an empty url,
- * `node:` internals and pseudo-frames such as `(V8 API)` are skipped; a
- * frame under node_modules stands for the site only when no application
- * frame is on the stack. Falls back to the leaf.
+ * the deepest frame of the user's own code, which is the nearest
+ * application frame above library code that allocated on its behalf (a
+ * parser its code called, a client it awaits in the same tick). Frames with
+ * an empty url, `node:` internals and pseudo-frames such as `(V8 API)` are
+ * skipped; a frame under node_modules stands for the site only when no
+ * application frame is on the stack. Falls back to the leaf.
  */
 export function siteIndex(frames: readonly Frame[]): number {
   let dependency = -1;
   for (let i = 0; i < frames.length; i++) {
     const f = frames[i]!;
-    if (f.file === '' || f.file.startsWith('node:') || f.function.startsWith('(')) continue;
-    if (/[\\/]node_modules[\\/]/.test(f.file)) {
+    if (isInternalFrame(f)) continue;
+    if (isDependencyFrame(f)) {
       if (dependency < 0) dependency = i;
       continue;
     }
     return i;
   }
   return dependency >= 0 ? dependency : 0;
+}
+
+/**
+ * What a report says about a site besides its frame. `siteKind`:
+ * "application" when the site is the user's own code; "library" when no
+ * application frame is on the stack at all, so the site is a dependency's
+ * or Node's frame. That happens to data that arrives after an `await`
+ * (a `fetch()` body, a socket, a stream): the allocation runs in a later
+ * tick, and V8's sampler records the synchronous stack only, without the
+ * function that awaits (docs/detector.md#which-frame-is-the-site). `allocatedIn`: the frame
+ * that made the allocation (the deepest frame that names code) when it is
+ * not the site itself, e.g. the parser inside a library the site called:
+ * the deepest frame with a script (a builtin names no code to open).
+ */
+export function siteContext(frames: readonly Frame[], site: Frame): { siteKind: 'application' | 'library'; allocatedIn: Frame | null } {
+  const siteKind = isApplicationFrame(site) ? 'application' : 'library';
+  // Builtins (no script: Array.from, JSON.parse) name no code to open.
+  const leaf = frames.find((f) => f.file !== '') ?? null;
+  const same = leaf !== null && leaf.function === site.function && leaf.file === site.file && leaf.line === site.line;
+  return { siteKind, allocatedIn: same ? null : leaf };
 }
 
 /**
@@ -51,7 +87,7 @@ export const AGENT_SITE: Frame = { function: '(heapwatch agent)', file: '', line
 // Installed: node_modules/@heapwatch/agent/...; in this repository (node
 // resolves the workspace link to its real path): agent/dist/<module>.js.
 const AGENT_FILE =
-  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|gc-assist|grpc-status|grpc-wire|index|inlining|logger|major-gc-watch|precise-mode|queue|sampler|sender|transport|version)\.js$/;
+  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|gc-assist|grpc-status|grpc-wire|index|inlining|logger|major-gc-watch|precise-mode|queue|sampler|sender|source-maps|transport|version)\.js$/;
 
 /**
  * @datadog/pprof adds one sample whose only frame is `(external)`, carrying

@@ -12,27 +12,10 @@ import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
 import { profilesInsert } from './profiles-insert';
 import { schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
-import type { Sql } from './sql';
 import { MINUTE_MS } from '../units';
 import { StackSites } from './stack-sites';
-import type {
-  FindingCounts,
-  LabelSet,
-  MergedProfile,
-  ProfileKey,
-  ProfilePoint,
-  ProfileQuery,
-  ProfileRow,
-  ProfileSelection,
-  ProfileStore,
-  ProfileWindow,
-  SeriesPoint,
-  SeriesQuery,
-  ServiceSummary,
-  SiteDetail,
-  SitePoint,
-  StackRow,
-} from './store';
+import { chTime, type Sql } from './sql';
+import type { LeaseClaim, ProfileKey, ProfileRow, ProfileStore, StackRow, TenantService, TenantStore } from './store';
 
 export type StoreTarget =
   /** Embedded chDB with its data in `dataDir`. */
@@ -106,7 +89,7 @@ export class ClickHouseStore implements ProfileStore {
   async writeStacks(rows: readonly StackRow[]): Promise<void> {
     await this.sql.insert(
       'stacks',
-      rows.map((r) => [r.service, r.id, r.frames.map((f) => f.function), r.frames.map((f) => f.file), r.frames.map((f) => f.line), r.lastSeenMs]),
+      rows.map((r) => [r.tenant, r.service, r.id, r.frames.map((f) => f.function), r.frames.map((f) => f.file), r.frames.map((f) => f.line), r.lastSeenMs]),
       'JSONCompactEachRow',
     );
   }
@@ -119,64 +102,55 @@ export class ClickHouseStore implements ProfileStore {
     return this.profileReads.storedProfiles(keys);
   }
 
-  writeFinding(service: string, evaluatedAtMs: number, report: string): Promise<void> {
-    return this.leakReads.writeFinding(service, evaluatedAtMs, report);
-  }
-
   async ping(): Promise<void> {
     await this.sql.rows('SELECT 1');
   }
 
-  services(): Promise<ServiceSummary[]> {
-    return this.profileReads.services();
-  }
-
-  activeServices(sinceMs: number, limit: number): Promise<string[]> {
+  activeServices(sinceMs: number, limit: number): Promise<TenantService[]> {
     return this.profileReads.activeServices(sinceMs, limit);
   }
 
-  serviceExists(service: string): Promise<boolean> {
-    return this.profileReads.serviceExists(service);
+  forTenant(tenant: string): TenantStore {
+    const { profileReads: p, leakReads: l, labelReads: r } = this;
+    return {
+      tenant,
+      writeFinding: (service, evaluatedAtMs, report) => l.writeFinding(tenant, service, evaluatedAtMs, report),
+      services: () => p.services(tenant),
+      serviceExists: (service) => p.serviceExists(tenant, service),
+      mergedProfile: (q) => p.mergedProfile(tenant, q),
+      labelNames: (q, limit) => r.labelNames(tenant, q, limit),
+      labelValues: (name, q, limit) => r.labelValues(tenant, name, q, limit),
+      labelSets: (q, limit) => r.labelSets(tenant, q, limit),
+      totalSeries: (q) => r.totalSeries(tenant, q),
+      profilePoints: (service, maxProfiles, lookbackMs) => l.profilePoints(tenant, service, maxProfiles, lookbackMs),
+      sitePoints: (service, window) => l.sitePoints(tenant, service, window),
+      siteDetails: (service, siteIds, window) => l.siteDetails(tenant, service, siteIds, window),
+      latestFinding: (service) => l.latestFinding(tenant, service),
+      findingCounts: () => l.findingCounts(tenant),
+    };
   }
 
-  mergedProfile(q: ProfileQuery): Promise<MergedProfile> {
-    return this.profileReads.mergedProfile(q);
+  async writeLeaseClaim(name: string, claim: LeaseClaim): Promise<void> {
+    await this.sql.insert(
+      'leases',
+      [{ name, holder: claim.holder, acquired_at: chTime(claim.acquiredAtMs), renewed_at: chTime(claim.renewedAtMs), expires_at: chTime(claim.expiresAtMs) }],
+      'JSONEachRow',
+    );
   }
 
-  labelNames(q: ProfileSelection, limit: number): Promise<string[]> {
-    return this.labelReads.labelNames(q, limit);
-  }
-
-  labelValues(name: string, q: ProfileSelection, limit: number): Promise<string[]> {
-    return this.labelReads.labelValues(name, q, limit);
-  }
-
-  labelSets(q: ProfileSelection, limit: number): Promise<LabelSet[]> {
-    return this.labelReads.labelSets(q, limit);
-  }
-
-  totalSeries(q: SeriesQuery): Promise<SeriesPoint[]> {
-    return this.labelReads.totalSeries(q);
-  }
-
-  profilePoints(service: string, maxProfiles: number, lookbackMs: number): Promise<ProfilePoint[]> {
-    return this.leakReads.profilePoints(service, maxProfiles, lookbackMs);
-  }
-
-  sitePoints(service: string, window: ProfileWindow): Promise<SitePoint[]> {
-    return this.leakReads.sitePoints(service, window);
-  }
-
-  siteDetails(service: string, siteIds: readonly string[], window: ProfileWindow): Promise<SiteDetail[]> {
-    return this.leakReads.siteDetails(service, siteIds, window);
-  }
-
-  latestFinding(service: string): Promise<string | null> {
-    return this.leakReads.latestFinding(service);
-  }
-
-  findingCounts(): Promise<FindingCounts[]> {
-    return this.leakReads.findingCounts();
+  async liveLeaseClaims(name: string, nowMs: number): Promise<LeaseClaim[]> {
+    // One row per holder: its newest claim. In a
+    // cluster this reads whichever replica answers, so a claim still on its
+    // way there is missed for the replication lag (deploy/README.md).
+    const rows = await this.sql.rows<{ holder: string; a: string; r: string; e: string }>(
+      `SELECT holder, toUnixTimestamp64Milli(argMax(acquired_at, renewed_at)) AS a,
+              toUnixTimestamp64Milli(max(renewed_at)) AS r, toUnixTimestamp64Milli(argMax(expires_at, renewed_at)) AS e
+         FROM leases WHERE name = {name:String}
+        GROUP BY holder HAVING argMax(expires_at, renewed_at) > fromUnixTimestamp64Milli({now:Int64}, 'UTC')
+        ORDER BY a, holder`,
+      { name, now: nowMs },
+    );
+    return rows.map((x) => ({ holder: x.holder, acquiredAtMs: Number(x.a), renewedAtMs: Number(x.r), expiresAtMs: Number(x.e) }));
   }
 
   /**

@@ -20,7 +20,18 @@ const TRANSIENT_CODES = new Set([
   394, // QUERY_WAS_CANCELLED
   425, // SYSTEM_ERROR
   999, // KEEPER_EXCEPTION
+  // The disk, not the data: a full or read-only data directory must be
+  // UNAVAILABLE (the agent keeps the profile) and make /readyz fail, never
+  // INVALID_ARGUMENT (the agent would drop every profile).
+  74, // CANNOT_READ_FROM_FILE_DESCRIPTOR
+  75, // CANNOT_WRITE_TO_FILE_DESCRIPTOR
+  76, // CANNOT_OPEN_FILE
+  243, // NOT_ENOUGH_SPACE
+  1001, // STD_EXCEPTION (filesystem errors)
 ]);
+
+/** Messages of a failing file system, whatever code they come with. */
+const FILE_SYSTEM = /No space left on device|ENOSPC|Read-only file system|EROFS|Cannot reserve .* not enough space/i;
 const TOO_MANY_PARTS = 252;
 
 /** The ClickHouse error code of `err`, when it is a ClickHouse exception. */
@@ -39,6 +50,7 @@ function clickhouseCode(err: unknown): number | undefined {
 export function isDataError(err: unknown): boolean {
   const code = clickhouseCode(err);
   if (code === undefined) return false; // a connection error, a timeout: not ClickHouse's answer
+  if (FILE_SYSTEM.test(String((err as Error)?.message ?? err))) return false;
   if (code === TOO_MANY_PARTS) return /partitions/i.test((err as Error).message);
   return !TRANSIENT_CODES.has(code);
 }

@@ -11,38 +11,38 @@ import { SERVICE_LABEL, type LabelSet, type ProfileSelection, type SeriesPoint, 
 export class LabelReads {
   constructor(private readonly sql: Sql) {}
 
-  async labelNames(q: ProfileSelection, limit: number): Promise<string[]> {
+  async labelNames(tenant: string, q: ProfileSelection, limit: number): Promise<string[]> {
     const params: Record<string, unknown> = { limit };
     const rows = await this.sql.rows<{ name: string }>(
-      `SELECT DISTINCT arrayJoin(mapKeys(labels)) AS name FROM profiles WHERE ${selection(q, params)}
+      `SELECT DISTINCT arrayJoin(mapKeys(labels)) AS name FROM profiles WHERE ${selection(tenant, q, params)}
         ORDER BY name LIMIT {limit:UInt32}`,
       params,
     );
     return rows.map((r) => r.name);
   }
 
-  async labelValues(name: string, q: ProfileSelection, limit: number): Promise<string[]> {
+  async labelValues(tenant: string, name: string, q: ProfileSelection, limit: number): Promise<string[]> {
     const params: Record<string, unknown> = { limit, name };
     if (name === SERVICE_LABEL) {
       const services = await this.sql.rows<{ service: string }>(
-        `SELECT DISTINCT service FROM profiles WHERE ${selection(q, params)} ORDER BY service LIMIT {limit:UInt32}`,
+        `SELECT DISTINCT service FROM profiles WHERE ${selection(tenant, q, params)} ORDER BY service LIMIT {limit:UInt32}`,
         params,
       );
       return services.map((r) => r.service);
     }
     const rows = await this.sql.rows<{ value: string }>(
       `SELECT DISTINCT labels[{name:String}] AS value FROM profiles
-        WHERE ${selection(q, params)} AND mapContains(labels, {name:String})
+        WHERE ${selection(tenant, q, params)} AND mapContains(labels, {name:String})
         ORDER BY value LIMIT {limit:UInt32}`,
       params,
     );
     return rows.map((r) => r.value);
   }
 
-  async labelSets(q: ProfileSelection, limit: number): Promise<LabelSet[]> {
+  async labelSets(tenant: string, q: ProfileSelection, limit: number): Promise<LabelSet[]> {
     const params: Record<string, unknown> = { limit };
     const rows = await this.sql.rows<{ service: string; labels: Record<string, string> }>(
-      `SELECT DISTINCT service, labels FROM profiles WHERE ${selection(q, params)}
+      `SELECT DISTINCT service, labels FROM profiles WHERE ${selection(tenant, q, params)}
         ORDER BY service LIMIT {limit:UInt32}`,
       params,
     );
@@ -54,9 +54,9 @@ export class LabelReads {
    * them) would weigh twice in an average: one row per (instance, time)
    * counts, as in the merged profile.
    */
-  async totalSeries(q: SeriesQuery): Promise<SeriesPoint[]> {
+  async totalSeries(tenant: string, q: SeriesQuery): Promise<SeriesPoint[]> {
     const params: Record<string, unknown> = { step: Math.max(1, Math.round(q.stepMs)), limit: q.limit };
-    const where = selection(q, params);
+    const where = selection(tenant, q, params);
     const groups = q.groupBy.map((name, i) => {
       if (name === SERVICE_LABEL) return 'service';
       params[`g${i}`] = name;

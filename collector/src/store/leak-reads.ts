@@ -6,7 +6,7 @@
  */
 import { TupleParam } from '@clickhouse/client';
 import { NON_CANDIDATE_SITE_IDS, type Frame } from '../model/site';
-import { uint64Array, uint64Set, type Sql } from './sql';
+import { chTime, uint64Array, uint64Set, type Sql } from './sql';
 import { framesOf, type StackFramesRow, type StackSites } from './stack-sites';
 import type { FindingCounts, ProfilePoint, ProfileWindow, SiteDetail, SitePoint } from './store';
 
@@ -17,21 +17,18 @@ import type { FindingCounts, ProfilePoint, ProfileWindow, SiteDetail, SitePoint 
  * pairs then keep only the window's profiles, so an instance's older
  * profiles (the detector looks at its last maxProfiles only) are not read.
  */
-function windowSelection(service: string, window: ProfileWindow, params: Record<string, unknown>): string {
+function windowSelection(tenant: string, service: string, window: ProfileWindow, params: Record<string, unknown>): string {
+  params.tenant = tenant;
   params.service = service;
   params.instances = [...new Set(window.map((p) => p.instance))];
   params.from = window.reduce((m, p) => Math.min(m, p.timeMs), Infinity);
   params.to = window.reduce((m, p) => Math.max(m, p.timeMs), -Infinity);
   params.pairs = window.map((p) => new TupleParam([p.instance, p.timeMs]));
-  return `service = {service:String} AND instance IN {instances:Array(String)}
+  return `tenant = {tenant:String} AND service = {service:String} AND instance IN {instances:Array(String)}
         AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')
         AND (instance, toUnixTimestamp64Milli(time)) IN {pairs:Array(Tuple(String, Int64))}`;
 }
 
-/** ClickHouse DateTime64 text for a JS time: 'YYYY-MM-DD hh:mm:ss.sss' (UTC). */
-function chTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-}
 
 export class LeakReads {
   constructor(
@@ -39,19 +36,19 @@ export class LeakReads {
     private readonly stackSites: StackSites,
   ) {}
 
-  async profilePoints(service: string, maxProfiles: number, lookbackMs: number): Promise<ProfilePoint[]> {
+  async profilePoints(tenant: string, service: string, maxProfiles: number, lookbackMs: number): Promise<ProfilePoint[]> {
     const r = await this.sql.rows<Record<string, string | number>>(
       `SELECT instance, toUnixTimestamp64Milli(time) AS t,
               any(heap_used_bytes) AS heap, any(external_bytes) AS ext, any(heap_size_limit_bytes) AS lim,
               any(gc_major_gcs) AS gcs, any(gc_after_major_gc) AS post, any(inlining_disabled) AS inl
          FROM profiles
-        WHERE service = {service:String}
-          AND time >= (SELECT max(time) FROM profiles WHERE service = {service:String})
+        WHERE tenant = {tenant:String} AND service = {service:String}
+          AND time >= (SELECT max(time) FROM profiles WHERE tenant = {tenant:String} AND service = {service:String})
                        - toIntervalMillisecond({lookback:Int64})
         GROUP BY instance, t
         ORDER BY instance, t DESC
         LIMIT {max:UInt32} BY instance`,
-      { service, max: maxProfiles, lookback: lookbackMs },
+      { tenant, service, max: maxProfiles, lookback: lookbackMs },
     );
     return r
       .map((x) => ({
@@ -80,9 +77,9 @@ export class LeakReads {
    * arrays and joining them to the map costs ~0.4-0.5 s of CPU; this ~0.3 s,
    * the per-row sumMap most of it.
    */
-  async sitePoints(service: string, window: ProfileWindow): Promise<SitePoint[]> {
+  async sitePoints(tenant: string, service: string, window: ProfileWindow): Promise<SitePoint[]> {
     if (window.length === 0) return [];
-    const { ids, sites } = await this.stackSites.of(service);
+    const { ids, sites } = await this.stackSites.of(tenant, service);
     // The agent's own allocations and the (external) gauge are never leak
     // candidates (model/site.ts): their stacks map to index 0, left out.
     const siteList: string[] = [];
@@ -95,7 +92,7 @@ export class LeakReads {
     });
     if (siteList.length === 0) return [];
     const params: Record<string, unknown> = {};
-    const where = windowSelection(service, window, params);
+    const where = windowSelection(tenant, service, window, params);
     // toFloat64: Int64 comes back as a quoted string; times in ms and a
     // site's bytes are far below 2^53.
     const r = await this.sql.rows<{ instance: string; t: number; k: number[]; b: number[] }>(
@@ -129,17 +126,17 @@ export class LeakReads {
    * any one profile of `window`): the window's arrays are read once, and
    * only the stacks of those sites survive the unroll.
    */
-  async siteDetails(service: string, siteIds: readonly string[], window: ProfileWindow): Promise<SiteDetail[]> {
+  async siteDetails(tenant: string, service: string, siteIds: readonly string[], window: ProfileWindow): Promise<SiteDetail[]> {
     if (siteIds.length === 0 || window.length === 0) return [];
     const wanted = new Set(siteIds);
-    const { ids, sites } = await this.stackSites.of(service);
+    const { ids, sites } = await this.stackSites.of(tenant, service);
     const siteOfStack = new Map<string, (typeof sites)[number]>();
     ids.forEach((id, i) => {
       if (wanted.has(sites[i]!.id)) siteOfStack.set(id, sites[i]!);
     });
     if (siteOfStack.size === 0) return [];
     const params: Record<string, unknown> = {};
-    const where = windowSelection(service, window, params);
+    const where = windowSelection(tenant, service, window, params);
     const heaviest = await this.sql.rows<{ id: string; b: number }>(
       `SELECT toString(stack_id) AS id, toFloat64(max(b)) AS b
          FROM (SELECT stack_ids, stack_bytes FROM profiles WHERE ${where})
@@ -158,32 +155,34 @@ export class LeakReads {
     if (best.size === 0) return [];
     const stacks = await this.sql.rows<StackFramesRow & { id: string }>(
       `SELECT toString(stack_id) AS id, any(functions) AS functions, any(files) AS files, any(lines) AS lines
-         FROM stacks WHERE service = {service:String} AND stack_id IN ${uint64Set([...best.values()].map((h) => h.id))}
+         FROM stacks WHERE tenant = {tenant:String} AND service = {service:String} AND stack_id IN ${uint64Set([...best.values()].map((h) => h.id))}
         GROUP BY stack_id`,
-      { service },
+      { tenant, service },
       true,
     );
     const frames = new Map<string, Frame[]>(stacks.map((s) => [s.id, framesOf(s)]));
     return [...best].map(([siteId, h]) => ({ siteId, site: siteOfStack.get(h.id)!.frame, stack: frames.get(h.id) ?? [] }));
   }
 
-  async writeFinding(service: string, evaluatedAtMs: number, report: string): Promise<void> {
-    await this.sql.insert('findings', [{ service, evaluated_at: chTime(evaluatedAtMs), report }], 'JSONEachRow');
+  async writeFinding(tenant: string, service: string, evaluatedAtMs: number, report: string): Promise<void> {
+    await this.sql.insert('findings', [{ tenant, service, evaluated_at: chTime(evaluatedAtMs), report }], 'JSONEachRow');
   }
 
   /**
    * The newest evaluation of each service is found from the small columns
-   * (service, evaluated_at: the table's sort key), and only those rows'
+   * (tenant, service, evaluated_at: the table's sort key), and only those rows'
    * report text is read, by ClickHouse's JSONLength rather than parsed here.
    */
-  async findingCounts(): Promise<FindingCounts[]> {
+  async findingCounts(tenant: string): Promise<FindingCounts[]> {
     const rows = await this.sql.rows<{ service: string; t: number; leaks: number; process: number }>(
       `SELECT service, toFloat64(toUnixTimestamp64Milli(evaluated_at)) AS t,
               JSONLength(report, 'leaks') AS leaks, JSONLength(report, 'process') AS process
          FROM findings
-        WHERE (service, evaluated_at) IN (SELECT service, max(evaluated_at) FROM findings GROUP BY service)
+        WHERE tenant = {tenant:String}
+          AND (service, evaluated_at) IN (SELECT service, max(evaluated_at) FROM findings WHERE tenant = {tenant:String} GROUP BY service)
         ORDER BY service, evaluated_at DESC
         LIMIT 1 BY service`,
+      { tenant },
     );
     return rows.map((r) => ({
       service: r.service,
@@ -193,10 +192,10 @@ export class LeakReads {
     }));
   }
 
-  async latestFinding(service: string): Promise<string | null> {
+  async latestFinding(tenant: string, service: string): Promise<string | null> {
     const r = await this.sql.rows<{ report: string }>(
-      `SELECT report FROM findings WHERE service = {service:String} ORDER BY evaluated_at DESC LIMIT 1`,
-      { service },
+      `SELECT report FROM findings WHERE tenant = {tenant:String} AND service = {service:String} ORDER BY evaluated_at DESC LIMIT 1`,
+      { tenant, service },
     );
     return r[0]?.report ?? null;
   }

@@ -12,6 +12,9 @@ const TIME = "DateTime64(3, 'UTC')";
 
 /** Every column of `profiles` but the stack value arrays: name, kind, ClickHouse type. */
 export const PROFILE_COLUMNS = [
+  // The tenant the writing token is bound to ('' = the default tenant);
+  // every read is filtered by it (docs/security.md#tenants).
+  ['tenant', 'string', 'LowCardinality(String)'],
   ['service', 'string', 'LowCardinality(String)'],
   ['instance', 'string', 'String'],
   ['profile_id', 'string', 'String'],

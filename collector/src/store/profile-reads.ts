@@ -8,25 +8,41 @@
  * the range, then sums the instances (docs/storage.md).
  */
 import type { Sql } from './sql';
-import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ProfileSelection, type ServiceSummary } from './store';
+import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ProfileSelection, type ServiceSummary, type TenantService } from './store';
 
-/** The WHERE clause of the profiles a selection selects, with its parameters. */
-export function selection(q: ProfileSelection, params: Record<string, unknown>): string {
+/**
+ * Label filters that also match the profile's own instance fields, so a
+ * profile can be narrowed to one worker thread or one instance without the
+ * agent sending them as labels: `thread` is the instance's thread id (0 for
+ * the main thread, as `worker_threads.threadId`), `instance` the instance
+ * key the leak report names. A user label of the same name matches too.
+ */
+const PSEUDO_LABELS: Readonly<Record<string, (param: string) => string>> = {
+  thread: (p) => `thread_id = toUInt32OrNull({${p}:String})`,
+  instance: (p) => `instance = {${p}:String}`,
+};
+
+/** The WHERE clause of the tenant's profiles a selection selects (every service when it names none), with its parameters. */
+export function selection(tenant: string, q: ProfileSelection, params: Record<string, unknown>): string {
+  params.tenant = tenant;
   params.from = q.fromMs;
   params.to = q.toMs;
   const labelFilter = Object.entries(q.labels)
     .map(([k, v], i) => {
       params[`lk${i}`] = k;
       params[`lv${i}`] = v;
-      return ` AND labels[{lk${i}:String}] = {lv${i}:String}`;
+      const label = `labels[{lk${i}:String}] = {lv${i}:String}`;
+      const pseudo = PSEUDO_LABELS[k];
+      return pseudo ? ` AND (${label} OR ${pseudo(`lv${i}`)})` : ` AND ${label}`;
     })
     .join('');
   let service = '';
   if (q.service !== undefined) {
     params.service = q.service;
-    service = 'service = {service:String} AND ';
+    service = ' AND service = {service:String}';
   }
-  return `${service}time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
+  return `tenant = {tenant:String}${service}
+      AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
       AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')${labelFilter}`;
 }
 
@@ -35,25 +51,27 @@ export class ProfileReads {
 
   async storedProfiles(keys: readonly ProfileKey[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
-    // service and instance lead the sort key, so only those instances' rows are read.
-    const rows = await this.sql.rows<{ service: string; instance: string; profile_id: string }>(
-      `SELECT DISTINCT service, instance, profile_id FROM profiles
-        WHERE service IN {services:Array(String)} AND instance IN {instances:Array(String)}
-          AND profile_id IN {ids:Array(String)}`,
+    // tenant, service and instance lead the sort key, so only those instances' rows are read.
+    const rows = await this.sql.rows<{ tenant: string; service: string; instance: string; profile_id: string }>(
+      `SELECT DISTINCT tenant, service, instance, profile_id FROM profiles
+        WHERE tenant IN {tenants:Array(String)} AND service IN {services:Array(String)}
+          AND instance IN {instances:Array(String)} AND profile_id IN {ids:Array(String)}`,
       {
+        tenants: [...new Set(keys.map((k) => k.tenant))],
         services: [...new Set(keys.map((k) => k.service))],
         instances: [...new Set(keys.map((k) => k.instance))],
         ids: keys.map((k) => k.profileId),
       },
     );
-    return new Set(rows.map((r) => profileKeyString({ service: r.service, instance: r.instance, profileId: r.profile_id })));
+    return new Set(rows.map((r) => profileKeyString({ tenant: r.tenant, service: r.service, instance: r.instance, profileId: r.profile_id })));
   }
 
-  async services(): Promise<ServiceSummary[]> {
+  async services(tenant: string): Promise<ServiceSummary[]> {
     const rows = await this.sql.rows<{ service: string; instances: string; profiles: string; first: string; last: string }>(
       `SELECT service, uniqExact(instance) AS instances, count() AS profiles,
               toUnixTimestamp64Milli(min(time)) AS first, toUnixTimestamp64Milli(max(time)) AS last
-       FROM profiles FINAL GROUP BY service ORDER BY service`,
+       FROM profiles FINAL WHERE tenant = {tenant:String} GROUP BY service ORDER BY service`,
+      { tenant },
     );
     return rows.map((r) => ({
       service: r.service,
@@ -64,20 +82,20 @@ export class ProfileReads {
     }));
   }
 
-  async activeServices(sinceMs: number, limit: number): Promise<string[]> {
-    const rows = await this.sql.rows<{ service: string }>(
-      `SELECT DISTINCT service FROM profiles
+  async activeServices(sinceMs: number, limit: number): Promise<TenantService[]> {
+    const rows = await this.sql.rows<TenantService>(
+      `SELECT DISTINCT tenant, service FROM profiles
         WHERE time >= fromUnixTimestamp64Milli({since:Int64})
-        ORDER BY service LIMIT {limit:UInt32}`,
+        ORDER BY tenant, service LIMIT {limit:UInt32}`,
       { since: sinceMs, limit },
     );
-    return rows.map((x) => x.service);
+    return rows.map((x) => ({ tenant: x.tenant, service: x.service }));
   }
 
-  async serviceExists(service: string): Promise<boolean> {
+  async serviceExists(tenant: string, service: string): Promise<boolean> {
     const rows = await this.sql.rows<{ n: string }>(
-      'SELECT count() AS n FROM (SELECT 1 FROM profiles WHERE service = {service:String} LIMIT 1)',
-      { service },
+      'SELECT count() AS n FROM (SELECT 1 FROM profiles WHERE tenant = {tenant:String} AND service = {service:String} LIMIT 1)',
+      { tenant, service },
     );
     return Number(rows[0]?.n ?? 0) > 0;
   }
@@ -96,9 +114,9 @@ export class ProfileReads {
    * ReplacingMergeTree merged it (rows > distinct times), one profile per
    * (instance, time) counts, at ~30 % more cost.
    */
-  async mergedProfile(q: ProfileQuery): Promise<MergedProfile> {
+  async mergedProfile(tenant: string, q: ProfileQuery): Promise<MergedProfile> {
     const params: Record<string, unknown> = {};
-    const where = selection(q, params);
+    const where = selection(tenant, q, params);
     const perInstance = await this.sql.rows<{ instance: string; rows: string; n: string }>(
       `SELECT instance, count() AS rows, uniqExact(time) AS n FROM profiles WHERE ${where} GROUP BY instance`,
       params,
@@ -126,7 +144,7 @@ export class ProfileReads {
        ) AS m
        GLOBAL INNER JOIN (
          SELECT stack_id, any(functions) AS functions, any(files) AS files, any(lines) AS lines
-         FROM stacks WHERE service = {service:String} GROUP BY stack_id
+         FROM stacks WHERE tenant = {tenant:String} AND service = {service:String} GROUP BY stack_id
        ) AS s USING (stack_id)`,
       params,
     );

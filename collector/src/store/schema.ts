@@ -19,7 +19,7 @@
  * One row also makes a profile one insert: it is visible whole or not at
  * all, and the stacks it refers to are written before it. The arrays of
  * consecutive profiles of one instance are nearly the same and adjacent on
- * disk (ORDER BY service, instance, time), which ZSTD turns into a fraction
+ * disk (ORDER BY tenant, service, instance, time), which ZSTD turns into a fraction
  * of a byte a value. See docs/storage.md.
  */
 import { profileColumnsDdl } from './profile-columns';
@@ -57,15 +57,16 @@ function tables(opts: SchemaOptions): TableSpec[] {
       columns: `
         ${profileColumnsDdl()}`,
       engine: 'ReplacingMergeTree',
-      orderBy: '(service, instance, time, profile_id)',
+      orderBy: '(tenant, service, instance, time, profile_id)',
       partitionBy: 'toYYYYMMDD(time)',
       ttl: ttl('time'),
-      shardBy: 'cityHash64(service, instance)',
+      shardBy: 'cityHash64(tenant, service, instance)',
     },
     {
       // One row per distinct stack of a service.
       name: 'stacks',
       columns: `
+        tenant LowCardinality(String),
         service LowCardinality(String),
         stack_id UInt64,
         functions Array(String),
@@ -74,22 +75,39 @@ function tables(opts: SchemaOptions): TableSpec[] {
         last_seen DateTime64(3, 'UTC')`,
       engine: 'ReplacingMergeTree',
       version: 'last_seen',
-      orderBy: '(service, stack_id)',
-      shardBy: 'cityHash64(service, stack_id)',
+      orderBy: '(tenant, service, stack_id)',
+      shardBy: 'cityHash64(tenant, service, stack_id)',
     },
     {
       // Leak findings, written by every evaluation so that any collector
       // instance can serve them. The newest evaluation of a service wins.
       name: 'findings',
       columns: `
+        tenant LowCardinality(String),
         service LowCardinality(String),
         evaluated_at DateTime64(3, 'UTC'),
         report String CODEC(ZSTD(3))`,
       engine: 'MergeTree',
-      orderBy: '(service, evaluated_at)',
+      orderBy: '(tenant, service, evaluated_at)',
       partitionBy: 'toYYYYMM(evaluated_at)',
       ttl: opts.retentionDays > 0 ? `toDateTime(evaluated_at) + INTERVAL ${opts.retentionDays} DAY` : undefined,
-      shardBy: 'cityHash64(service)',
+      shardBy: 'cityHash64(tenant, service)',
+    },
+    {
+      // Who runs the background leak evaluation (store/lease.ts): a claim
+      // per holder and renewal; the earliest live claim wins. Rows expire
+      // with their lease, so the table stays a few rows.
+      name: 'leases',
+      columns: `
+        name LowCardinality(String),
+        holder String,
+        acquired_at DateTime64(3, 'UTC'),
+        renewed_at DateTime64(3, 'UTC'),
+        expires_at DateTime64(3, 'UTC')`,
+      engine: 'MergeTree',
+      orderBy: '(name, holder, renewed_at)',
+      ttl: 'toDateTime(expires_at) + INTERVAL 1 DAY',
+      shardBy: 'cityHash64(name)',
     },
   ];
 }
@@ -150,4 +168,4 @@ export function schemaStatements(opts: SchemaOptions): string[] {
   return out;
 }
 
-export const TABLE_NAMES = ['profiles', 'stacks', 'findings'] as const;
+export const TABLE_NAMES = ['profiles', 'stacks', 'findings', 'leases'] as const;

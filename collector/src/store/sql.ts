@@ -26,3 +26,8 @@ export function uint64Array(ids: readonly string[]): string {
 export function uint64Set(ids: readonly string[]): string {
   return `(${idList(ids)})`;
 }
+
+/** ClickHouse DateTime64 text for a JS time: 'YYYY-MM-DD hh:mm:ss.sss' (UTC). */
+export function chTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}

@@ -42,11 +42,16 @@ export class StackSites {
     readonly capacity: number,
   ) {}
 
-  /** The site of every stack `service` has stored. */
-  async of(service: string): Promise<ServiceSites> {
+  /**
+   * The site of every stack `service` of `tenant` has stored. The cache is
+   * shared by tenants: an id is a hash of the frames, so two tenants'
+   * entries for one id are the same site, and only ids read from the
+   * tenant's own rows are ever looked up.
+   */
+  async of(tenant: string, service: string): Promise<ServiceSites> {
     const [row] = await this.sql.rows<{ ids: string[] }>(
-      `SELECT arrayMap(x -> toString(x), groupUniqArray(stack_id)) AS ids FROM stacks WHERE service = {service:String}`,
-      { service },
+      `SELECT arrayMap(x -> toString(x), groupUniqArray(stack_id)) AS ids FROM stacks WHERE tenant = {tenant:String} AND service = {service:String}`,
+      { tenant, service },
     );
     const ids = row?.ids ?? [];
     const sites: (Site | undefined)[] = ids.map((id) => this.byStack.get(id));
@@ -57,8 +62,8 @@ export class StackSites {
       const filter = unknown.length * 2 > ids.length ? '' : ` AND stack_id IN ${uint64Set(unknown)}`;
       const rows = await this.sql.rows<StackFramesRow & { id: string }>(
         `SELECT toString(stack_id) AS id, any(functions) AS functions, any(files) AS files, any(lines) AS lines
-           FROM stacks WHERE service = {service:String}${filter} GROUP BY stack_id`,
-        { service },
+           FROM stacks WHERE tenant = {tenant:String} AND service = {service:String}${filter} GROUP BY stack_id`,
+        { tenant, service },
         filter !== '',
       );
       for (const r of rows) fetched.set(r.id, this.remember(r.id, framesOf(r)));

@@ -1,8 +1,13 @@
 /**
  * The store boundary: everything the collector writes and reads, in its own
  * terms. Ingest, the query side, the leak detector and the HTTP API depend
- * on this interface; only its implementation (clickhouse-store.ts) knows SQL
+ * on this interface; only its implementation (clickhouse.ts) knows SQL
  * and the table layouts.
+ *
+ * Tenants: every row carries the tenant of the token that wrote it. The
+ * reads of a service exist only on a `TenantStore`, a view bound to one
+ * tenant (`ProfileStore.forTenant`), whose every query is filtered by it: a
+ * caller cannot ask for a service without having chosen whose.
  */
 import type { Frame } from '../model/site';
 import type { ProfileRow } from './profiles-insert';
@@ -11,6 +16,7 @@ export type { ProfileFields, ProfileRow, StackValues } from './profiles-insert';
 
 /** A stack the store does not have yet. */
 export interface StackRow {
+  tenant: string;
   service: string;
   /** The UInt64 stack id, decimal. */
   id: string;
@@ -21,6 +27,7 @@ export interface StackRow {
 
 /** Identifies a stored profile (a retry carries the same). */
 export interface ProfileKey {
+  tenant: string;
   service: string;
   instance: string;
   profileId: string;
@@ -137,6 +144,21 @@ export interface FindingCounts {
   process: number;
 }
 
+export interface TenantService {
+  tenant: string;
+  service: string;
+}
+
+/** A lease claim (store/lease.ts): `holder` runs the work named `name` until `expiresAtMs`. */
+export interface LeaseClaim {
+  holder: string;
+  acquiredAtMs: number;
+  /** When this claim was written; a holder's newest claim is the one that counts. */
+  renewedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** The whole store: writes (rows carry their tenant) and what is not any one tenant's. */
 export interface ProfileStore {
   // Writes. Each call is one insert; callers batch (store/batcher.ts).
   /** Stacks first: a profile that refers to a stack is written after it. */
@@ -144,16 +166,29 @@ export interface ProfileStore {
   writeProfiles(rows: readonly ProfileRow[]): Promise<void>;
   /** Which of `keys` are stored, as `profileKeyString` of each. */
   storedProfiles(keys: readonly ProfileKey[]): Promise<Set<string>>;
-  /** Stores a leak report JSON of a service. */
-  writeFinding(service: string, evaluatedAtMs: number, report: string): Promise<void>;
 
-  // Reads.
   /** Throws unless the store answers. */
   ping(): Promise<void>;
+  /** Services of every tenant with a profile at `sinceMs` or later, at most `limit`. */
+  activeServices(sinceMs: number, limit: number): Promise<TenantService[]>;
+  /** The reads and findings of one tenant. */
+  forTenant(tenant: string): TenantStore;
+
+  /** Adds a claim on lease `name`. */
+  writeLeaseClaim(name: string, claim: LeaseClaim): Promise<void>;
+  /** Each holder's newest claim on `name`, if it has not expired at `nowMs`; earliest acquired first, then by holder. */
+  liveLeaseClaims(name: string, nowMs: number): Promise<LeaseClaim[]>;
+
+  close(): Promise<void>;
+}
+
+/** One tenant's view: every read is filtered by `tenant`, every finding tagged with it. */
+export interface TenantStore {
+  readonly tenant: string;
+  /** Stores a leak report JSON of a service. */
+  writeFinding(service: string, evaluatedAtMs: number, report: string): Promise<void>;
   /** Every service with its instance and profile counts. */
   services(): Promise<ServiceSummary[]>;
-  /** Names of services with a profile at `sinceMs` or later, at most `limit`. */
-  activeServices(sinceMs: number, limit: number): Promise<string[]>;
   serviceExists(service: string): Promise<boolean>;
   /** Each instance averaged over its profiles in the range, summed over instances. */
   mergedProfile(q: ProfileQuery): Promise<MergedProfile>;
@@ -186,10 +221,8 @@ export interface ProfileStore {
   latestFinding(service: string): Promise<string | null>;
   /** Per service with a stored report, the counts of its newest one (without reading every report). */
   findingCounts(): Promise<FindingCounts[]>;
-
-  close(): Promise<void>;
 }
 
 export function profileKeyString(k: ProfileKey): string {
-  return `${k.service}\0${k.instance}\0${k.profileId}`;
+  return `${k.tenant}\0${k.service}\0${k.instance}\0${k.profileId}`;
 }
