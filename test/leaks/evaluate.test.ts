@@ -157,10 +157,10 @@ describe('evaluateLeaks', () => {
       // Precise mode from profile 25 on, as the collector's directive would turn it on.
       await send({ ...profile(svc, i), inliningDisabled: i >= 25 });
       await collector.ingester.flush();
-      last = await evaluateLeaks(collector.store, svc, { now: () => T0 + i * INTERVAL_MS + 5000 });
+      last = await evaluateLeaks(collector.store.forTenant(''), svc, { now: () => T0 + i * INTERVAL_MS + 5000 });
       if (i === 26) expect(last.leaks[0]?.attribution).toBe('imprecise'); // 2 precise profiles: not yet
     }
-    const points = await collector.store.profilePoints(svc, N, 24 * 3600_000);
+    const points = await collector.store.forTenant('').profilePoints(svc, N, 24 * 3600_000);
     expect(points.map((p) => p.inliningDisabled)).toEqual(Array.from({ length: N }, (_, i) => i >= 25));
     expect(last!.leaks[0]).toMatchObject({ function: 'recordFailure', attribution: 'precise' });
     expect(formatLeakTable(last!)).toMatch(/ATTRIBUTION[\s\S]*recordFailure \(\/app\/retry\.js:12\).*precise/);

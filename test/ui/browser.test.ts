@@ -41,13 +41,13 @@ beforeAll(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const runner = (await import(path.join(SCENARIOS, 'runner.mjs'))) as typeof Runner;
   collector = await runner.startCollector(tempDir('ui-browser'));
-  // GC assist at its largest budget (20 % of wall time) and a pause cap of
-  // 2 s: on a loaded machine a forced GC of these small heaps can take
-  // 100 ms or more, after which the agent predicts every later one over its
-  // 50 ms cap and forces none; profiles then follow no major GC and the leak
-  // is not flagged for minutes instead of ~15 profiles. This test is about
-  // the UI, not detection time. (The runner passes this process's
-  // environment on to the workers; each test file has a process of its own.)
+  // The agents run in precise mode from the start, with GC assist at its
+  // largest budget (20 % of wall time) and a pause cap of 2 s: on a loaded
+  // machine a forced GC of these small heaps can take 100 ms or more, over
+  // the 50 ms default cap. This test is about the UI, not detection time or
+  // the switch to precise mode (test/e2e/precise-directive.test.ts). (The
+  // runner passes this process's environment on to the workers; each test
+  // file has a process of its own.)
   process.env.HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS = '2000';
   const run = (file: string, mode: string, maxIntervals: number, service: string): Promise<Runner.ScenarioResult> =>
     runner.runScenario(collector!, runner.readScenario(path.join(SCENARIOS, file)), {
@@ -57,6 +57,7 @@ beforeAll(async () => {
       maxIntervals,
       service,
       gcAssistBudget: 0.2,
+      precise: 'always',
     });
   // The leak's worker stops once it is flagged; the non-leak runs 15 s.
   const [leak, ok] = await Promise.all([run('leaks/retry-buffer.js', 'fast', 150, LEAK), run('ok/warmup-cache.js', 'ok', 30, OK)]);

@@ -19,6 +19,8 @@ export interface DetectOptions {
   postGcRule: RuleOptions;
   /** Rule for process gauges (heap used, external): GC timing, not Poisson sampling, is their noise. */
   processRule: RuleOptions;
+  /** The same for agents that report no GCs, judged on a trailing minimum of heap used (gaugePoints). */
+  processRuleWithoutGc: RuleOptions;
   /**
    * An instance whose newest profile is more than this many of its own
    * intervals behind the service's newest profile has stopped (restarted,
@@ -45,6 +47,10 @@ export const DEFAULT_DETECT: DetectOptions = {
   // warm-up decelerates like a site's: the same plateau ratio, so a leak
   // under a still-settling warm-up waits for it to settle.
   processRule: { ...DEFAULT_RULE, poisson: false },
+  // A trailing minimum of heap used still carries garbage and lags: a leak
+  // under a warm-up decelerates the total without stopping, so the plateau
+  // ratio is looser there; the lower envelope decides.
+  processRuleWithoutGc: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1 },
   staleProfiles: 5,
   minInstanceFraction: 0.3,
   maxReplayProfiles: 20,
@@ -187,7 +193,7 @@ export function gaugePoints(kind: 'heap' | 'external', values: readonly number[]
 
 function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
   const { idx, ys } = gaugePoints(kind, values, len, s, opts);
-  const v = decideSeries(ys, opts.processRule);
+  const v = decideSeries(ys, s.reportsGc ? opts.processRule : opts.processRuleWithoutGc);
   const span = idx.length > 1 ? idx[idx.length - 1]! - idx[0]! : 0;
   const slope = span > 0 ? (theilSen(ys).slope * (idx.length - 1)) / span : 0;
   return { ...v, slopePerProfile: slope, last: ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0) };

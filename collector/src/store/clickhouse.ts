@@ -165,6 +165,11 @@ export class ClickHouseStore implements ProfileStore {
 
   async close(): Promise<void> {
     await this.client.close();
+    // The embedded engine releases a closed session only once the operations
+    // it was running have finished, and binds one data directory per
+    // process: wait for that, so a store opened next (a restart in the same
+    // process) does not find the engine still held.
+    if (this.target.kind === 'embedded') await (await import('chdb')).drainPending();
   }
 
   private async tablesExist(): Promise<boolean> {
