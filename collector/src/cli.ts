@@ -44,6 +44,10 @@ serve options (environment variable in brackets):
   --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)
   --leak-interval-ms N     evaluate every service for leaks this often, 0 = only on request
                            [HEAPWATCH_LEAK_INTERVAL_MS] (default 30000)
+  --alert-webhook URL      POST a JSON (Slack-compatible) message when a leak is flagged or
+                           cleared; repeatable [HEAPWATCH_ALERT_WEBHOOKS, comma-separated]
+  --public-url URL         the HTTP API's address as alert receivers reach it, for links
+                           [HEAPWATCH_PUBLIC_URL] (default http://HOST:HTTP-PORT)
   --max-in-flight-requests N
                            ingest requests worked on at once; more get RESOURCE_EXHAUSTED
                            [HEAPWATCH_MAX_IN_FLIGHT_REQUESTS] (default ${DEFAULT_ADMISSION.maxInFlightRequests})
@@ -93,6 +97,8 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'query-timeout-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'leak-interval-ms': { type: 'string' },
+      'alert-webhook': { type: 'string', multiple: true },
+      'public-url': { type: 'string' },
       'max-in-flight-requests': { type: 'string' },
       'max-in-flight-bytes': { type: 'string' },
       limit: { type: 'string', multiple: true },
@@ -106,6 +112,10 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
   if (role !== undefined && !ROLES.includes(role as Role)) throw new UsageError(`--role must be ingest, evaluate or all, got ${JSON.stringify(role)}`);
   const url = values['clickhouse-url'] ?? env.HEAPWATCH_CLICKHOUSE_URL;
   if (url !== undefined && !/^https?:\/\//.test(url)) throw new UsageError(`--clickhouse-url must be an http(s):// URL, got ${JSON.stringify(url)}`);
+  const webhooks = values['alert-webhook'] ?? (env.HEAPWATCH_ALERT_WEBHOOKS ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  for (const w of webhooks) if (!/^https?:\/\/[^\s]+$/.test(w)) throw new UsageError(`--alert-webhook must be an http(s):// URL, got ${JSON.stringify(w)}`);
+  const publicUrl = values['public-url'] ?? env.HEAPWATCH_PUBLIC_URL;
+  if (publicUrl !== undefined && !/^https?:\/\//.test(publicUrl)) throw new UsageError(`--public-url must be an http(s):// URL, got ${JSON.stringify(publicUrl)}`);
   const opts: Partial<CollectorOptions> = {
     host: values.host ?? env.HEAPWATCH_HOST,
     grpcPort: int('--grpc-port', values['grpc-port'] ?? env.HEAPWATCH_GRPC_PORT, 0, 65535),
@@ -125,6 +135,8 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     ),
     logLevel,
     leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, DAY_MS),
+    alertWebhooks: webhooks.length ? webhooks : undefined,
+    publicUrl,
   };
   const admission = {
     maxInFlightRequests: int('--max-in-flight-requests', values['max-in-flight-requests'] ?? env.HEAPWATCH_MAX_IN_FLIGHT_REQUESTS, 1, 1_000_000),

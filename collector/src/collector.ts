@@ -9,12 +9,15 @@ import type { AdmissionOptions } from './ingest/admission';
 import { prepareDataDir } from './data-dir';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
+import { flaggedMetrics } from './alerts/flagged-metrics';
+import { WebhookNotifier } from './alerts/webhook';
 import { HttpApi } from './http/server';
+import { postRoutes } from './http/posts';
 import { Access } from './auth/access';
 import type { ThrottleOptions } from './auth/throttle';
 import { Tokens, type TokenSpec } from './auth/tokens';
 import { Readiness, type ReadinessOptions } from './health/readiness';
-import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakReport } from './leaks';
+import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakEvent, type LeakReport } from './leaks';
 import { LeaseKeeper, newHolderId } from './leaks/lease';
 import { Coalescer, Limiter, type LimiterOptions } from './query/limiter';
 import { createLogger, type Logger, type LogLevel } from './log';
@@ -52,6 +55,10 @@ export interface CollectorOptions {
   ingest?: IngesterOptions;
   /** Ingest requests (and their bytes) worked on at once; more get RESOURCE_EXHAUSTED. */
   admission?: Partial<AdmissionOptions>;
+  /** URLs that get a JSON POST when a leak is flagged or cleared. */
+  alertWebhooks?: string[];
+  /** The HTTP API's address as alert receivers reach it, for links (default http://host:httpPort). */
+  publicUrl?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -129,6 +136,10 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   // request would show first (ingest decodes on the event loop).
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
+  // Made once the HTTP port is known (links point at it); until then nothing evaluates.
+  let notifier: WebhookNotifier | undefined;
+  // Only evaluations that store their report fire events (one writer of the alert state).
+  const onEvents = (events: LeakEvent[]) => notifier?.notify(events);
   const reads = new Limiter('API reads', opts.queryLimits.reads);
   const evaluations = new Limiter('leak evaluations', opts.queryLimits.evaluations);
   const coalesced = new Coalescer<LeakReport | null>();
@@ -140,6 +151,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
           log,
           lease: new LeaseKeeper(store, 'leak-evaluator', newHolderId(), { ttlMs: opts.leaseTtlMs ?? Math.max(3 * opts.leakEvaluationMs, MINUTE_MS) }),
           run: (task) => evaluations.run(task),
+          onEvents,
         })
       : undefined;
   // Only the lease holder stores reports (their alert state has one writer);
@@ -151,7 +163,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
         if (!(await tenantStore.serviceExists(service))) return null;
         const persist = opts.role === 'ingest' ? false : monitor ? await monitor.holdLease() : true;
         evaluated++;
-        return evaluateLeaks(tenantStore, service, { persist });
+        return evaluateLeaks(tenantStore, service, { persist, onEvents });
       }),
     );
   const readiness = new Readiness(
@@ -195,12 +207,16 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       leak_evaluations_total: evaluated + (monitor?.counters.evaluations ?? 0),
       leak_evaluations_coalesced_total: coalesced.shared,
       leak_evaluator_lease_held: monitor?.holdsLease ? 1 : 0,
+      ...notifier?.metrics(),
     }),
+    extraMetrics: (tenant) => flaggedMetrics(store, tenant),
     leaks,
     evidence: async (tenantStore, service) => {
       const report = await leaks(tenantStore, service, false);
       return report === null ? null : reads.run(() => leakEvidence(tenantStore, report));
     },
+    // The querier reads as the caller's tenant; ingest writes as it (http/server.ts checks the scope).
+    posts: postRoutes(ingester, opts.maxMessageBytes, (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`)),
   });
   let grpcPort: number;
   let httpPort: number;
@@ -211,6 +227,9 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     await grpc.close(0);
     await store.close();
     throw err;
+  }
+  if (opts.alertWebhooks?.length) {
+    notifier = new WebhookNotifier({ urls: opts.alertWebhooks, linkBase: opts.publicUrl ?? `${opts.tls ? 'https' : 'http'}://${opts.host}:${httpPort}` }, log);
   }
   monitor?.start();
   return {
@@ -225,6 +244,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     async close() {
       loopDelay.disable();
       await monitor?.stop();
+      await notifier?.close();
       await grpc.close();
       await http.close();
       await ingester.flush();

@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postRoutes } from '../../collector/src/http/posts';
 import { routes, type ApiDeps } from '../../collector/src/http/server';
+import type { Ingester } from '../../collector/src/ingest/ingester';
 import { startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
 import { ingest, profileRequest } from '../helpers/ingest';
 
@@ -49,6 +51,16 @@ function get(p: string, token?: string, headers: Record<string, string> = {}): P
 
 /** The route table the dispatcher serves; building it needs no live dependencies. */
 const ROUTES = routes({} as ApiDeps);
+/** The POST routes (Grafana's querier, Pyroscope's ingest); building them runs no ingester. */
+const POSTS = postRoutes({} as Ingester, 1 << 20, () => {});
+
+function post(p: string, token?: string): Promise<Response> {
+  return fetch(`${collector.httpUrl}${p}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: '{}',
+  });
+}
 
 describe('every endpoint requires a token once tokens are configured', () => {
   it('has exactly the public routes probes and the login page need', () => {
@@ -67,6 +79,25 @@ describe('every endpoint requires a token once tokens are configured', () => {
       expect((await get(`${p}?service=x`, 'not-a-token-at-all')).status, p).toBe(401);
       expect((await get(`${p}?service=x`, T.writeA)).status, p).toBe(403);
       expect([401, 403]).not.toContain((await get(`${p}?service=x`, T.readA)).status);
+    }
+  });
+
+  it('guards every POST route by its scope: the querier needs read, ingest needs write', async () => {
+    const paths = Object.keys(POSTS);
+    expect(paths).toEqual(expect.arrayContaining(['/ingest', '/push.v1.PusherService/Push', '/querier.v1.QuerierService/SelectMergeStacktraces']));
+    for (const [p, r] of Object.entries(POSTS)) {
+      expect(['read', 'write'], p).toContain(r.access);
+      expect(p.startsWith('/querier.v1.') ? 'read' : 'write', p).toBe(r.access);
+      const anonymous = await post(p);
+      expect(anonymous.status, p).toBe(401);
+      expect(anonymous.headers.get('www-authenticate'), p).toMatch(/^Bearer/);
+      expect((await post(p, 'not-a-token-at-all')).status, p).toBe(401);
+      // The login cookie is never taken on a POST (a page cannot post with it).
+      const cookie = await fetch(`${collector.httpUrl}${p}`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: `heapwatch_token=${T.all}` }, body: '{}' });
+      expect(cookie.status, p).toBe(401);
+      const [wrong, right] = r.access === 'read' ? [T.writeA, T.readA] : [T.readA, T.writeA];
+      expect((await post(p, wrong)).status, p).toBe(403);
+      expect([401, 403], p).not.toContain((await post(p, right)).status);
     }
   });
 
@@ -116,6 +147,35 @@ describe('tenants', () => {
     ]);
     // The default tenant wrote ingest-auth only.
     expect((await services(T.readOnly)).map((s) => s.service)).toEqual(['ingest-auth']);
+  });
+
+  it('answers Grafana\'s querier with the token\'s tenant only', async () => {
+    const values = async (token: string) => {
+      const res = await fetch(`${collector.httpUrl}/querier.v1.QuerierService/LabelValues`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ name: 'service_name', start: '1', end: String(Date.now() + 60_000) }),
+      });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { names?: string[] }).names ?? [];
+    };
+    await waitFor('both tenants stored', async () => ((await services(T.readB)).length === 2 ? true : undefined));
+    expect(await values(T.readA)).toEqual([SERVICE]);
+    expect(await values(T.readB)).toEqual([SERVICE, 'only-b']);
+    const flame = async (token: string) => {
+      const res = await fetch(`${collector.httpUrl}/querier.v1.QuerierService/SelectMergeStacktraces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ profileTypeID: 'memory:inuse_space:bytes:space:bytes', labelSelector: `{service_name="${SERVICE}"}`, start: '1', end: String(Date.now() + 60_000) }),
+      });
+      expect(res.status).toBe(200);
+      return JSON.stringify(await res.json());
+    };
+    const [a, b] = [await flame(T.readA), await flame(T.readB)];
+    expect(a).toContain('teamAOnlyFunction');
+    expect(a).not.toContain('teamBOnlyFunction');
+    expect(b).toContain('teamBOnlyFunction');
+    expect(b).not.toContain('teamAOnlyFunction');
   });
 
   it('merges the profile of the token\'s tenant only', async () => {

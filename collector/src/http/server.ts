@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Access, AccessResult } from '../auth/access';
-import { bearer, OPEN, type Principal } from '../auth/tokens';
+import { bearer, OPEN, type Principal, type Scope } from '../auth/tokens';
 import type { Readiness } from '../health/readiness';
 import type { Logger } from '../log';
 import { diffScale } from '../query/diff';
@@ -17,15 +17,10 @@ import { toPprof } from '../query/pprof';
 import type { ProfileQuery, ProfileStore, TenantStore } from '../store/store';
 import { StaticAssets } from './assets';
 import { HOUR_MS, MINUTE_MS, SECOND_MS } from '../units';
+import type { PostHandler } from './connect';
+import { HttpError } from './errors';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { HttpError } from './errors';
 
 export interface ApiDeps {
   store: ProfileStore;
@@ -38,6 +33,10 @@ export interface ApiDeps {
   evidence?: (store: TenantStore, service: string) => Promise<unknown>;
   /** The web UI's files; default: collector/ui/dist. */
   assets?: StaticAssets;
+  /** POST routes by path (the Connect services, Pyroscope's /ingest); each answers its own errors. */
+  posts?: Record<string, PostRoute>;
+  /** More lines for GET /metrics, in Prometheus text format (alerts, the caller's tenant's flagged findings). */
+  extraMetrics?: (tenant: string) => Promise<string[]>;
   /** Tokens and the throttle; every route but the public ones requires the read scope when tokens are configured. */
   access: Access;
   /** Caps concurrent API reads (collector.ts). */
@@ -59,6 +58,20 @@ export interface RequestContext {
 }
 
 type Handler = (ctx: RequestContext, res: http.ServerResponse) => Promise<void>;
+
+/**
+ * A POST route: `read` (the Connect querier) or `write` (Pyroscope's
+ * ingest), checked by the dispatcher like any route; the handler gets the
+ * caller's tenant and its store. The token comes only from the
+ * authorization header, never the login cookie, so a page the browser
+ * opens cannot post with it.
+ */
+export interface PostRoute {
+  access: Scope;
+  /** A Connect method: a refusal is a Connect error (`{code, message}`). */
+  connect: boolean;
+  handler: PostHandler;
+}
 
 export interface Route {
   /**
@@ -190,7 +203,7 @@ export function routes(deps: ApiDeps): Record<string, Route> {
       res.writeHead(303, { 'set-cookie': cookie.join('; '), location: '/', 'content-length': 0 });
       res.end();
     }),
-    '/metrics': route('read', false, async ({ params }, res) => {
+    '/metrics': route('read', false, async ({ params, principal }, res) => {
       only(params, []);
       const lines: string[] = [];
       for (const [name, value] of Object.entries(deps.metrics?.() ?? {})) {
@@ -205,6 +218,7 @@ export function routes(deps: ApiDeps): Record<string, Route> {
           lines.push(`heapwatch_not_ready_reason{reason="${code}"} ${r.codes.includes(code) ? 1 : 0}`);
         }
       }
+      lines.push(...((await deps.extraMetrics?.(principal.tenant)) ?? []));
       const mem = process.memoryUsage();
       lines.push('# TYPE heapwatch_collector_rss_bytes gauge', `heapwatch_collector_rss_bytes ${mem.rss}`);
       const text = `${lines.join('\n')}\n`;
@@ -306,15 +320,18 @@ export function routes(deps: ApiDeps): Record<string, Route> {
 }
 
 /** The answer to a request whose token was refused. */
-function refuse(res: http.ServerResponse, a: Exclude<AccessResult, { ok: true }>): void {
+function refuse(res: http.ServerResponse, a: Exclude<AccessResult, { ok: true }>, post?: PostRoute): void {
+  // A Connect client reads `{code, message}`; the status is the same.
+  const connect = post?.connect ?? false;
+  const body = (code: string, message: string) => (connect ? { code, message } : { error: message });
   if (a.reason === 'throttled') {
     res.setHeader('retry-after', String(Math.ceil(a.retryAfterMs / 1000)));
-    sendJson(res, 429, { error: a.message });
+    sendJson(res, 429, body('resource_exhausted', a.message));
   } else if (a.reason === 'forbidden') {
-    sendJson(res, 403, { error: a.message });
+    sendJson(res, 403, body('permission_denied', a.message));
   } else {
     res.setHeader('www-authenticate', 'Bearer realm="heapwatch"');
-    sendJson(res, 401, { error: `${a.message}: send "authorization: Bearer TOKEN", or log in at /login` });
+    sendJson(res, 401, body('unauthenticated', post ? `${a.message}: send "authorization: Bearer TOKEN"` : `${a.message}: send "authorization: Bearer TOKEN", or log in at /login`));
   }
 }
 
@@ -362,27 +379,47 @@ export class HttpApi {
    */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = this.routes[url.pathname];
+    const post = this.deps.posts?.[url.pathname];
+    const route = post ? undefined : this.routes[url.pathname];
     const secure = this.deps.tls !== undefined;
     const address = req.socket.remoteAddress ?? '';
     let principal: Principal = OPEN;
     if (route?.access !== 'public') {
-      const token = bearer(req.headers.authorization) ?? cookieToken(req.headers.cookie);
-      const a = this.deps.access.check(address, token, 'read');
+      const token = post ? bearer(req.headers.authorization) : bearer(req.headers.authorization) ?? cookieToken(req.headers.cookie);
+      const a = this.deps.access.check(address, token, post?.access ?? 'read');
       if (!a.ok) {
         // A browser opening a page is sent to log in; a program gets the status.
-        if (a.reason === 'unauthenticated' && req.method === 'GET' && /\btext\/html\b/.test(req.headers.accept ?? '')) {
+        if (!post && a.reason === 'unauthenticated' && req.method === 'GET' && /\btext\/html\b/.test(req.headers.accept ?? '')) {
           res.writeHead(303, { location: '/login', 'content-length': 0 });
           res.end();
-        } else refuse(res, a);
+        } else refuse(res, a, post);
         return;
       }
       principal = a.principal;
+    }
+    if (post) {
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST');
+        sendJson(res, 405, { error: `${req.method} is not allowed; use POST` });
+        return;
+      }
+      const ctx = { store: this.deps.store.forTenant(principal.tenant), tenant: principal.tenant };
+      const run = (): Promise<void> => post.handler(req, res, ctx);
+      // The querier's reads share the API's read cap; ingest has the ingester's bounds.
+      (post.access === 'read' ? this.deps.reads.run(run) : run()).catch((err: unknown) => this.fail(url.pathname, res, err));
+      return;
     }
     // The web UI's files are behind the same check as the API (a browser
     // without a token is sent to /login above).
     const asset = route ? undefined : this.assets.lookup(url.pathname);
     if (!route && !asset) {
+      if (req.method === 'POST' && /^\/[\w.]+\/\w+$/.test(url.pathname)) {
+        // A Connect client calling a method heapwatch does not serve.
+        const text = JSON.stringify({ code: 'unimplemented', message: `${url.pathname.slice(1)} is not implemented by heapwatch` });
+        res.writeHead(501, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
       const hint = url.pathname === '/' ? ' (the web UI is not built: run `npm run build`)' : '';
       sendJson(res, 404, { error: `no such endpoint: ${url.pathname}${hint}` });
       return;
@@ -399,22 +436,24 @@ export class HttpApi {
     if (!route) return;
     const ctx: RequestContext = { params: url.searchParams, store: this.deps.store.forTenant(principal.tenant), principal, secure, address };
     const run = (): Promise<void> => route.handler(ctx, res);
-    (route.limited ? this.deps.reads.run(run) : run()).catch((err: unknown) => {
-      if (err instanceof HttpError) {
-        sendJson(res, err.status, { error: err.message });
-        return;
+    (route.limited ? this.deps.reads.run(run) : run()).catch((err: unknown) => this.fail(url.pathname, res, err));
+  }
+
+  private fail(pathname: string, res: http.ServerResponse, err: unknown): void {
+    if (err instanceof HttpError) {
+      if (!res.headersSent) sendJson(res, err.status, { error: err.message });
+      return;
+    }
+    if (err instanceof LimitError) {
+      if (res.headersSent) res.destroy();
+      else {
+        res.setHeader('retry-after', String(err.retryAfterSeconds));
+        sendJson(res, 503, { error: err.message });
       }
-      if (err instanceof LimitError) {
-        if (res.headersSent) res.destroy();
-        else {
-          res.setHeader('retry-after', String(err.retryAfterSeconds));
-          sendJson(res, 503, { error: err.message });
-        }
-        return;
-      }
-      this.deps.log.error(`${url.pathname} failed: ${(err as Error)?.stack ?? String(err)}`);
-      if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${(err as Error)?.message ?? String(err)}` });
-      else res.destroy();
-    });
+      return;
+    }
+    this.deps.log.error(`${pathname} failed: ${(err as Error)?.stack ?? String(err)}`);
+    if (!res.headersSent) sendJson(res, 500, { error: `internal error: ${(err as Error)?.message ?? String(err)}` });
+    else res.destroy();
   }
 }

@@ -10,7 +10,7 @@ import { BoundedSet } from '../lru';
 import { Batcher, ExpiredError, type BatcherOptions } from '../store/batcher';
 import { profileKeyString, type ProfileRow, type ProfileStore, type StackRow } from '../store/store';
 import { KnownStacks } from './known-stacks';
-import { normalize, stackIdDecimal } from './normalize';
+import { normalize, stackIdDecimal, type NormalizedProfile } from './normalize';
 import { Slots } from './slots';
 import { StoredProfiles } from './stored-profiles';
 import { decodeProfile, DEFAULT_LIMITS, validateEnvelope, type Limits } from './validate';
@@ -30,6 +30,14 @@ export interface IngestResult {
   /** False when the profile had been stored before (a retry). */
   stored: boolean;
   stacks: number;
+}
+
+interface Prepared {
+  req: IngestRequest__Output;
+  tenant: string;
+  instance: string;
+  profileKey: string;
+  stacks: NormalizedProfile | null;
 }
 
 const DEFAULT_BATCH: BatcherOptions = {
@@ -122,7 +130,26 @@ export class Ingester {
     }
   }
 
+  /**
+   * Ingests several profiles of `tenant` all or nothing: every one is
+   * validated and decoded before any is stored, so a request with one bad
+   * profile stores none (Pyroscope's Push carries many).
+   */
+  async ingestAll(reqs: readonly IngestRequest__Output[], tenant: string): Promise<IngestResult[]> {
+    const never = () => false;
+    const prepared: Prepared[] = [];
+    for (const req of reqs) prepared.push(await this.prepare(req, tenant, never));
+    const results: IngestResult[] = [];
+    for (const p of prepared) results.push(await this.store(p, never));
+    return results;
+  }
+
   private async ingestOnce(req: IngestRequest__Output, tenant: string, expired: () => boolean): Promise<IngestResult> {
+    return this.store(await this.prepare(req, tenant, expired), expired);
+  }
+
+  /** Validates and decodes; null stacks when the profile is already stored (a retry). */
+  private async prepare(req: IngestRequest__Output, tenant: string, expired: () => boolean): Promise<Prepared> {
     const check = (where: string): void => {
       if (expired()) throw new ExpiredError(where);
     };
@@ -137,21 +164,28 @@ export class Ingester {
     const key = { tenant, service: req.service, instance, profileId: req.profileId };
     const profileKey = profileKeyString(key);
     if (this.knownProfiles.has(profileKey) || (await this.storedProfiles.has(key))) {
-      this.counters.duplicates++;
-      return { stored: false, stacks: 0 };
+      return { req, tenant, instance, profileKey, stacks: null };
     }
-    let stacks;
     await this.decodeSlots.acquire();
     try {
       check('before the profile was decoded');
-      stacks = normalize(await decodeProfile(req.pprofGzip, this.limits));
+      return { req, tenant, instance, profileKey, stacks: normalize(await decodeProfile(req.pprofGzip, this.limits)) };
     } catch (err) {
       if (!(err instanceof ExpiredError)) this.counters.rejected++;
       throw err;
     } finally {
       this.decodeSlots.release();
     }
+  }
 
+  private async store({ req, tenant, instance, profileKey, stacks }: Prepared, expired: () => boolean): Promise<IngestResult> {
+    const check = (where: string): void => {
+      if (expired()) throw new ExpiredError(where);
+    };
+    if (!stacks || this.knownProfiles.has(profileKey)) {
+      this.counters.duplicates++;
+      return { stored: false, stacks: 0 };
+    }
     const time = req.endTimeMs;
     const known = this.knownStacks.of(tenant, req.service);
     const stackRows: StackRow[] = [];

@@ -25,6 +25,25 @@ export interface AlertEntry {
   firstFlaggedAt: string | null;
   /** Profiles since the key was cleared (absent while flagged or never flagged). */
   sinceCleared?: number;
+  /** What the key is, as last flagged: what a "cleared" notification names. */
+  subject?: AlertSubject;
+}
+
+/** A flagged site or process gauge, as notifications describe it (leaks/transitions.ts). */
+export interface AlertSubject {
+  kind: 'site' | 'heap' | 'external';
+  function?: string;
+  file?: string;
+  line?: number;
+  instance?: string;
+  growthBytesPerHour: number;
+  timeToLimitSeconds: number | null;
+  /**
+   * When this flag began (ISO). Unlike firstFlaggedAt, which a flag soon
+   * after a clear inherits, it is new on every flag: a flag and its clear
+   * share it, and notifications are identified by it.
+   */
+  flaggedAt: string;
 }
 
 export interface AlertState {

@@ -26,6 +26,7 @@
  * instances) and alert.ts (consecutive evaluations).
  */
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState, type Trend } from './alert';
+import { transitions, type LeakEvent } from './transitions';
 import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
@@ -34,7 +35,8 @@ import { readEvidence, type LeakEvidence } from './evidence';
 import type { LeakReport, LeakSite, ProcessFinding } from './report';
 import { siteContext, type Frame } from '../model/site';
 
-export { formatLeakTable } from './report';
+export { bytes as formatBytes, duration as formatDuration, formatLeakTable } from './report';
+export type { LeakEvent } from './transitions';
 export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
 export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
@@ -49,6 +51,8 @@ export interface EvaluateOptions {
   now: () => number;
   /** Store the report and its advanced alert state (only the lease holder does). */
   persist: boolean;
+  /** Called with the keys that became flagged or cleared, once the report is stored (never when not persisted). */
+  onEvents?: (events: LeakEvent[]) => void;
 }
 
 export const DEFAULT_EVALUATE: EvaluateOptions = {
@@ -114,17 +118,39 @@ export async function evaluateLeaks(
     const e = state.entries[key];
     return e?.flagged ? e.firstFlaggedAt ?? evaluatedAt : null;
   };
+  /** When the current flag of `key` began: kept from the last evaluation while it stays flagged. */
+  const flaggedAt = (key: string): string => {
+    const before = prev.entries[key];
+    return (before?.flagged && before.subject?.flaggedAt) || evaluatedAt;
+  };
+
+  const process: ProcessFinding[] = d.process
+    .filter((p) => flagged(p.key))
+    .map((p) => {
+      const finding: ProcessFinding = {
+        kind: p.kind,
+        instance: p.instance,
+        growthBytesPerHour: Math.round(p.growthBytesPerHour),
+        timeToLimitSeconds: p.timeToLimitSeconds === null ? null : Math.round(p.timeToLimitSeconds),
+      };
+      state.entries[p.key]!.subject = { ...finding, flaggedAt: flaggedAt(p.key) };
+      return finding;
+    })
+    .sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
+  // A site's time to the heap limit is its process's: the soonest of the service's heap findings.
+  const limits = process.filter((p) => p.kind === 'heap' && p.timeToLimitSeconds !== null).map((p) => p.timeToLimitSeconds!);
+  const timeToLimitSeconds = limits.length ? Math.min(...limits) : null;
 
   const flaggedSites = [...d.sites.values()].filter((s) => flagged(`site:${s.siteId}`));
   const details = new Map((await store.siteDetails(service, flaggedSites.map((s) => s.siteId), profiles)).map((x) => [x.siteId, x]));
   const leaks: LeakSite[] = flaggedSites.map((s) => {
     const x = details.get(s.siteId);
-    const site = x?.site ?? { function: '', file: '', line: 0 };
-    const ctx = siteContext(x?.stack ?? [], site);
-    return {
-      function: site.function,
-      file: site.file,
-      line: site.line,
+    const loc = x?.site ?? { function: '', file: '', line: 0 };
+    const ctx = siteContext(x?.stack ?? [], loc);
+    const site: LeakSite = {
+      function: loc.function,
+      file: loc.file,
+      line: loc.line,
       siteKind: ctx.siteKind,
       allocatedIn: ctx.allocatedIn ? frameText(ctx.allocatedIn) : null,
       stack: x ? x.stack.map(frameText) : [],
@@ -137,22 +163,29 @@ export async function evaluateLeaks(
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
       attribution: s.attribution,
     };
+    state.entries[`site:${s.siteId}`]!.subject = {
+      kind: 'site',
+      function: site.function,
+      file: site.file,
+      line: site.line,
+      growthBytesPerHour: site.growthBytesPerHour,
+      timeToLimitSeconds,
+      flaggedAt: flaggedAt(`site:${s.siteId}`),
+    };
+    return site;
   });
   leaks.sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
-  const process: ProcessFinding[] = d.process
-    .filter((p) => flagged(p.key))
-    .map((p) => ({
-      kind: p.kind,
-      instance: p.instance,
-      growthBytesPerHour: Math.round(p.growthBytesPerHour),
-      timeToLimitSeconds: p.timeToLimitSeconds === null ? null : Math.round(p.timeToLimitSeconds),
-    }))
-    .sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
 
   const report: LeakReport = { service, evaluatedAt, leaks, process };
   const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
   const stored: StoredReport = { ...report, alertState: state, suspects };
-  if (o.persist) await store.writeFinding(service, nowMs, JSON.stringify(stored));
+  if (o.persist) {
+    await store.writeFinding(service, nowMs, JSON.stringify(stored));
+    if (o.onEvents) {
+      const events = transitions(store.tenant, service, prev, state, evaluatedAt);
+      if (events.length) o.onEvents(events);
+    }
+  }
   return report;
 }
 

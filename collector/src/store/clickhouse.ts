@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { LabelReads } from './label-reads';
 import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
 import { profilesInsert } from './profiles-insert';
@@ -46,6 +47,7 @@ export class ClickHouseStore implements ProfileStore {
   private readonly sql: Sql;
   private readonly profileReads: ProfileReads;
   private readonly leakReads: LeakReads;
+  private readonly labelReads: LabelReads;
 
   private constructor(
     private readonly client: ClickHouseClient,
@@ -66,6 +68,7 @@ export class ClickHouseStore implements ProfileStore {
       },
     };
     this.profileReads = new ProfileReads(this.sql);
+    this.labelReads = new LabelReads(this.sql);
     this.leakReads = new LeakReads(this.sql, new StackSites(this.sql, stackSiteCacheSize));
   }
 
@@ -108,13 +111,17 @@ export class ClickHouseStore implements ProfileStore {
   }
 
   forTenant(tenant: string): TenantStore {
-    const { profileReads: p, leakReads: l } = this;
+    const { profileReads: p, leakReads: l, labelReads: r } = this;
     return {
       tenant,
       writeFinding: (service, evaluatedAtMs, report) => l.writeFinding(tenant, service, evaluatedAtMs, report),
       services: () => p.services(tenant),
       serviceExists: (service) => p.serviceExists(tenant, service),
       mergedProfile: (q) => p.mergedProfile(tenant, q),
+      labelNames: (q, limit) => r.labelNames(tenant, q, limit),
+      labelValues: (name, q, limit) => r.labelValues(tenant, name, q, limit),
+      labelSets: (q, limit) => r.labelSets(tenant, q, limit),
+      totalSeries: (q) => r.totalSeries(tenant, q),
       profilePoints: (service, maxProfiles, lookbackMs) => l.profilePoints(tenant, service, maxProfiles, lookbackMs),
       sitePoints: (service, window) => l.sitePoints(tenant, service, window),
       siteDetails: (service, siteIds, window) => l.siteDetails(tenant, service, siteIds, window),

@@ -8,7 +8,7 @@
  * the range, then sums the instances (docs/storage.md).
  */
 import type { Sql } from './sql';
-import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ServiceSummary, type TenantService } from './store';
+import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ProfileSelection, type ServiceSummary, type TenantService } from './store';
 
 /**
  * Label filters that also match the profile's own instance fields, so a
@@ -22,10 +22,9 @@ const PSEUDO_LABELS: Readonly<Record<string, (param: string) => string>> = {
   instance: (p) => `instance = {${p}:String}`,
 };
 
-/** The WHERE clause of the profiles a query selects, with its parameters. */
-function selection(tenant: string, q: ProfileQuery, params: Record<string, unknown>): string {
+/** The WHERE clause of the tenant's profiles a selection selects (every service when it names none), with its parameters. */
+export function selection(tenant: string, q: ProfileSelection, params: Record<string, unknown>): string {
   params.tenant = tenant;
-  params.service = q.service;
   params.from = q.fromMs;
   params.to = q.toMs;
   const labelFilter = Object.entries(q.labels)
@@ -37,7 +36,12 @@ function selection(tenant: string, q: ProfileQuery, params: Record<string, unkno
       return pseudo ? ` AND (${label} OR ${pseudo(`lv${i}`)})` : ` AND ${label}`;
     })
     .join('');
-  return `tenant = {tenant:String} AND service = {service:String}
+  let service = '';
+  if (q.service !== undefined) {
+    params.service = q.service;
+    service = ' AND service = {service:String}';
+  }
+  return `tenant = {tenant:String}${service}
       AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
       AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')${labelFilter}`;
 }

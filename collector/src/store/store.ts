@@ -41,11 +41,48 @@ export interface ServiceSummary {
   lastSeen: string;
 }
 
-export interface ProfileQuery {
-  service: string;
+/**
+ * The label name under which reads present the service (Pyroscope's name
+ * for it): labelValues(SERVICE_LABEL) lists services, and grouping by it
+ * groups by service; an agent's own label of that name is shadowed.
+ */
+export const SERVICE_LABEL = 'service_name';
+
+/** Profiles of one service (or of every service) in a time range whose labels match. */
+export interface ProfileSelection {
+  /** Absent: every service. */
+  service?: string;
   fromMs: number;
   toMs: number;
   /** Every label must match exactly. */
+  labels: Record<string, string>;
+}
+
+export interface ProfileQuery extends ProfileSelection {
+  service: string;
+}
+
+/** `totalSeries`: the selection, cut into steps and grouped. */
+export interface SeriesQuery extends ProfileSelection {
+  stepMs: number;
+  /** Label names to group by; `service_name` is the service. */
+  groupBy: readonly string[];
+  /** Most points returned. */
+  limit: number;
+}
+
+export interface SeriesPoint {
+  /** The value of each `groupBy` label, in order ('' where a profile has none). */
+  group: string[];
+  /** Start of the step, Unix ms. */
+  timeMs: number;
+  bytes: number;
+  objects: number;
+}
+
+/** A distinct label set of stored profiles: the service and the agent's labels. */
+export interface LabelSet {
+  service: string;
   labels: Record<string, string>;
 }
 
@@ -155,6 +192,17 @@ export interface TenantStore {
   serviceExists(service: string): Promise<boolean>;
   /** Each instance averaged over its profiles in the range, summed over instances. */
   mergedProfile(q: ProfileQuery): Promise<MergedProfile>;
+  /** Label names of the selected profiles (the agent's labels), sorted, at most `limit`. */
+  labelNames(q: ProfileSelection, limit: number): Promise<string[]>;
+  /** Values of label `name` in the selected profiles, sorted, at most `limit`. */
+  labelValues(name: string, q: ProfileSelection, limit: number): Promise<string[]>;
+  /** Distinct (service, labels) of the selected profiles, at most `limit`. */
+  labelSets(q: ProfileSelection, limit: number): Promise<LabelSet[]>;
+  /**
+   * In-use totals per step with the merge's semantics: within a step each
+   * instance is averaged over its profiles, then instances are summed.
+   */
+  totalSeries(q: SeriesQuery): Promise<SeriesPoint[]>;
   /**
    * The last `maxProfiles` profiles of every instance of `service` whose
    * newest profile is at most `lookbackMs` older than the service's newest,
