@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pool } from '../lib/pool.mjs';
 import { startCollector } from '../scenarios/runner.mjs';
 import { buildScenario, listRealScenarios, missingService, runRealScenario, servicesAnswer } from '../scenarios/real-runner.mjs';
 
@@ -43,18 +44,6 @@ const PARALLEL = Math.max(1, Number(args.parallel));
 const ONLY = args.only ? new Set(args.only.split(',')) : null;
 const SAMPLING = args.sampling ? Number(args.sampling) : undefined;
 if (!(INTERVAL_MS >= 1000) || !(MINUTES > 0)) throw new Error('--interval-ms must be >= 1000 and --minutes > 0');
-
-async function pool(tasks, n) {
-  const out = new Array(tasks.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      const i = next++;
-      out[i] = await tasks[i]();
-    }
-  }));
-  return out;
-}
 
 function verdict(r) {
   if (r.error) return 'ERROR';

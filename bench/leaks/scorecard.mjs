@@ -32,6 +32,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
+import { pool } from '../lib/pool.mjs';
 import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, startCollector } from '../scenarios/runner.mjs';
 
 // The detection-time formula (docs/detector.md#detection-time), from the build.
@@ -56,18 +57,6 @@ const SAMPLINGS = args.sampling.split(',').map(Number);
 const PARALLEL = Number(args.parallel);
 const ONLY = args.only ? new Set(args.only.split(',')) : null;
 const GC_ASSIST_BUDGET = Number(args['gc-assist-budget']);
-
-async function pool(tasks, n) {
-  const out = new Array(tasks.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      const i = next++;
-      out[i] = await tasks[i]();
-    }
-  }));
-  return out;
-}
 
 function median(xs) {
   if (!xs.length) return null;
