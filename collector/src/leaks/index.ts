@@ -27,7 +27,7 @@
  */
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState, type Trend } from './alert';
 import { transitions, type LeakEvent } from './transitions';
-import { DEFAULT_DETECT, detect, type DetectOptions } from './detect';
+import { DEFAULT_DETECT, detect, needsLongerWindow, type DetectOptions } from './detect';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
@@ -103,7 +103,9 @@ export async function evaluateLeaks(
   const nowMs = o.now();
   const evaluatedAt = new Date(nowMs).toISOString();
   const prev = await previousState(store, service);
-  const profiles = await store.profilePoints(service, o.detect.rule.maxProfiles, o.lookbackMs);
+  let profiles = await store.profilePoints(service, o.detect.rule.maxProfiles, o.lookbackMs);
+  // Series without GC information are judged on a longer window (detect.ts, ruleWithoutGc).
+  if (needsLongerWindow(profiles, o.detect)) profiles = await store.profilePoints(service, o.detect.ruleWithoutGc.maxProfiles, o.lookbackMs);
   const points = await store.sitePoints(service, profiles);
   // Silence ages every instance (detect.ts), on the collector's clock only.
   const newest = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
