@@ -22,6 +22,7 @@ import { IngestError } from '../ingest/errors';
 import { foreignHeapProfile, foreignRequest, type Series } from '../ingest/foreign-heap';
 import type { Ingester } from '../ingest/ingester';
 import { SERVICE_LABEL } from '../store/store';
+import { SECOND_MS } from '../units';
 import { readBody } from './body';
 import { ConnectError, type CallContext, type ConnectService, type PostHandler } from './connect';
 import { HttpError } from './errors';
@@ -85,7 +86,12 @@ export function pyroscopeIngestRoute(ingester: Ingester, maxBodyBytes: number): 
       const series = parseAppName(name);
       const spyName = q.get('spyName') ?? '';
       const heap = await foreignHeapProfile(pprof, ingester.limits, { nodeNames: spyName === 'nodespy' });
-      const request = foreignRequest(series, heap.pprof, fromMs, untilMs, { runtime: spyName, agent: 'pyroscope' });
+      // from and until are whole seconds; the profile's own time (in ms, as
+      // @datadog/pprof sets it) refines the end where it falls within them,
+      // so that snapshots less than a second apart stay apart.
+      const own = heap.timeMs + heap.durationMs;
+      const endMs = heap.timeMs > 0 && own >= untilMs - SECOND_MS && own <= untilMs + SECOND_MS ? own : untilMs;
+      const request = foreignRequest(series, heap.pprof, Math.min(fromMs, endMs), endMs, { runtime: spyName, agent: 'pyroscope' });
       await ingester.ingest(request, tenant);
     } catch (err) {
       if (err instanceof IngestError) throw new HttpError(httpStatus(err), err.message);

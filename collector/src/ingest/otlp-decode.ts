@@ -138,10 +138,10 @@ class Walk {
     const total = (this.totals.get(key) ?? 0) + n;
     this.totals.set(key, total);
     const cap = this.caps.total[key];
-    if (cap && total > cap[0]) throw invalid(`the request's ${key} holds more than ${cap[0]} entries (limit ${cap[1]}, docs/security.md#decoding-limits)`);
+    if (cap && total > cap[0]) throw invalid(`the request's ${key} holds more than ${cap[0]} entries (limit ${cap[1]}, docs/security.md#ingest-limits)`);
     this.nodes += n;
     if (this.nodes > this.limits.maxFrames) {
-      throw invalid(`the request holds more than ${this.limits.maxFrames} repeated values and strings (limit maxFrames, docs/security.md#decoding-limits)`);
+      throw invalid(`the request holds more than ${this.limits.maxFrames} repeated values and strings (limit maxFrames, docs/security.md#ingest-limits)`);
     }
   }
 
@@ -149,7 +149,7 @@ class Walk {
   message(type: protobuf.Type, pos: number, end: number, depth: number): void {
     if (depth > MAX_DEPTH) throw invalid(`the request nests messages more than ${MAX_DEPTH} deep`);
     if (++this.messages > this.limits.maxLines) {
-      throw invalid(`the request holds more than ${this.limits.maxLines} messages (limit maxLines, docs/security.md#decoding-limits)`);
+      throw invalid(`the request holds more than ${this.limits.maxLines} messages (limit maxLines, docs/security.md#ingest-limits)`);
     }
     let local: Map<string, number> | undefined;
     const perParent = (key: string, n: number): void => {
@@ -158,7 +158,7 @@ class Walk {
       local ??= new Map();
       const count = (local.get(key) ?? 0) + n;
       local.set(key, count);
-      if (count > cap[0]) throw invalid(`a ${key.replace('.', "'s ")} holds more than ${cap[0]} entries (limit ${cap[1]}, docs/security.md#decoding-limits)`);
+      if (count > cap[0]) throw invalid(`a ${key.replace('.', "'s ")} holds more than ${cap[0]} entries (limit ${cap[1]}, docs/security.md#ingest-limits)`);
     };
     while (pos < end) {
       let tag: number;
@@ -206,7 +206,7 @@ class Walk {
               if (field.type === 'string') {
                 this.stringBytes += len;
                 if (this.stringBytes > this.limits.maxStringBytes) {
-                  throw invalid(`the request's strings are over ${this.limits.maxStringBytes} bytes (limit maxStringBytes, docs/security.md#decoding-limits)`);
+                  throw invalid(`the request's strings are over ${this.limits.maxStringBytes} bytes (limit maxStringBytes, docs/security.md#ingest-limits)`);
                 }
               }
             }
@@ -245,7 +245,7 @@ export function decodeExportJson(text: string, limits: Limits): protobuf.Message
     const c = text.charCodeAt(i);
     if (c === 0x7b || c === 0x5b || c === 0x2c) values++;
   }
-  if (values > limits.maxFrames) throw invalid(`the JSON body holds more than ${limits.maxFrames} values (limit maxFrames, docs/security.md#decoding-limits)`);
+  if (values > limits.maxFrames) throw invalid(`the JSON body holds more than ${limits.maxFrames} values (limit maxFrames, docs/security.md#ingest-limits)`);
   const type = otlpProtos().lookupType(REQUEST_TYPE);
   let bytes: Uint8Array;
   try {

@@ -288,7 +288,7 @@ class PprofBuilder {
       const indices = this.r.d.stackTable[stack]?.locationIndices ?? [];
       this.frames.count += indices.length;
       if (this.frames.count > this.frames.max) {
-        throw invalid(`the request's samples hold more than ${this.frames.max} frames once their stacks are expanded (limit maxFrames, docs/security.md#decoding-limits)`);
+        throw invalid(`the request's samples hold more than ${this.frames.max} frames once their stacks are expanded (limit maxFrames, docs/security.md#ingest-limits)`);
       }
       const locationId = indices.map((li, k) => this.locationId(li, `dictionary.stack_table[${stack}].location_indices[${k}]`));
       samples.push(new PSample({ locationId, value }));
@@ -326,6 +326,8 @@ export function mapExport(message: Message, limits: Limits, nowMs: number): Otlp
   let leftOut = 0;
   req.resourceProfiles.forEach((rp, ri) => {
     const rwhere = `resource_profiles[${ri}]`;
+    // A resource without profiles says nothing, and needs no service.name.
+    if (!rp.scopeProfiles.some((sp) => sp.profiles.length > 0)) return;
     const series = resourceSeries(rp.resource?.attributes ?? [], r, `${rwhere}.resource`, limits.maxLabels);
     rp.scopeProfiles.forEach((sp, si) => {
       // One snapshot per (time, duration): its in-use space, objects and allocation profiles.

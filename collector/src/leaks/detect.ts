@@ -26,7 +26,8 @@ export interface DetectOptions {
    * no major GC count and no heap used (Pyroscope SDKs, OpenTelemetry; see
    * InstanceSeries.noGcInfo). No GC can be seen or guessed in it, so its
    * window only counts once it spans the rule's profilesWithoutGc: the
-   * window holds that many (evaluateLeaks reads them for such services).
+   * window holds that many (evaluateLeaks reads them, and the ones it
+   * replays, for such services).
    */
   ruleWithoutGc: RuleOptions;
   /**
@@ -335,9 +336,10 @@ export function instanceSeries(
 }
 
 /**
- * Whether evaluateLeaks should read `ruleWithoutGc.maxProfiles` profiles per
- * instance rather than the rule's: some instance without GC information
- * has filled the rule's window (`profiles`: what it read with that window).
+ * Whether evaluateLeaks should read `ruleWithoutGc.maxProfiles` (and
+ * `maxReplayProfiles` more) profiles per instance rather than the rule's:
+ * some instance without GC information has filled the rule's window
+ * (`profiles`: what it read with that window).
  */
 export function needsLongerWindow(profiles: readonly ProfilePoint[], opts: DetectOptions = DEFAULT_DETECT): boolean {
   if (opts.ruleWithoutGc.maxProfiles <= opts.rule.maxProfiles) return false;

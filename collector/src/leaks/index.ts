@@ -104,8 +104,12 @@ export async function evaluateLeaks(
   const evaluatedAt = new Date(nowMs).toISOString();
   const prev = await previousState(store, service);
   let profiles = await store.profilePoints(service, o.detect.rule.maxProfiles, o.lookbackMs);
-  // Series without GC information are judged on a longer window (detect.ts, ruleWithoutGc).
-  if (needsLongerWindow(profiles, o.detect)) profiles = await store.profilePoints(service, o.detect.ruleWithoutGc.maxProfiles, o.lookbackMs);
+  // Series without GC information are judged on a longer window (detect.ts,
+  // ruleWithoutGc), and only once it is full: read as many more as are
+  // replayed, so that each replayed profile has its full window.
+  if (needsLongerWindow(profiles, o.detect)) {
+    profiles = await store.profilePoints(service, o.detect.ruleWithoutGc.maxProfiles + o.detect.maxReplayProfiles, o.lookbackMs);
+  }
   const points = await store.sitePoints(service, profiles);
   // Silence ages every instance (detect.ts), on the collector's clock only.
   const newest = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
