@@ -12,51 +12,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
-import { Profile } from 'pprof-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJson, startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
+import { exported, FOREIGN_STACKS as STACKS, FOREIGN_STACKS_BYTES as TOTAL_BYTES, services } from '../helpers/exported';
 import { encodeRequest, exportClient, heapRequest, jsonRequest, ResponseType, StatusType, type SnapshotSpec } from '../helpers/otlp';
-import type { TestStack } from '../helpers/pprof';
-
-interface ServiceEntry {
-  service: string;
-  instances: number;
-  profiles: number;
-}
-
-const STACKS: TestStack[] = [
-  { frames: [['allocBuffer', '/app/buf.go', 12], ['main.handle', '/app/main.go', 30]], objects: 10, bytes: 40_960 },
-  { frames: [['json.Unmarshal', '/go/json.go', 99], ['main.handle', '/app/main.go', 30]], objects: 5, bytes: 1_024 },
-];
-const TOTAL_BYTES = 41_984;
-
-async function services(base: string, token?: string): Promise<ServiceEntry[]> {
-  const res = await fetch(`${base}/api/v1/services`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  expect(res.status).toBe(200);
-  return (await res.json()) as ServiceEntry[];
-}
-
-/** The exported pprof: total bytes and objects, and bytes per function counted once per sample holding it. */
-async function exported(base: string, service: string): Promise<{ bytes: number; objects: number; byFunction: Record<string, number>; raw: Buffer }> {
-  const res = await fetch(`${base}/api/v1/profile?service=${encodeURIComponent(service)}&from=0`);
-  expect(res.status).toBe(200);
-  const raw = Buffer.from(await res.arrayBuffer());
-  const p = Profile.decode(zlib.gunzipSync(raw));
-  const s = p.stringTable.strings;
-  const fn = new Map(p.function.map((f) => [String(f.id), s[Number(f.name)]!]));
-  const frame = new Map(p.location.map((l) => [String(l.id), fn.get(String(l.line[0]!.functionId))!]));
-  const bi = p.sampleType.findIndex((t) => s[Number(t.type)] === 'space');
-  const oi = p.sampleType.findIndex((t) => s[Number(t.type)] === 'objects');
-  const byFunction: Record<string, number> = {};
-  let bytes = 0;
-  let objects = 0;
-  for (const x of p.sample) {
-    bytes += Number(x.value[bi]);
-    objects += Number(x.value[oi]);
-    for (const name of new Set(x.locationId.map((id) => frame.get(String(id))!))) byFunction[name] = (byFunction[name] ?? 0) + Number(x.value[bi]);
-  }
-  return { bytes, objects, byFunction, raw };
-}
 
 function postOtlp(base: string, body: BodyInit, opts: { json?: boolean; path?: string; headers?: Record<string, string> } = {}): Promise<Response> {
   return fetch(`${base}${opts.path ?? '/v1development/profiles'}`, {

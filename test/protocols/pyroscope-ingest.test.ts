@@ -9,48 +9,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { Profile } from 'pprof-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, getJson, startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
-import { buildProfile, gzipProfile, type TestStack } from '../helpers/pprof';
+import { exported, FOREIGN_STACKS as STACKS, services, type ServiceEntry } from '../helpers/exported';
+import { buildProfile, gzipProfile } from '../helpers/pprof';
 import { pyroscopeClient } from '../helpers/pyroscope-client';
-
-interface ServiceEntry {
-  service: string;
-  instances: number;
-  profiles: number;
-}
-
-const STACKS: TestStack[] = [
-  { frames: [['allocBuffer', '/app/buf.go', 12], ['main.handle', '/app/main.go', 30]], objects: 10, bytes: 40_960 },
-  { frames: [['json.Unmarshal', '/go/json.go', 99], ['main.handle', '/app/main.go', 30]], objects: 5, bytes: 1_024 },
-];
-
-async function services(base: string): Promise<ServiceEntry[]> {
-  return (await getJson<ServiceEntry[]>(`${base}/api/v1/services`)).body;
-}
-
-/** Total bytes, and bytes per function counted once per sample it is on the stack of. */
-async function exported(base: string, service: string): Promise<{ bytes: number; byFunction: Record<string, number> }> {
-  const res = await fetch(`${base}/api/v1/profile?service=${encodeURIComponent(service)}&from=0`);
-  expect(res.status).toBe(200);
-  const p = Profile.decode(zlib.gunzipSync(Buffer.from(await res.arrayBuffer())));
-  const s = p.stringTable.strings;
-  const fn = new Map(p.function.map((f) => [String(f.id), s[Number(f.name)]!]));
-  const frame = new Map(p.location.map((l) => [String(l.id), fn.get(String(l.line[0]!.functionId))!]));
-  const bi = p.sampleType.findIndex((t) => s[Number(t.type)] === 'space');
-  const byFunction: Record<string, number> = {};
-  let bytes = 0;
-  for (const x of p.sample) {
-    bytes += Number(x.value[bi]);
-    for (const name of new Set(x.locationId.map((id) => frame.get(String(id))!))) {
-      byFunction[name] = (byFunction[name] ?? 0) + Number(x.value[bi]);
-    }
-  }
-  return { bytes, byFunction };
-}
 
 describe('Pyroscope agents -> heapwatch', () => {
   let collector: RunningCollector;

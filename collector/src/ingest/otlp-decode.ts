@@ -16,6 +16,7 @@
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { PROTO_ROOT } from '@heapwatch/proto';
+import { protoRoot } from '../protos';
 import { invalid } from './errors';
 import type { Limits } from './validate';
 
@@ -31,18 +32,9 @@ const RESPONSE_TYPE = 'opentelemetry.proto.collector.profiles.v1development.Expo
  */
 const MAX_DEPTH = 32;
 
-let root: protobuf.Root | undefined;
-
 /** proto/otlp/, loaded once per process. */
 export function otlpProtos(): protobuf.Root {
-  if (!root) {
-    const r = new protobuf.Root();
-    r.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(OTLP_PROTO_ROOT, target));
-    r.loadSync(['opentelemetry/proto/collector/profiles/v1development/profiles_service.proto', 'google/rpc/status.proto'], { keepCase: false });
-    r.resolveAll();
-    root = r;
-  }
-  return root;
+  return protoRoot(OTLP_PROTO_ROOT, ['opentelemetry/proto/collector/profiles/v1development/profiles_service.proto', 'google/rpc/status.proto']);
 }
 
 /** A 64-bit integer as protobufjs decodes it: a number, or a Long past 2^31. */
