@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJson, startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
 import { exported, FOREIGN_STACKS as STACKS, FOREIGN_STACKS_BYTES as TOTAL_BYTES, services } from '../helpers/exported';
 import { encodeRequest, exportClient, heapRequest, jsonRequest, ResponseType, StatusType, type SnapshotSpec } from '../helpers/otlp';
+import { rng } from '../leaks/synthetic';
 
 function postOtlp(base: string, body: BodyInit, opts: { json?: boolean; path?: string; headers?: Record<string, string> } = {}): Promise<Response> {
   return fetch(`${base}${opts.path ?? '/v1development/profiles'}`, {
@@ -112,11 +113,32 @@ describe('OpenTelemetry profiles -> heapwatch', () => {
     expect(top).toMatch(/40(\.96)?kB|40960B/);
   });
 
-  it('the detector judges OTLP services like any other', async () => {
-    const { status, body } = await getJson<{ service: string; leaks: unknown[]; process: unknown[] }>(`${base}/api/v1/leaks?service=otlp-grpc&evaluate=true`);
-    expect(status).toBe(200);
-    expect(body).toMatchObject({ service: 'otlp-grpc', leaks: [], process: [] });
-  });
+  it('the detector judges OTLP services: a steady leak is flagged once 240 snapshots show it, not before', async () => {
+    // One snapshot a second for 260 seconds: a cache that keeps 64 KiB a
+    // second beside a flat pool, and no GC information (OTLP carries none).
+    const r = rng(5);
+    const snapshots = (n: number): SnapshotSpec[] =>
+      Array.from({ length: n }, (_, i) => ({
+        timeMs: Date.now() - (n - i) * 1000,
+        stacks: [
+          { frames: [['leakyCache', '/app/cache.js', 10], ['handle', '/app/server.js', 3]], objects: 16 + i, bytes: (16 + i + Math.floor(r() * 3)) * 65_536 },
+          { frames: [['pooled', '/app/pool.js', 7], ['handle', '/app/server.js', 3]], objects: 8, bytes: (8 + Math.floor(r() * 3)) * 65_536 },
+        ],
+      }));
+    const judge = async (service: string, n: number) => {
+      const res = await postOtlp(base, encodeRequest(heapRequest({ 'service.name': service, 'host.name': 'h1' }, snapshots(n))));
+      expect(res.status).toBe(200);
+      await waitFor(`${service} stored`, async () => (await services(base)).find((s) => s.service === service && s.profiles === n), 120_000);
+      const { status, body } = await getJson<{ leaks: { function: string; file: string; intervals: number }[]; process: unknown[] }>(`${base}/api/v1/leaks?service=${service}&evaluate=true`);
+      expect(status).toBe(200);
+      return body;
+    };
+    expect(await judge('otlp-not-yet', 239)).toMatchObject({ leaks: [], process: [] });
+    const flagged = await judge('otlp-leak', 260);
+    expect(flagged.leaks.map((l) => [l.function, l.file, l.intervals])).toEqual([['leakyCache', '/app/cache.js', 239]]);
+    expect(flagged.process).toEqual([]);
+    // ~500 snapshots stored and judged: 82 s at load 30.
+  }, 600_000);
 
   it('refuses what cannot be mapped with 400 (HTTP) or INVALID_ARGUMENT (gRPC), and stores nothing of it', async () => {
     const good = snap(t0);
