@@ -39,6 +39,12 @@ export interface JobsOptions {
   minShare: number;
   /** β/SE a type needs to be said to retain memory. */
   retainsT: number;
+  /**
+   * Fewest bytes per job that count as retained: below it, a significant β
+   * is more likely the fit's own bias (allocator rounding, a Map's amortised
+   * growth in the queue client) than a job's leak.
+   */
+  minBytesPerJob: number;
   /** Service-wide growth a retaining type must cause, bytes per hour. */
   minGrowthBytesPerHour: number;
   /** A type is flat when β + 2 SE stays below this, or below `flatShare` of the largest retaining type's β. */
@@ -56,6 +62,7 @@ export const DEFAULT_JOBS: JobsOptions = {
   alpha: 0.001,
   minShare: 0.1,
   retainsT: 3,
+  minBytesPerJob: 64,
   minGrowthBytesPerHour: 256 * 1024,
   flatBytesPerJob: 256,
   flatShare: 0.05,
@@ -97,8 +104,8 @@ export interface JobTypeReport {
   /** β times the type's job rate: what the type adds to the heap an hour. */
   retainedBytesPerHour: number | null;
   /**
-   * 'retains': β is significantly positive (β/SE ≥ 3) and adds at least
-   * minGrowthBytesPerHour. 'flat': β + 2 SE is below a few hundred bytes (or
+   * 'retains': β is significantly positive (β/SE ≥ 3), at least 64 bytes,
+   * and adds at least minGrowthBytesPerHour (256 KiB/h). 'flat': β + 2 SE is below a few hundred bytes (or
    * a small share of a retaining type's). 'unclear': neither (too little
    * data, or the type's mix never varied apart from another's).
    */
@@ -314,7 +321,7 @@ export function analyzeJobs(series: ReadonlyMap<string, InstanceSeries>, sites: 
   const retains = (j: number): boolean => {
     if (confounded[j]) return false;
     const b = model.beta[j]!;
-    return b > 0 && b / model.se[j]! >= opts.retainsT && b * perHourOf(fitted[j]!) >= opts.minGrowthBytesPerHour;
+    return b >= opts.minBytesPerJob && b / model.se[j]! >= opts.retainsT && b * perHourOf(fitted[j]!) >= opts.minGrowthBytesPerHour;
   };
   const largest = Math.max(0, ...fitted.map((_, j) => (retains(j) ? model.beta[j]! : 0)));
   const flatBound = Math.max(opts.flatBytesPerJob, opts.flatShare * largest);
@@ -324,7 +331,7 @@ export function analyzeJobs(series: ReadonlyMap<string, InstanceSeries>, sites: 
     const verdict = retains(j) ? 'retains' : !confounded[j] && Number.isFinite(se) && b + 2 * se < flatBound ? 'flat' : 'unclear';
     const jobSites = sites
       .map((sv, i) => ({ sv, b: siteFits[i]!.beta[j]!, se: siteFits[i]!.se[j]! }))
-      .filter((x) => x.b > 0 && x.b / x.se >= opts.retainsT)
+      .filter((x) => x.b >= opts.minBytesPerJob && x.b / x.se >= opts.retainsT)
       .sort((a, c) => c.b - a.b)
       .map((x) => ({ function: x.sv.function, file: x.sv.file, line: x.sv.line, retainedBytesPerJob: Math.round(x.b) }));
     const known = Number.isFinite(se) && !confounded[j];
