@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LeakReport } from '../../collector/src/leaks';
+import { browserMissing, launchBrowser } from '../../scripts/lib/browser.mjs';
 import { CLI, ROOT, tempDir } from '../helpers/collector';
 
 interface RunningCollector {
@@ -138,6 +139,25 @@ describe.skipIf(!up.redis || !up.rabbitmq)(
         })();
         expect(out).toMatch(/media\/resize-image: [\d.]+ KiB retained per job, [\d.]+ ?[kM]? jobs\/day -> [\d.]+ [KMG]iB\/day/);
         expect(out).toMatch(/media\/send-email .* flat/);
+
+        // The service page shows the same, in chromium (where it is installed; .ci/run installs it).
+        const missing = browserMissing();
+        if (missing) {
+          console.info(`service page not checked: ${missing}`);
+          return;
+        }
+        const browser = await launchBrowser({ width: 1280, height: 900 });
+        try {
+          const page = await browser.context.newPage();
+          await page.goto(`${collector.http}/#/service?service=jobs-bullmq`);
+          await page.waitForSelector('#jobs tbody tr', { timeout: 60_000 });
+          const rows = await page.$$eval('#jobs tbody tr', (trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset, text: tr.textContent })));
+          expect(rows.find((r) => r.name === 'resize-image')?.verdict, JSON.stringify(rows)).toBe('retains');
+          expect(rows.find((r) => r.name === 'send-email')?.verdict, JSON.stringify(rows)).toBe('flat');
+          await expect(page.locator('p.retains').first().textContent()).resolves.toMatch(/^media\/resize-image: [\d.]+ KiB retained per job/);
+        } finally {
+          await browser.close();
+        }
       },
       CEILING_MS + 120_000,
     );

@@ -21,17 +21,13 @@
  * reads. The collector relates memory to job types from the counters alone
  * (collector/src/leaks/jobs.ts).
  */
-import { cleanName, jobRegistry, jobsLog, jobType, recordJob, registerDepthReader, type JobTypeStats } from './registry';
+import { cleanName, jobRegistry, jobsLog, jobType, recordJob, registerDepthReader, startClock, type JobTypeStats } from './registry';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type AnyFunction = (...args: any[]) => any;
 
 /** Most amqplib deliveries awaiting ack/nack per channel; past it a delivery is not counted by type (droppedJobs). */
 export const MAX_PENDING_DELIVERIES = 65_536;
-
-function now(): number {
-  return performance.now();
-}
 
 function warn(msg: string): void {
   try {
@@ -41,10 +37,10 @@ function warn(msg: string): void {
   }
 }
 
-/** Counts one finished job, never throwing. */
+/** Counts one finished job, never throwing; `t0`: startClock()'s reading, -1 when the job was not timed. */
 function finish(t: JobTypeStats | undefined, ok: boolean, t0: number): void {
   try {
-    recordJob(t, ok, (now() - t0) * 1000, NaN);
+    recordJob(t, ok, t0 >= 0 ? (performance.now() - t0) * 1000 : NaN, NaN);
   } catch {
     // counting must never reach the host
   }
@@ -56,10 +52,10 @@ function finish(t: JobTypeStats | undefined, ok: boolean, t0: number): void {
  * completed. Returns exactly what the host would have got: the value, the
  * same error, or a promise that settles as the original does.
  */
-function callCounted(fn: AnyFunction, self: unknown, args: unknown[], t: JobTypeStats | undefined, t0: number): unknown {
+function callCounted(fn: AnyFunction, self: unknown, args: ArrayLike<unknown>, t: JobTypeStats | undefined, t0: number): unknown {
   let r: any;
   try {
-    r = fn.apply(self, args);
+    r = fn.apply(self, args as unknown[]);
   } catch (e) {
     finish(t, false, t0);
     throw e;
@@ -122,29 +118,30 @@ export function trackJobs<F extends AnyFunction>(queue: string, name: string | (
     const queueName = cleanName(queue);
     const fixedName = typeof name === 'function' ? undefined : cleanName(name);
     let fixed: JobTypeStats | undefined;
-    const typeOf = (self: unknown, args: unknown[]): JobTypeStats | undefined => {
+    const typeOf = (self: unknown, args: ArrayLike<unknown>): JobTypeStats | undefined => {
       if (fixedName !== undefined) return (fixed ??= jobType(queueName, fixedName));
       let n: unknown = '';
       try {
-        n = (name as AnyFunction).apply(self, args);
+        n = (name as AnyFunction).apply(self, args as unknown[]);
       } catch {
         n = '';
       }
       return jobType(queueName, n);
     };
     const callbackStyle = handler.length >= 2;
-    const tracked = function (this: unknown, ...args: unknown[]): unknown {
+    const tracked = function (this: unknown): unknown {
       let t: JobTypeStats | undefined;
-      let t0 = 0;
+      let t0 = -1;
       let counted = true;
       try {
-        t0 = now();
-        t = typeOf(this, args);
+        t = typeOf(this, arguments);
+        t0 = startClock(t);
       } catch {
         counted = false;
       }
-      const last = args.length - 1;
-      if (callbackStyle && last >= 1 && typeof args[last] === 'function') {
+      const last = arguments.length - 1;
+      if (callbackStyle && last >= 1 && typeof arguments[last] === 'function') {
+        const args = Array.prototype.slice.call(arguments) as unknown[];
         const done = args[last] as AnyFunction;
         let settled = !counted;
         args[last] = function (this: unknown, ...cbArgs: unknown[]): unknown {
@@ -164,8 +161,8 @@ export function trackJobs<F extends AnyFunction>(queue: string, name: string | (
           throw e;
         }
       }
-      if (!counted) return handler.apply(this, args);
-      return callCounted(handler, this, args, t, t0);
+      if (!counted) return handler.apply(this, arguments as unknown as unknown[]);
+      return callCounted(handler, this, arguments, t, t0);
     };
     return likeOriginal(tracked, handler);
   } catch (e) {
@@ -275,11 +272,6 @@ export interface AmqplibOptions {
   name?: (msg: any) => unknown;
 }
 
-interface Delivery {
-  t: JobTypeStats | undefined;
-  t0: number;
-}
-
 /**
  * Counts an amqplib channel's finished messages per (queue, message type):
  * consumers registered through this channel's consume() after this call are
@@ -300,26 +292,43 @@ export function amqplib<C>(channel: C, opts: AmqplibOptions = {}): C {
     const r = jobRegistry();
     if (r.attached.has(ch)) return channel;
     const nameOf = typeof opts?.name === 'function' ? opts.name : (msg: MessageLike) => msg.properties?.type;
-    const pending = new Map<number, Delivery>();
+    // Deliveries awaiting their ack: type by tag; the clock reading of the timed ones.
+    const pending = new Map<number, JobTypeStats | undefined>();
+    const clocks = new Map<number, number>();
     let lastTag = 0;
 
     const track = (msg: MessageLike, t: JobTypeStats | undefined, t0: number): void => {
       const tag = msg.fields?.deliveryTag;
       if (typeof tag !== 'number') return;
       // Tags restart on a reopened channel: what was pending will not be acked.
-      if (tag <= lastTag) pending.clear();
+      if (tag <= lastTag) {
+        pending.clear();
+        clocks.clear();
+      }
       lastTag = tag;
       if (pending.size >= MAX_PENDING_DELIVERIES) {
         recordJob(undefined, true, NaN, NaN);
         return;
       }
-      pending.set(tag, { t, t0 });
+      pending.set(tag, t);
+      if (t0 >= 0) clocks.set(tag, t0);
+    };
+    const done = (tag: number, t: JobTypeStats | undefined, ok: boolean): void => {
+      pending.delete(tag);
+      let t0 = -1;
+      if (clocks.size > 0) {
+        const c = clocks.get(tag);
+        if (c !== undefined) {
+          clocks.delete(tag);
+          t0 = c;
+        }
+      }
+      finish(t, ok, t0);
     };
     const settleUpTo = (tag: number, ok: boolean): void => {
-      for (const [k, d] of pending) {
+      for (const [k, t] of pending) {
         if (k > tag) break;
-        pending.delete(k);
-        finish(d.t, ok, d.t0);
+        done(k, t, ok);
       }
     };
     const settle = (msg: unknown, allUpTo: unknown, ok: boolean): void => {
@@ -327,10 +336,8 @@ export function amqplib<C>(channel: C, opts: AmqplibOptions = {}): C {
         const tag = (msg as MessageLike | null)?.fields?.deliveryTag;
         if (typeof tag !== 'number') return;
         if (allUpTo === true) return settleUpTo(tag, ok);
-        const d = pending.get(tag);
-        if (!d) return;
-        pending.delete(tag);
-        finish(d.t, ok, d.t0);
+        if (!pending.has(tag)) return;
+        done(tag, pending.get(tag), ok);
       } catch {
         // never into the host
       }
@@ -356,14 +363,13 @@ export function amqplib<C>(channel: C, opts: AmqplibOptions = {}): C {
         if (typeof callback !== 'function') return original.consume.call(this, queue, callback, options, ...rest);
         const noAck = options !== null && typeof options === 'object' && (options as { noAck?: unknown }).noAck === true;
         const queueName = cleanName(queue);
-        const wrapped = function (this: unknown, msg: unknown, ...more: unknown[]): unknown {
+        const wrapped = function (this: unknown, msg: unknown): unknown {
           // null: the broker cancelled the consumer.
-          if (msg === null || typeof msg !== 'object') return (callback as AnyFunction).call(this, msg, ...more);
+          if (msg === null || typeof msg !== 'object') return (callback as AnyFunction).apply(this, arguments as unknown as unknown[]);
           let t: JobTypeStats | undefined;
-          let t0 = 0;
+          let t0 = -1;
           let counted = true;
           try {
-            t0 = now();
             let n: unknown;
             try {
               n = nameOf(msg);
@@ -371,29 +377,39 @@ export function amqplib<C>(channel: C, opts: AmqplibOptions = {}): C {
               n = '';
             }
             t = jobType(queueName, n);
+            t0 = startClock(t);
             if (!noAck) track(msg as MessageLike, t, t0);
           } catch {
             counted = false;
           }
-          if (noAck && counted) return callCounted(callback as AnyFunction, this, [msg, ...more], t, t0);
-          return (callback as AnyFunction).call(this, msg, ...more);
+          if (noAck && counted) return callCounted(callback as AnyFunction, this, arguments, t, t0);
+          return (callback as AnyFunction).apply(this, arguments as unknown as unknown[]);
         };
         return original.consume.call(this, queue, wrapped, options, ...rest);
       },
     };
-    const after = (fn: AnyFunction | undefined, count: (args: unknown[]) => void): AnyFunction | undefined =>
+    // The original first: if it throws (a closed channel), nothing is counted.
+    const settling = (fn: AnyFunction | undefined, ok: boolean, upTo: boolean): AnyFunction | undefined =>
       typeof fn === 'function'
-        ? function (this: unknown, ...args: unknown[]): unknown {
-            const out = fn.apply(this, args); // throws as it would have; then nothing is counted
-            count(args);
+        ? function (this: unknown, msg: unknown, allUpTo: unknown): unknown {
+            const out = fn.apply(this, arguments as unknown as unknown[]);
+            settle(msg, upTo && allUpTo, ok);
             return out;
           }
         : undefined;
-    const ack = after(original.ack, (a) => settle(a[0], a[1], true));
-    const nack = after(original.nack, (a) => settle(a[0], a[1], false));
-    const reject = after(original.reject, (a) => settle(a[0], false, false));
-    const ackAll = after(original.ackAll, () => settleAll(true));
-    const nackAll = after(original.nackAll, () => settleAll(false));
+    const settlingAll = (fn: AnyFunction | undefined, ok: boolean): AnyFunction | undefined =>
+      typeof fn === 'function'
+        ? function (this: unknown): unknown {
+            const out = fn.apply(this, arguments as unknown as unknown[]);
+            settleAll(ok);
+            return out;
+          }
+        : undefined;
+    const ack = settling(original.ack, true, true);
+    const nack = settling(original.nack, false, true);
+    const reject = settling(original.reject, false, false);
+    const ackAll = settlingAll(original.ackAll, true);
+    const nackAll = settlingAll(original.nackAll, false);
     if (ack) patched.ack = ack;
     if (nack) patched.nack = nack;
     if (reject) patched.reject = reject;
@@ -422,7 +438,10 @@ export function amqplib<C>(channel: C, opts: AmqplibOptions = {}): C {
     r.attached.add(ch);
     if (typeof ch.on === 'function') {
       try {
-        (ch.on as AnyFunction).call(ch, 'close', () => pending.clear());
+        (ch.on as AnyFunction).call(ch, 'close', () => {
+          pending.clear();
+          clocks.clear();
+        });
       } catch {
         // the map is still bounded
       }
