@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { instanceSeries } from '../../collector/src/leaks/detect';
-import { analyzeJobs } from '../../collector/src/leaks/jobs';
+import { analyzeJobs, DEFAULT_JOBS } from '../../collector/src/leaks/jobs';
 import { fSurvival, regularizedBeta, robustFit, weightedFit } from '../../collector/src/leaks/regression';
 import type { ProfilePoint } from '../../collector/src/store/store';
 import { formatLeakTable } from '../../collector/src/leaks/report';
@@ -167,6 +167,13 @@ describe('memory per completed job', () => {
     for (const t of r.types) expect(t.verdict).toBe('unclear');
     // All jobs as one: 9,000 bytes per 3 jobs.
     expect(Math.abs(r.retainedBytesPerJob! - 3_000) / 3_000).toBeLessThan(0.05);
+  });
+
+  it('fits at most maxIntervals intervals, the newest of each instance', () => {
+    const profiles = profilesOf({ profiles: 60, intervalMs: 5000, instances: 2, jobs: phases(150, 150), bytesPerJob: { resize: 16_048 } });
+    const r = analyzeJobs(instanceSeries(profiles), [], { ...DEFAULT_JOBS, maxIntervals: 40 })!;
+    expect(r.intervals).toBe(40);
+    expect(r.types.find((t) => t.name === 'resize')!.verdict).toBe('retains');
   });
 
   it('reports nothing for profiles without job counters, and waits for enough intervals', () => {

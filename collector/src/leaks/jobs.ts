@@ -56,6 +56,12 @@ export interface JobsOptions {
   /** Most types fitted on their own (the rest are one column); most types reported. */
   maxFittedTypes: number;
   maxReportedTypes: number;
+  /**
+   * Most intervals fitted: each instance keeps its newest share of them. A
+   * fit costs O(intervals x types²), done some 40 times an evaluation
+   * (robust weights, nested fits, each flagged site).
+   */
+  maxIntervals: number;
 }
 
 export const DEFAULT_JOBS: JobsOptions = {
@@ -70,6 +76,7 @@ export const DEFAULT_JOBS: JobsOptions = {
   intervalsPerColumn: 4,
   maxFittedTypes: 12,
   maxReportedTypes: 50,
+  maxIntervals: 2000,
 };
 
 /** What the heap's growth follows; see the module comment. 'none': it does not grow. */
@@ -212,7 +219,8 @@ export function analyzeJobs(series: ReadonlyMap<string, InstanceSeries>, sites: 
 
   // Fitted columns: the busiest types, then the rest as one.
   const active = [...totals.values()].filter((t) => t.completed + t.failed > 0).sort((a, b) => b.completed + b.failed - (a.completed + a.failed));
-  const rowsPossible = live.reduce((n, s) => n + Math.max(0, s.postGc.length - 1), 0);
+  const perInstance = Math.max(1, Math.floor(opts.maxIntervals / live.length));
+  const rowsPossible = live.reduce((n, s) => n + Math.min(perInstance, Math.max(0, s.postGc.length - 1)), 0);
   const fittedCount = Math.max(0, Math.min(opts.maxFittedTypes, active.length, Math.floor(rowsPossible / opts.intervalsPerColumn) - 1));
   const fitted = active.slice(0, fittedCount);
   const hasOther = active.length > fittedCount;
@@ -222,7 +230,7 @@ export function analyzeJobs(series: ReadonlyMap<string, InstanceSeries>, sites: 
   const rows: Row[] = [];
   for (const s of live) {
     const post = s.postGc;
-    for (let k = 1; k < post.length; k++) {
+    for (let k = Math.max(1, post.length - perInstance); k < post.length; k++) {
       const a = s.profiles[post[k - 1]!]!;
       const b = s.profiles[post[k]!]!;
       const ca = countsOf(a.jobs);
