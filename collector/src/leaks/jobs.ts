@@ -71,7 +71,7 @@ export const DEFAULT_JOBS: JobsOptions = {
   minBytesPerJob: 64,
   minGrowthBytesPerHour: 256 * 1024,
   flatBytesPerJob: 256,
-  flatShare: 0.05,
+  flatShare: 0.1,
   minIntervals: 8,
   intervalsPerColumn: 4,
   maxFittedTypes: 12,
@@ -113,7 +113,7 @@ export interface JobTypeReport {
   /**
    * 'retains': β is significantly positive (β/SE ≥ 3), at least 64 bytes,
    * and adds at least minGrowthBytesPerHour (256 KiB/h). 'flat': β + 2 SE is below a few hundred bytes (or
-   * a small share of a retaining type's). 'unclear': neither (too little
+   * a tenth of the largest retaining type's β). 'unclear': neither (too little
    * data, or the type's mix never varied apart from another's).
    */
   verdict: 'retains' | 'flat' | 'unclear';
@@ -305,9 +305,11 @@ export function analyzeJobs(series: ReadonlyMap<string, InstanceSeries>, sites: 
   const timeMatters = nestedFTest(jobsOnly, full) < opts.alpha && share(timePart) >= opts.minShare;
   const grows = nestedFTest(nothing, full) < opts.alpha;
   const follows: Follows = !grows ? 'none' : jobsMatter && timeMatters ? 'both' : jobsMatter ? 'jobs' : timeMatters ? 'time' : 'undetermined';
-  // The per-job figures: with the time term only where time is needed.
-  const model = timeMatters ? full : jobsOnly;
-  const withTime = timeMatters;
+  // The per-job figures: with the time term, so that growth on the clock
+  // (the runtime's own, a timer's) is not charged to whichever types ran
+  // most; without it only where time cannot be told from jobs.
+  const withTime = follows !== 'undetermined';
+  const model = withTime ? full : jobsOnly;
   const fitSite = (i: number): Fit => {
     const ys = rows.map((r) => r.sites[i]!);
     const xs = rows.map((r) => (withTime ? [...r.dj, r.dt] : r.dj));
