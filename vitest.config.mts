@@ -25,6 +25,7 @@ const UNIT = [
   'test/leaks/stats.test.ts',
   'test/leaks/suspects.test.ts',
   'test/proto/messages.test.ts',
+  'test/ui/flame-layout.test.ts',
 ];
 
 // Per project, not inherited from the root: a project that extends the root
