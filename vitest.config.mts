@@ -21,6 +21,7 @@ const UNIT = [
   'test/leaks/detect.test.ts',
   'test/leaks/detection-time.test.ts',
   'test/leaks/flicker.test.ts',
+  'test/leaks/jobs.test.ts',
   'test/leaks/rule.test.ts',
   'test/leaks/stats.test.ts',
   'test/leaks/suspects.test.ts',

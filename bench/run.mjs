@@ -12,6 +12,7 @@ const PARTS = [
   ['agent-overhead', 'agent-overhead.mjs'],
   ['agent-leak', 'agent-leak.mjs'],
   ['agent-cpu', 'agent-cpu.mjs'],
+  ['job-integrations', 'job-integrations.mjs'],
   ['ingest', 'ingest.mjs'],
   ['ingest-load', 'ingest-load.mjs'],
   ['storage', 'storage.mjs'],

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
-import type { DecodedDirective, GcInfo, Instance, ProcessMemory } from '@heapwatch/proto/messages';
+import type { DecodedDirective, GcInfo, Instance, JobCounters, ProcessMemory } from '@heapwatch/proto/messages';
 import { Backoff, backoffCapMs } from './backoff';
 import type { AgentConfig } from './config';
 import { GcAlignedTimer } from './gc-aligned-timer';
 import { GcAssist } from './gc-assist';
+import { jobCounters, jobRegistry, refreshQueueDepths } from './jobs/registry';
 import type { Logger } from './logger';
 import { MajorGcWatch } from './major-gc-watch';
 import { PreciseMode } from './precise-mode';
@@ -31,6 +32,8 @@ interface PostGcCapture extends Capture {
   majorGcs: number;
   lastMajorGcEndMs: number;
   inliningDisabled: boolean;
+  /** The job counters read with `memory` (undefined: no integration counted anything). */
+  jobs: JobCounters | undefined;
 }
 
 /**
@@ -102,6 +105,7 @@ export class Agent {
 
   /** Throws on failure; the public start() turns that into `false`. */
   start(): void {
+    jobRegistry().maxTypes = this.config.maxJobTypes;
     this.sampler.start(this.config.samplingIntervalBytes, this.config.stackDepth);
     this.lastSnapshotMs = Date.now();
     if (!this.gcWatch.start()) this.log.info('FinalizationRegistry unavailable: sending live snapshots only');
@@ -181,6 +185,8 @@ export class Agent {
 
   private tick(): void {
     if (this.stopped) return;
+    // Read now, sent with a later profile: a depth read is a round trip to the queue's broker.
+    refreshQueueDepths();
     this.takeSnapshot(true).catch((e: unknown) => this.log.debug(`tick: ${String(e)}`));
   }
 
@@ -213,6 +219,7 @@ export class Agent {
     const now = Date.now();
     try {
       const memory = readMemory();
+      const jobs = jobCounters();
       const c = this.sampler.capture(this.lastSnapshotMs, now);
       this.sender.samplingTimeUs += c.samplingTimeUs;
       this.nextPostGcCaptureMs = now + Math.ceil((POST_GC_BUDGET_FACTOR * c.samplingTimeUs) / 1000);
@@ -223,6 +230,7 @@ export class Agent {
         majorGcs: this.gcWatch.majorGcs,
         lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs,
         inliningDisabled: this.precise.inliningDisabled,
+        jobs,
       };
     } catch (e) {
       this.log.debug(`post-GC capture: ${String(e)}`);
@@ -255,6 +263,7 @@ export class Agent {
     let pprofGzip: Buffer;
     let gc: GcInfo;
     let inliningDisabled: boolean;
+    let jobs: JobCounters | undefined;
     if (preferPostGc && post && post.timeMs >= startMs) {
       // Its window was set at capture time from the same lastSnapshotMs.
       endMs = post.timeMs;
@@ -263,10 +272,12 @@ export class Agent {
       pprofGzip = await this.sampler.compress(post.encoded);
       gc = { majorGcs: post.majorGcs, lastMajorGcEndMs: post.lastMajorGcEndMs, afterMajorGc: true };
       inliningDisabled = post.inliningDisabled;
+      jobs = post.jobs;
     } else {
       endMs = Date.now();
       this.lastSnapshotMs = endMs;
       memory = readMemory();
+      jobs = jobCounters();
       gc = { majorGcs: this.gcWatch.majorGcs, lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs, afterMajorGc: false };
       inliningDisabled = this.precise.inliningDisabled;
       const snap = await this.sampler.snapshot(startMs, endMs);
@@ -290,6 +301,7 @@ export class Agent {
         memory,
         gc,
         inliningDisabled,
+        jobs,
       },
     });
   }

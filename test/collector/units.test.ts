@@ -144,6 +144,18 @@ describe('allocation sites', () => {
     expect(siteOf([{ function: 'handle', file: '/app/agent/dist/jobs.js', line: 7 }]).frame.function).toBe('handle');
   });
 
+  it("does not charge a job's allocations to the agent because the queue integration's wrapper is on the stack", async () => {
+    const { siteOf, isAgentFrame } = await import('../../collector/src/model/site');
+    const leak = { function: 'renderThumbnail', file: '/app/jobs/thumbnail.js', line: 9 };
+    for (const dist of ['/app/node_modules/@heapwatch/agent/dist', path.resolve(__dirname, '../../agent/dist')]) {
+      const wrapper = { function: 'tracked', file: `${dist}/jobs/integrations.js`, line: 120 };
+      expect(isAgentFrame(wrapper)).toBe(false);
+      expect(siteOf([leak, wrapper, { function: 'processJob', file: '/app/node_modules/bullmq/dist/cjs/classes/worker.js', line: 500 }]).frame).toEqual(leak);
+      // The agent's own modules still are.
+      expect(isAgentFrame({ function: 'capture', file: `${dist}/sampler.js`, line: 1 })).toBe(true);
+    }
+  });
+
   it("knows every module of this repository's agent build as the agent's", async () => {
     const { isAgentFrame } = await import('../../collector/src/model/site');
     const dist = path.resolve(__dirname, '../../agent/dist');

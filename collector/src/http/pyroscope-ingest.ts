@@ -79,6 +79,7 @@ export function ingestRequest(series: Series, pprof: Buffer, startMs: number, en
     gc: null,
     // A Pyroscope SDK takes no directives from heapwatch.
     inliningDisabled: false,
+    jobs: null,
   };
 }
 

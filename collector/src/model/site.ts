@@ -102,9 +102,17 @@ export function isExternalStack(frames: readonly Frame[]): boolean {
   return frames.length === 1 && frames[0]!.function === EXTERNAL_SITE.function && frames[0]!.file === '';
 }
 
+/**
+ * The agent's queue integrations (agent/src/jobs) wrap the host's job
+ * handlers: their frames sit under the host's own code on every stack a job
+ * allocates on, so they are not the agent's: a job's leak would be charged
+ * to the agent.
+ */
+const AGENT_JOBS_DIR = /[\\/]dist[\\/]jobs[\\/][^\\/]+\.js$/;
+
 /** Whether a frame is the heapwatch agent's own code. */
 export function isAgentFrame(f: Frame): boolean {
-  return AGENT_FILE.test(f.file);
+  return AGENT_FILE.test(f.file) && !AGENT_JOBS_DIR.test(f.file);
 }
 
 /** A site's 64-bit id (decimal). */
