@@ -14,6 +14,7 @@ const UNIT = [
   'test/collector/limiter.test.ts',
   'test/collector/readiness-rules.test.ts',
   'test/collector/tokens.test.ts',
+  'test/collector/otlp-decode.test.ts',
   'test/collector/pprof-reader.test.ts',
   'test/collector/units.test.ts',
   'test/docs/links.test.ts',
