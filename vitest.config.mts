@@ -14,6 +14,7 @@ const UNIT = [
   'test/collector/limiter.test.ts',
   'test/collector/readiness-rules.test.ts',
   'test/collector/tokens.test.ts',
+  'test/collector/otlp-decode.test.ts',
   'test/collector/pprof-reader.test.ts',
   'test/collector/units.test.ts',
   'test/docs/links.test.ts',
@@ -26,6 +27,7 @@ const UNIT = [
   'test/leaks/stats.test.ts',
   'test/leaks/suspects.test.ts',
   'test/proto/messages.test.ts',
+  'test/ui/flame-layout.test.ts',
 ];
 
 // Per project, not inherited from the root: a project that extends the root

@@ -9,6 +9,13 @@
  *
  *   node bench/leaks/scorecard.mjs [--interval-ms 500] [--sampling 16384,65536]
  *        [--only retry-buffer,warmup-cache] [--parallel 3] [--gc-assist-budget 0.05] [--json]
+ *        [--agent heapwatch|pyroscope]
+ *
+ * --agent pyroscope runs each worker under the real @pyroscope/nodejs SDK
+ * (heap profiling, uploading every --interval-ms) instead of heapwatch's
+ * agent: profiles without GC information, which the detector judges on a
+ * 240-profile window (docs/detector.md#profiles-without-gc-information), so
+ * give such runs --ok-intervals and --fast-intervals past 240.
  *
  * --gc-assist-budget B is the agent's HEAPWATCH_GC_ASSIST_BUDGET. The
  * detector judges memory after major GCs; the corpus workers allocate
@@ -50,6 +57,7 @@ const { values: args } = parseArgs({
     'ok-intervals': { type: 'string', default: '60' },
     'gc-assist-budget': { type: 'string', default: String(SCENARIO_GC_ASSIST_BUDGET) },
     json: { type: 'boolean', default: false },
+    agent: { type: 'string', default: 'heapwatch' },
   },
 });
 const INTERVAL_MS = Number(args['interval-ms']);
@@ -57,6 +65,8 @@ const SAMPLINGS = args.sampling.split(',').map(Number);
 const PARALLEL = Number(args.parallel);
 const ONLY = args.only ? new Set(args.only.split(',')) : null;
 const GC_ASSIST_BUDGET = Number(args['gc-assist-budget']);
+const AGENT = args.agent;
+if (AGENT !== 'heapwatch' && AGENT !== 'pyroscope') throw new Error('--agent is heapwatch or pyroscope');
 
 function median(xs) {
   if (!xs.length) return null;
@@ -98,7 +108,8 @@ function printTable(samplingBytes, results, summary) {
   const head = ['SCENARIO', 'KIND', 'RESULT', 'TRUE SITE', 'REPORTED', 'TOP-1', 'INTERVALS', 'GROWTH/S', 'FORMULA', 'NOTE'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
-  console.log(`\n== sampling interval ${samplingBytes} B, profile interval ${INTERVAL_MS} ms, ${GC_ASSIST_BUDGET > 0 ? `agent GC assist budget ${GC_ASSIST_BUDGET}` : "V8's own GCs only (GC assist off)"} ==`);
+  const profiler = AGENT === 'pyroscope' ? '@pyroscope/nodejs (no GC information)' : GC_ASSIST_BUDGET > 0 ? `agent GC assist budget ${GC_ASSIST_BUDGET}` : "V8's own GCs only (GC assist off)";
+  console.log(`\n== sampling interval ${samplingBytes} B, profile interval ${INTERVAL_MS} ms, ${profiler} ==`);
   console.log(line(head));
   for (const r of rows) console.log(line(r));
   console.log(
@@ -129,7 +140,7 @@ async function main() {
       runs.sort((a, b) => b.maxIntervals - a.maxIntervals);
       const results = await pool(
         runs.map((r) => () =>
-          runScenario(collector, r.sc, { mode: r.mode, samplingBytes, intervalMs: INTERVAL_MS, maxIntervals: r.maxIntervals, service: `${r.sc.name}-${r.mode}-${samplingBytes}`, gcAssistBudget: GC_ASSIST_BUDGET }),
+          runScenario(collector, r.sc, { mode: r.mode, samplingBytes, intervalMs: INTERVAL_MS, maxIntervals: r.maxIntervals, service: `${r.sc.name}-${r.mode}-${samplingBytes}`, gcAssistBudget: GC_ASSIST_BUDGET, agent: AGENT }),
         ),
         PARALLEL,
       );

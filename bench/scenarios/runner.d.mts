@@ -47,10 +47,10 @@ export declare const WALL_CLOCK_CEILING: number;
 export declare function spawnScenario(
   collector: ScenarioCollector,
   sc: Scenario,
-  o: { mode: string; samplingBytes: number; intervalMs: number; service: string; gcAssistBudget?: number; precise?: 'auto' | 'always' | 'never' },
+  o: { mode: string; samplingBytes: number; intervalMs: number; service: string; gcAssistBudget?: number; precise?: 'auto' | 'always' | 'never'; agent?: 'heapwatch' | 'pyroscope' },
 ): import('node:child_process').ChildProcess;
 export declare function runScenario(
   collector: ScenarioCollector,
   sc: Scenario,
-  o: { mode: string; samplingBytes: number; intervalMs: number; maxIntervals: number; service: string; gcAssistBudget?: number; precise?: 'auto' | 'always' | 'never' },
+  o: { mode: string; samplingBytes: number; intervalMs: number; maxIntervals: number; service: string; gcAssistBudget?: number; precise?: 'auto' | 'always' | 'never'; agent?: 'heapwatch' | 'pyroscope' },
 ): Promise<ScenarioResult>;

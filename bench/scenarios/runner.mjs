@@ -13,6 +13,8 @@ import { startCollectorProcess } from '../../scripts/lib/collector-process.mjs';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = process.env.HEAPWATCH_BENCH_CLI ?? path.join(ROOT, 'collector/dist/cli.js');
 const AGENT = process.env.HEAPWATCH_BENCH_AGENT ?? path.join(ROOT, 'agent/register.js');
+/** `agent: 'pyroscope'`: the real @pyroscope/nodejs SDK instead, whose profiles carry no GC information. */
+const PYROSCOPE = path.join(ROOT, 'bench/lib/pyroscope-preload.cjs');
 const SCENARIOS = path.join(ROOT, 'bench/scenarios');
 
 /** Reads the machine-readable header of a scenario file. */
@@ -118,9 +120,13 @@ export const WALL_CLOCK_CEILING = 10;
  * the caller stops it. runScenario uses it; a test that needs a worker to
  * keep running while it looks at the collector (test/ui) uses it directly.
  */
-export function spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto' }) {
+export function spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto', agent = 'heapwatch' }) {
   const env = {
     ...process.env,
+    PYROSCOPE_SERVER_ADDRESS: collector.http,
+    PYROSCOPE_APP_NAME: service,
+    PYROSCOPE_FLUSH_MS: String(intervalMs),
+    PYROSCOPE_SAMPLING_BYTES: String(samplingBytes),
     HEAPWATCH_COLLECTOR: collector.grpc,
     HEAPWATCH_SERVICE: service,
     HEAPWATCH_INTERVAL_MS: String(intervalMs),
@@ -137,7 +143,7 @@ export function spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, 
   } else {
     Object.assign(env, okEnv(sc.name, intervalMs));
   }
-  return spawn(process.execPath, ['--require', AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawn(process.execPath, ['--require', agent === 'pyroscope' ? PYROSCOPE : AGENT, sc.file], { env, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /**
@@ -147,8 +153,8 @@ export function spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, 
  * evaluation that first flagged it (under load a few more may have arrived
  * while it ran).
  */
-export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto' }) {
-  const child = spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, service, gcAssistBudget, precise });
+export async function runScenario(collector, sc, { mode, samplingBytes, intervalMs, maxIntervals, service, gcAssistBudget = SCENARIO_GC_ASSIST_BUDGET, precise = 'auto', agent = 'heapwatch' }) {
+  const child = spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, service, gcAssistBudget, precise, agent });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const startMs = Date.now();

@@ -49,7 +49,8 @@ serve options (environment variable in brackets):
   --public-url URL         the HTTP API's address as alert receivers reach it, for links
                            [HEAPWATCH_PUBLIC_URL] (default http://HOST:HTTP-PORT)
   --max-in-flight-requests N
-                           ingest requests worked on at once; more get RESOURCE_EXHAUSTED
+                           ingest requests worked on at once, gRPC and HTTP together;
+                           more get RESOURCE_EXHAUSTED (gRPC) or 429 (HTTP)
                            [HEAPWATCH_MAX_IN_FLIGHT_REQUESTS] (default ${DEFAULT_ADMISSION.maxInFlightRequests})
   --max-in-flight-bytes N  their gzipped profile bytes together [HEAPWATCH_MAX_IN_FLIGHT_BYTES]
                            (default ${DEFAULT_ADMISSION.maxInFlightBytes})

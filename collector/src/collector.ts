@@ -216,7 +216,8 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       return report === null ? null : reads.run(() => leakEvidence(tenantStore, report));
     },
     // The querier reads as the caller's tenant; ingest writes as it (http/server.ts checks the scope).
-    posts: postRoutes(ingester, opts.maxMessageBytes, (route, err) => log.error(`${route} failed: ${(err as Error)?.stack ?? String(err)}`)),
+    // HTTP ingest shares the gRPC ingest's in-flight bound.
+    posts: postRoutes(ingester, opts.maxMessageBytes, log, grpc.admission),
   });
   let grpcPort: number;
   let httpPort: number;

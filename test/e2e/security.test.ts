@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postRoutes } from '../../collector/src/http/posts';
+import type { Admission } from '../../collector/src/ingest/admission';
 import { routes, type ApiDeps } from '../../collector/src/http/server';
 import type { Ingester } from '../../collector/src/ingest/ingester';
 import { startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
@@ -51,8 +52,8 @@ function get(p: string, token?: string, headers: Record<string, string> = {}): P
 
 /** The route table the dispatcher serves; building it needs no live dependencies. */
 const ROUTES = routes({} as ApiDeps);
-/** The POST routes (Grafana's querier, Pyroscope's ingest); building them runs no ingester. */
-const POSTS = postRoutes({} as Ingester, 1 << 20, () => {});
+/** The POST routes (Grafana's querier, Pyroscope's and OTLP's ingest); building them runs no ingester. */
+const POSTS = postRoutes({} as Ingester, 1 << 20, { error() {}, warn() {}, info() {}, debug() {} }, {} as Admission);
 
 function post(p: string, token?: string): Promise<Response> {
   return fetch(`${collector.httpUrl}${p}`, {
@@ -84,7 +85,7 @@ describe('every endpoint requires a token once tokens are configured', () => {
 
   it('guards every POST route by its scope: the querier needs read, ingest needs write', async () => {
     const paths = Object.keys(POSTS);
-    expect(paths).toEqual(expect.arrayContaining(['/ingest', '/push.v1.PusherService/Push', '/querier.v1.QuerierService/SelectMergeStacktraces']));
+    expect(paths).toEqual(expect.arrayContaining(['/ingest', '/push.v1.PusherService/Push', '/v1development/profiles', '/v1/profiles', '/querier.v1.QuerierService/SelectMergeStacktraces']));
     for (const [p, r] of Object.entries(POSTS)) {
       expect(['read', 'write'], p).toContain(r.access);
       expect(p.startsWith('/querier.v1.') ? 'read' : 'write', p).toBe(r.access);

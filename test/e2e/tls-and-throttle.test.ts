@@ -3,7 +3,7 @@
  * openssl at test time), the agent's transport trusting that CA, and the
  * throttle of failed authentications on both ports.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
@@ -33,6 +33,15 @@ function makeCerts(dir: string): { ca: string; cert: string; key: string } {
   fs.writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
   run('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf'));
   return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
+}
+
+/** The image's HEALTHCHECK command, run as Docker would run it: its exit status. */
+function dockerHealthcheck(env: Record<string, string>): number {
+  const dockerfile = fs.readFileSync(path.join(__dirname, '../../deploy/Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const line = dockerfile.split('\n').find((l) => l.startsWith('HEALTHCHECK'))!;
+  const script = /CMD node -e "(.*)"\s*$/.exec(line)![1]!;
+  const run = spawnSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH, ...env }, timeout: 30_000 });
+  return run.status ?? -1;
 }
 
 function httpsGet(url: string, ca: Buffer | undefined, token?: string): Promise<number> {
@@ -67,6 +76,12 @@ describe.skipIf(!hasOpenssl())('TLS (needs openssl)', () => {
     expect(await httpsGet(`${collector.httpUrl}/api/v1/services`, ca, TOKEN)).toBe(200);
     // Without the CA the certificate is not trusted.
     await expect(httpsGet(`${collector.httpUrl}/healthz`, undefined)).rejects.toThrow();
+  });
+
+  it("the image's HEALTHCHECK passes over TLS when HEAPWATCH_TLS_CERT is set, and fails over plain HTTP", () => {
+    const port = new URL(collector.httpUrl).port;
+    expect(dockerHealthcheck({ HEAPWATCH_HTTP_PORT: port, HEAPWATCH_TLS_CERT: certs.cert })).toBe(0);
+    expect(dockerHealthcheck({ HEAPWATCH_HTTP_PORT: port })).toBe(1);
   });
 
   it('serves gRPC over TLS: a TLS client with the CA is taken, a plaintext one is not', async () => {
@@ -105,7 +120,8 @@ describe('throttling of failed authentication', () => {
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await ingest(collector.grpcAddress, profileRequest('t', [['f', '/f.js', 1]]), TOKEN)).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    // Probes stay open.
+    // Probes stay open, the image's HEALTHCHECK included.
     expect((await fetch(`${collector.httpUrl}/healthz`)).status).toBe(200);
+    expect(dockerHealthcheck({ HEAPWATCH_HTTP_PORT: new URL(collector.httpUrl).port })).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { detect, gcResets, majorGcResets, risingWhilePrecise } from '../../collector/src/leaks/detect';
+import { DEFAULT_DETECT, detect, gcResets, majorGcResets, needsLongerWindow, risingWhilePrecise } from '../../collector/src/leaks/detect';
 import type { ProfilePoint, SitePoint } from '../../collector/src/store/store';
-import { leakSeries, rng } from './synthetic';
+import { churnSeries, leakSeries, poisson, QUANTUM, retainedSeries, rng } from './synthetic';
 
 const MB = 1 << 20;
 
@@ -174,5 +174,81 @@ describe('detect', () => {
       expect(risingWhilePrecise([1, 2, 3, 3, 4], on, 1)).toBe(true);
       expect(risingWhilePrecise([1, 2, 3, 3, 4], on, 2)).toBe(false);
     });
+  });
+});
+
+/**
+ * Sites of agents that say nothing of their GCs (Pyroscope SDKs,
+ * OpenTelemetry): no major GC count, no heap used. Every such site also
+ * carries old-space garbage that major GCs free at times nobody reports.
+ */
+describe('detect: instances without GC information', () => {
+  /** Profiles of a foreign agent: no heap used, no GC count. */
+  const foreign = (instance: string, n: number): ProfilePoint[] => profiles(instance, n, () => 0);
+  /** Garbage a site holds: `perProfile` samples a profile, freed by unreported major GCs `period()` profiles apart. */
+  function garbage(n: number, perProfile: number, minPeriod: number, maxPeriod: number, seed: number): number[] {
+    const r = rng(seed);
+    const period = () => minPeriod + Math.floor(r() * (maxPeriod - minPeriod + 1));
+    let next = period();
+    let g = 0;
+    return Array.from({ length: n }, (_, i) => {
+      if (i >= next) [g, next] = [0, i + period()];
+      g += poisson(perProfile, r);
+      return g * QUANTUM;
+    });
+  }
+  const plus = (a: number[], b: number[]) => a.map((y, i) => y + b[i]!);
+  const W = DEFAULT_DETECT.ruleWithoutGc.maxProfiles;
+
+  it('judges a window of 240 profiles, the span trusted without a GC in it; before that, none', () => {
+    expect(W).toBe(240);
+    const n = 300;
+    const leak = plus(leakSeries(n, 1, 21), garbage(n, 2, 15, 40, 22));
+    const at = (len: number) => detect(foreign('a', len), points('a', 'leak', leak.slice(0, len))).sites.get('leak')!;
+    // 120 profiles were never enough: the old window held no more and waited for GCs that never show.
+    expect(at(120).positive).toBe(false);
+    expect(at(W - 1).positive).toBe(false);
+    expect(at(W - 1).steps).not.toContain('rising');
+    expect(at(W)).toMatchObject({ positive: true, instancesRising: 1 });
+    // Growth per profile: ~1 sample (512 KiB).
+    expect(at(n).growthBytesPerInterval).toBeGreaterThan(0.5 * QUANTUM);
+    expect(at(n).growthBytesPerInterval).toBeLessThan(2 * QUANTUM);
+    for (const seed of [5, 9, 23]) {
+      const other = plus(leakSeries(n, 1, seed), garbage(n, 2, 15, 40, seed + 1));
+      expect(detect(foreign('a', n), points('a', 'leak', other)).sites.get('leak')!.positive, `seed ${seed}`).toBe(true);
+    }
+  });
+
+  it('flags none of the non-leak shapes over 300 profiles, whatever the unreported GCs do', () => {
+    const n = 300;
+    for (const seed of [1, 2, 3]) {
+      const g = (perProfile: number, min = 15, max = 40) => garbage(n, perProfile, min, max, 100 + seed);
+      const shapes: Record<string, number[]> = {
+        'steady churn': plus(churnSeries(n, () => 30, seed), g(2)),
+        'churn under rare GCs (every 80-120 profiles)': plus(churnSeries(n, () => 30, seed), g(1, 80, 120)),
+        'warm-up cache': plus(retainedSeries(n, (i) => Math.min(i, 10) * 6, seed, 5), g(2)),
+        'LRU filling for 36 profiles, then evicting': plus(retainedSeries(n, (i) => Math.min(i, 36) * 2, seed, 5), g(2)),
+        'lazy load at profile 100': plus(retainedSeries(n, (i) => (i < 100 ? 10 : 30), seed, 3), g(2)),
+        'ramp for 120 profiles, then hold': plus(retainedSeries(n, (i) => Math.min(i, 120) * 0.3, seed, 3), g(1)),
+        'buffer flushed every 4 profiles': plus(Array.from({ length: n }, (_, i) => (5 + (i % 4) * 10) * QUANTUM), g(2)),
+      };
+      for (const [shape, ys] of Object.entries(shapes)) {
+        for (const len of [W, W + 20, W + 40, n]) {
+          const site = detect(foreign('a', len), points('a', 's', ys.slice(0, len))).sites.get('s')!;
+          expect(site.steps, `${shape}, seed ${seed}, ${len} profiles`).not.toContain('rising');
+        }
+      }
+    }
+  });
+
+  it('leaves instances that report GCs or heap used to their own rules, and reads the longer window only for the others', () => {
+    const n = 130;
+    // A heapwatch agent whose GCs are reported: judged on its post-GC profiles as before.
+    const churn = Array.from({ length: n }, (_, i) => (20 + (i % 5) * 8) * 16384);
+    expect(detect(gcProfiles('a', n, 5), points('a', 'c', churn)).sites.get('c')!.positive).toBe(false);
+    expect(needsLongerWindow(gcProfiles('a', n, 5))).toBe(false);
+    expect(needsLongerWindow(profiles('a', n, () => 50 * MB))).toBe(false); // heap used: GCs guessed from it
+    expect(needsLongerWindow(foreign('a', 119))).toBe(false); // not yet a full window
+    expect(needsLongerWindow([...gcProfiles('b', n, 5), ...foreign('a', 120)])).toBe(true);
   });
 });

@@ -8,9 +8,9 @@
  * decoded with protobufjs from the .proto files under proto/pyroscope/.
  */
 import type * as http from 'node:http';
-import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
 import { PROTO_ROOT } from '@heapwatch/proto';
+import { protoRoot } from '../protos';
 import { readBody } from './body';
 import type { TenantStore } from '../store/store';
 import { HttpError } from './errors';
@@ -74,18 +74,9 @@ export interface ConnectService {
 
 export type PostHandler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: CallContext) => Promise<void>;
 
-let root: protobuf.Root | undefined;
-
 /** The Pyroscope contracts (proto/pyroscope/), loaded once per process. */
 export function pyroscopeProtos(): protobuf.Root {
-  if (!root) {
-    const r = new protobuf.Root();
-    r.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_ROOT, target));
-    r.loadSync(['pyroscope/querier/v1/querier.proto', 'pyroscope/push/v1/push.proto'], { keepCase: false });
-    r.resolveAll();
-    root = r;
-  }
-  return root;
+  return protoRoot(PROTO_ROOT, ['pyroscope/querier/v1/querier.proto', 'pyroscope/push/v1/push.proto']);
 }
 
 const TO_PLAIN: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true };

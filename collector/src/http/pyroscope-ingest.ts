@@ -15,14 +15,14 @@
  * Both routes need a token with the write scope (the HTTP dispatcher
  * checks it, http/server.ts) and store as that token's tenant.
  */
-import { createHash } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type * as http from 'node:http';
 import type { IngestRequest__Output } from '@heapwatch/proto';
 import { IngestError } from '../ingest/errors';
-import { foreignHeapProfile } from '../ingest/foreign-heap';
+import { foreignHeapProfile, foreignRequest, type Series } from '../ingest/foreign-heap';
 import type { Ingester } from '../ingest/ingester';
 import { SERVICE_LABEL } from '../store/store';
+import { SECOND_MS } from '../units';
 import { readBody } from './body';
 import { ConnectError, type CallContext, type ConnectService, type PostHandler } from './connect';
 import { HttpError } from './errors';
@@ -30,12 +30,6 @@ import { multipartField } from './multipart';
 
 /** Old Pyroscope names carry the profile type after the application name. */
 const TYPE_SUFFIX = /\.(cpu|itimer|wall|alloc_objects|alloc_space|inuse_objects|inuse_space|goroutines|mutex_count|mutex_duration|block_count|block_duration|exceptions|lock_count|lock_duration)$/;
-const HOST_LABELS = ['hostname', 'host', 'pod', 'instance'];
-
-export interface Series {
-  service: string;
-  labels: Record<string, string>;
-}
 
 /** `app.inuse_space{env=prod,region=eu}` -> service and labels. */
 export function parseAppName(name: string): Series {
@@ -52,35 +46,6 @@ export function parseAppName(name: string): Series {
     }
   }
   return { service: app, labels };
-}
-
-function hash(...parts: (string | Buffer)[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p).update('\0');
-  return h.digest('hex');
-}
-
-/** The ingester's request for one Pyroscope profile. */
-export function ingestRequest(series: Series, pprof: Buffer, startMs: number, endMs: number, spyName: string): IngestRequest__Output {
-  // Pyroscope's own labels (__session_id__, __name__, ...) say nothing about the workload.
-  const labels = Object.fromEntries(Object.entries(series.labels).filter(([k]) => !k.startsWith('__') && k !== SERVICE_LABEL));
-  const seriesKey = hash(series.service, JSON.stringify(Object.entries(labels).sort()));
-  const host = HOST_LABELS.map((k) => labels[k]).find(Boolean) ?? 'pyroscope';
-  return {
-    profileId: hash(seriesKey, String(startMs), String(endMs), pprof).slice(0, 32),
-    service: series.service,
-    labels,
-    instance: { hostname: `${host}#${seriesKey.slice(0, 12)}`, pid: 1, processStartTimeMs: 1, threadId: 0, runtimeVersion: spyName, agentVersion: 'pyroscope' },
-    startTimeMs: startMs,
-    endTimeMs: endMs,
-    pprofGzip: pprof,
-    memory: null,
-    agent: null,
-    gc: null,
-    // A Pyroscope SDK takes no directives from heapwatch.
-    inliningDisabled: false,
-    jobs: null,
-  };
 }
 
 function httpStatus(err: IngestError): number {
@@ -121,7 +86,12 @@ export function pyroscopeIngestRoute(ingester: Ingester, maxBodyBytes: number): 
       const series = parseAppName(name);
       const spyName = q.get('spyName') ?? '';
       const heap = await foreignHeapProfile(pprof, ingester.limits, { nodeNames: spyName === 'nodespy' });
-      const request = ingestRequest(series, heap.pprof, fromMs, untilMs, spyName);
+      // from and until are whole seconds; the profile's own time (in ms, as
+      // @datadog/pprof sets it) refines the end where it falls within them,
+      // so that snapshots less than a second apart stay apart.
+      const own = heap.timeMs + heap.durationMs;
+      const endMs = heap.timeMs > 0 && own >= untilMs - SECOND_MS && own <= untilMs + SECOND_MS ? own : untilMs;
+      const request = foreignRequest(series, heap.pprof, Math.min(fromMs, endMs), endMs, { runtime: spyName, agent: 'pyroscope' });
       await ingester.ingest(request, tenant);
     } catch (err) {
       if (err instanceof IngestError) throw new HttpError(httpStatus(err), err.message);
@@ -154,7 +124,7 @@ export function pusherService(ingester: Ingester): ConnectService {
               const heap = await foreignHeapProfile(Buffer.from(sample.rawProfile), ingester.limits);
               // The profile's own time, so that a retried push has the same id.
               const end = heap.timeMs > 0 ? heap.timeMs + heap.durationMs : Date.now();
-              requests.push(ingestRequest({ service, labels }, heap.pprof, end - heap.durationMs, end, 'push'));
+              requests.push(foreignRequest({ service, labels }, heap.pprof, end - heap.durationMs, end, { runtime: 'push', agent: 'pyroscope' }));
             }
           }
           await ingester.ingestAll(requests, tenant);

@@ -8,9 +8,12 @@
  * mutex, ...) is refused with a message that says why: heapwatch stores
  * in-use heap only.
  */
+import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
+import type { IngestRequest__Output } from '@heapwatch/proto';
 import { Profile, ValueType } from 'pprof-format';
+import { SERVICE_LABEL } from '../store/store';
 import { invalid } from './errors';
 import type { Limits } from './validate';
 
@@ -91,4 +94,55 @@ export async function foreignHeapProfile(bytes: Buffer, limits: Limits, opts: { 
     `heapwatch stores in-use heap profiles only (sample types objects/count and space/bytes, or Go's inuse_objects/count and inuse_space/bytes); ` +
       `this profile has [${types.join(', ')}] and is not stored`,
   );
+}
+
+/** A foreign profile's series: its service and labels (Pyroscope's app name and tags, OTel's resource attributes). */
+export interface Series {
+  service: string;
+  labels: Record<string, string>;
+}
+
+/** What sent the profile, for the instance's runtime_version and agent_version. */
+export interface ForeignSource {
+  runtime: string;
+  agent: string;
+}
+
+/** Labels that name the host or pod, first found wins: Pyroscope's tags, then OpenTelemetry's resource attributes. */
+const HOST_LABELS = ['hostname', 'host', 'pod', 'instance', 'host.name', 'k8s.pod.name', 'service.instance.id'];
+
+function hash(...parts: (string | Buffer)[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+}
+
+/**
+ * The ingester's request for one foreign heap profile. A foreign profile
+ * names no process: its instance is its series (the service and its
+ * labels), so two series never share one, with the host label (if any) as
+ * the hostname; its id is a hash of the series, the window and the bytes,
+ * so a retried upload is stored once. No process memory and no GC
+ * information come with it (docs/integrations.md).
+ */
+export function foreignRequest(series: Series, pprof: Buffer, startMs: number, endMs: number, source: ForeignSource): IngestRequest__Output {
+  // Pyroscope's own labels (__session_id__, __name__, ...) say nothing about the workload.
+  const labels = Object.fromEntries(Object.entries(series.labels).filter(([k]) => !k.startsWith('__') && k !== SERVICE_LABEL));
+  const seriesKey = hash(series.service, JSON.stringify(Object.entries(labels).sort()));
+  const host = HOST_LABELS.map((k) => labels[k]).find(Boolean) ?? source.agent;
+  return {
+    profileId: hash(seriesKey, String(startMs), String(endMs), pprof).slice(0, 32),
+    service: series.service,
+    labels,
+    instance: { hostname: `${host}#${seriesKey.slice(0, 12)}`, pid: 1, processStartTimeMs: 1, threadId: 0, runtimeVersion: source.runtime, agentVersion: source.agent },
+    startTimeMs: startMs,
+    endTimeMs: endMs,
+    pprofGzip: pprof,
+    memory: null,
+    agent: null,
+    gc: null,
+    // A foreign agent takes no directives from heapwatch.
+    inliningDisabled: false,
+    jobs: null,
+  };
 }

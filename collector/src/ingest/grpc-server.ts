@@ -12,9 +12,14 @@ import type { Logger } from '../log';
 import { Admission, DEFAULT_ADMISSION, type AdmissionOptions } from './admission';
 import { IngestError } from './errors';
 import type { Ingester } from './ingester';
+import { encodeExportResponse, OTLP_SERVICE } from './otlp-decode';
+import { checkRevision, exportProfiles, OTLP_REVISION_HEADER } from './otlp-profiles';
 
 const MAX_CONNECTION_AGE_MS = 10 * 60_000;
 const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
+const OTLP_EXPORT_PATH = `/${OTLP_SERVICE}/Export`;
+/** The calls admission, authentication and tenants apply to. */
+const INGEST_PATHS = new Set([INGEST_METHOD_PATH, OTLP_EXPORT_PATH]);
 /** A call is counted in flight until this long after its deadline at most. */
 const DEADLINE_GRACE_MS = 100;
 
@@ -75,6 +80,26 @@ function ingestService(): grpc.ServiceDefinition {
   );
 }
 
+/**
+ * OTLP's ProfilesService with its request left as bytes: the handler checks
+ * the profiles revision the caller names before decoding them, and decodes
+ * them within the ingest limits (otlp-decode.ts).
+ */
+function otlpService(): grpc.ServiceDefinition {
+  const raw = (b: Buffer): Buffer => b;
+  return {
+    Export: {
+      path: OTLP_EXPORT_PATH,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: (b: Uint8Array) => Buffer.from(b),
+      responseDeserialize: raw,
+    },
+  };
+}
+
 export class GrpcIngestServer {
   private readonly server: grpc.Server;
   private serving = true;
@@ -100,7 +125,10 @@ export class GrpcIngestServer {
       'grpc.max_connection_age_ms': MAX_CONNECTION_AGE_MS,
       'grpc.max_connection_age_grace_ms': 30_000,
     });
-    if (opts.ingest !== false) this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
+    if (opts.ingest !== false) {
+      this.server.addService(ingestService(), this.ingestHandlers() as unknown as grpc.UntypedServiceImplementation);
+      this.server.addService(otlpService(), { Export: this.otlpExport() });
+    }
     this.server.addService(healthProto().grpc.health.v1.Health.service, this.healthHandlers());
   }
 
@@ -139,7 +167,7 @@ export class GrpcIngestServer {
    */
   private admissionInterceptor(): grpc.ServerInterceptor {
     return (method, call) => {
-      if (method.path !== INGEST_METHOD_PATH) return new grpc.ServerInterceptingCall(call);
+      if (!INGEST_PATHS.has(method.path)) return new grpc.ServerInterceptingCall(call);
       let admitted = false;
       let released = false;
       let timer: NodeJS.Timeout | undefined;
@@ -234,6 +262,44 @@ export class GrpcIngestServer {
     };
   }
 
+  /**
+   * OTLP's `ProfilesService/Export`: admitted, authenticated (write scope)
+   * and given its tenant by the interceptor like Ingest; all or nothing
+   * (otlp-profiles.ts).
+   */
+  private otlpExport(): grpc.handleUnaryCall<Buffer, Uint8Array> {
+    return (call, callback) => {
+      const bytes = call.request;
+      const refused = this.admission.admitBytes(bytes.length);
+      if (refused !== undefined) {
+        callback(this.shed(refused));
+        return;
+      }
+      const done = (): void => this.admission.releaseBytes(bytes.length);
+      const [tenant] = call.metadata.get(TENANT_KEY);
+      if (typeof tenant !== 'string') {
+        done();
+        callback({ code: grpc.status.INTERNAL, details: 'the call was not authenticated' });
+        return;
+      }
+      const answer = (async () => {
+        // Another revision's bytes may decode and mean something else: refused unread.
+        checkRevision(call.metadata.get(OTLP_REVISION_HEADER).map(String));
+        return encodeExportResponse(await exportProfiles(this.ingester, bytes, false, tenant), false);
+      })();
+      answer.then(
+        (response) => {
+          done();
+          callback(null, response);
+        },
+        (err: unknown) => {
+          done();
+          callback(this.toStatus(err, 'OTLP ProfilesService/Export'));
+        },
+      );
+    };
+  }
+
   private directiveFor(tenant: string, service: string): AgentDirective | undefined {
     try {
       return this.opts.directiveFor?.(tenant, service);
@@ -274,7 +340,7 @@ export class GrpcIngestServer {
 
   private healthHandlers(): HealthHandlers {
     const statusOf = (service: string): 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' => {
-      if (service !== '' && service !== INGEST_SERVICE_NAME) return 'SERVICE_UNKNOWN';
+      if (service !== '' && service !== INGEST_SERVICE_NAME && service !== OTLP_SERVICE) return 'SERVICE_UNKNOWN';
       return this.serving ? 'SERVING' : 'NOT_SERVING';
     };
     return {

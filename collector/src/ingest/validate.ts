@@ -69,7 +69,10 @@ export const DEFAULT_LIMITS: Limits = {
   maxFrames: 2_000_000,
 };
 
-const MAX_NAME_LENGTH = 256;
+/** Longest service, profile id, host name, label key or label value. */
+export const MAX_NAME_LENGTH = 256;
+/** What a label key may look like. */
+export const LABEL_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** maxInflateRatio never refuses a pprof of this size or less. */
 const MIN_INFLATE_BYTES = 4 << 20;
 /** A snapshot time more than this far in the future is a broken clock. */
@@ -99,7 +102,7 @@ export function validateEnvelope(req: IngestRequest__Output, limits: Limits): vo
   const labels = Object.entries(req.labels ?? {});
   if (labels.length > limits.maxLabels) throw invalid(`too many labels: ${labels.length} > ${limits.maxLabels}`);
   for (const [k, v] of labels) {
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k) || k.length > MAX_NAME_LENGTH) {
+    if (!LABEL_KEY.test(k) || k.length > MAX_NAME_LENGTH) {
       throw invalid(`label key ${JSON.stringify(k)} must match [A-Za-z_][A-Za-z0-9_.-]* and be at most ${MAX_NAME_LENGTH} characters`);
     }
     if (v.length > MAX_NAME_LENGTH) throw invalid(`label ${k} is longer than ${MAX_NAME_LENGTH} characters`);

@@ -22,6 +22,15 @@ export interface DetectOptions {
   /** The same for agents that report no GCs, judged on a trailing minimum of heap used (gaugePoints). */
   processRuleWithoutGc: RuleOptions;
   /**
+   * Rule for a site series of an instance that says nothing of its GCs:
+   * no major GC count and no heap used (Pyroscope SDKs, OpenTelemetry; see
+   * InstanceSeries.noGcInfo). No GC can be seen or guessed in it, so its
+   * window only counts once it spans the rule's profilesWithoutGc: the
+   * window holds that many (evaluateLeaks reads them, and the ones it
+   * replays, for such services).
+   */
+  ruleWithoutGc: RuleOptions;
+  /**
    * An instance whose newest profile is more than this many of its own
    * intervals behind the service's newest profile has stopped (restarted,
    * scaled down): it no longer counts.
@@ -51,6 +60,10 @@ export const DEFAULT_DETECT: DetectOptions = {
   // under a warm-up decelerates the total without stopping, so the plateau
   // ratio is looser there; the lower envelope decides.
   processRuleWithoutGc: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1 },
+  // 240 profiles, the span the rule already trusts without a GC in it
+  // (docs/detector.md#profiles-without-gc-information): with 120 such a
+  // series was never decided.
+  ruleWithoutGc: { ...DEFAULT_RULE, maxProfiles: DEFAULT_RULE.profilesWithoutGc },
   staleProfiles: 5,
   minInstanceFraction: 0.3,
   maxReplayProfiles: 20,
@@ -115,6 +128,12 @@ export interface InstanceSeries {
   instance: string;
   /** Whether the agent reports its major GC count (else `resets` are guessed from heap used). */
   reportsGc: boolean;
+  /**
+   * Neither a major GC count nor heap used in any profile: no GC can be
+   * seen or guessed (a foreign agent, foreign-heap.ts). Its sites are
+   * judged with ruleWithoutGc.
+   */
+  noGcInfo: boolean;
   /** Profiles newer than the previous evaluation's newest, capped. */
   replay: number;
   /** First profile after each major GC: from the agent's count where it reports one, else gcResets(). */
@@ -152,6 +171,7 @@ export function judgedPostGc(len: number, s: InstanceSeries, opts: DetectOptions
  * as the cycles' floors where there are any.
  */
 export function decideSite(ys: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+  if (s.noGcInfo) return decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.ruleWithoutGc, s.resets, s.afterGc);
   const post = judgedPostGc(len, s, opts);
   if (post) {
     const v = decideSeries(post.map((i) => ys[i]!), opts.postGcRule);
@@ -305,13 +325,31 @@ export function instanceSeries(
     // An agent that reports GCs says exactly where each cycle starts;
     // otherwise a large drop of heap used is the best guess.
     const reported = list.some((p) => p.majorGcs > 0);
+    const noGcInfo = !reported && list.every((p) => p.heapUsedBytes === 0);
     const resets = reported ? majorGcResets(list.map((p) => p.majorGcs)) : gcResets(list.map((p) => p.heapUsedBytes));
     const afterGc = list.map((p) => p.afterMajorGc);
     const postGc = afterGc.flatMap((x, i) => (x ? [i] : []));
     const inliningOff = list.map((p) => p.inliningDisabled === true);
-    series.set(instance, { instance, reportsGc: reported, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, inliningOff, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
+    series.set(instance, { instance, reportsGc: reported, noGcInfo, replay: Math.max(1, Math.min(fresh, opts.maxReplayProfiles)), resets, afterGc, inliningOff, postGc, times, index: new Map(times.map((t, i) => [t, i])), intervalMs, profiles: list });
   }
   return series;
+}
+
+/**
+ * Whether evaluateLeaks should read `ruleWithoutGc.maxProfiles` (and
+ * `maxReplayProfiles` more) profiles per instance rather than the rule's:
+ * some instance without GC information has filled the rule's window
+ * (`profiles`: what it read with that window).
+ */
+export function needsLongerWindow(profiles: readonly ProfilePoint[], opts: DetectOptions = DEFAULT_DETECT): boolean {
+  if (opts.ruleWithoutGc.maxProfiles <= opts.rule.maxProfiles) return false;
+  const counts = new Map<string, number>();
+  const informed = new Set<string>();
+  for (const p of profiles) {
+    counts.set(p.instance, (counts.get(p.instance) ?? 0) + 1);
+    if (p.majorGcs > 0 || p.heapUsedBytes > 0) informed.add(p.instance);
+  }
+  return [...counts].some(([instance, n]) => n >= opts.rule.maxProfiles && !informed.has(instance));
 }
 
 /** Each site's in-use bytes per instance, one value per profile of the instance's series (0 where the sampler saw nothing alive). */

@@ -27,7 +27,7 @@
  */
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState, type Trend } from './alert';
 import { transitions, type LeakEvent } from './transitions';
-import { DEFAULT_DETECT, detect, instanceSeries, siteValues, type DetectOptions } from './detect';
+import { DEFAULT_DETECT, detect, instanceSeries, needsLongerWindow, siteValues, type DetectOptions } from './detect';
 import { analyzeJobs, DEFAULT_JOBS, type JobsOptions, type SiteSeries } from './jobs';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
@@ -109,7 +109,13 @@ export async function evaluateLeaks(
   const nowMs = o.now();
   const evaluatedAt = new Date(nowMs).toISOString();
   const prev = await previousState(store, service);
-  const profiles = await store.profilePoints(service, o.detect.rule.maxProfiles, o.lookbackMs);
+  let profiles = await store.profilePoints(service, o.detect.rule.maxProfiles, o.lookbackMs);
+  // Series without GC information are judged on a longer window (detect.ts,
+  // ruleWithoutGc), and only once it is full: read as many more as are
+  // replayed, so that each replayed profile has its full window.
+  if (needsLongerWindow(profiles, o.detect)) {
+    profiles = await store.profilePoints(service, o.detect.ruleWithoutGc.maxProfiles + o.detect.maxReplayProfiles, o.lookbackMs);
+  }
   const points = await store.sitePoints(service, profiles);
   // Silence ages every instance (detect.ts), on the collector's clock only.
   const newest = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
