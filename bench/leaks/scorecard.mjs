@@ -45,7 +45,7 @@ const { values: args } = parseArgs({
     sampling: { type: 'string', default: '16384,65536' },
     only: { type: 'string' },
     parallel: { type: 'string', default: '3' },
-    'fast-intervals': { type: 'string', default: '40' },
+    'fast-intervals': { type: 'string', default: '60' },
     'slow-intervals': { type: 'string', default: '140' },
     'ok-intervals': { type: 'string', default: '60' },
     'gc-assist-budget': { type: 'string', default: String(SCENARIO_GC_ASSIST_BUDGET) },
@@ -75,6 +75,12 @@ function summarize(results) {
     top1: `${leaks.filter((r) => r.reported === r.trueSite).length}/${leaks.length}`,
     medianIntervalsFast: median(fast.filter((r) => r.flagged).map((r) => r.intervalsToFlag)),
     fastWithin20: `${fast.filter((r) => r.flagged && r.intervalsToFlag <= 20).length}/${fast.length}`,
+    // The site named from precise-mode profiles (attribution 'precise'):
+    // in the default mode the first finding may name an inlining caller.
+    medianIntervalsPreciseFast: median(fast.filter((r) => r.intervalsToPrecise !== null).map((r) => r.intervalsToPrecise)),
+    fastPreciseWithin40: `${fast.filter((r) => r.intervalsToPrecise !== null && r.intervalsToPrecise <= 40).length}/${fast.length}`,
+    processFalse: `${ok.filter((r) => r.flagged && r.reported?.startsWith('(')).length}/${ok.length}`,
+    siteFalse: `${ok.filter((r) => r.flagged && !r.reported?.startsWith('(')).length}/${ok.length}`,
     medianIntervalsSlow: median(slow.filter((r) => r.flagged).map((r) => r.intervalsToFlag)),
     slowWithin120: `${slow.filter((r) => r.flagged && r.intervalsToFlag <= 120).length}/${slow.length}`,
     // Runs flagged within the formula's 90th-percentile bound, at the rate the detector measured.
@@ -91,19 +97,22 @@ function printTable(samplingBytes, results, summary) {
     r.reported ?? '-',
     r.kind === 'leak' ? (r.reported === r.trueSite ? 'yes' : 'NO') : r.flagged ? 'FALSE FLAG' : 'ok',
     r.intervalsToFlag === null ? '-' : String(r.intervalsToFlag),
+    r.kind !== 'leak' ? '-' : r.intervalsToPrecise === null ? 'never' : String(r.intervalsToPrecise),
+    r.kind === 'leak' && r.firstReported && r.firstReported !== r.reported ? r.firstReported : '',
     r.measuredRate === null ? '-' : `${r.measuredRate.toFixed(2)}x`,
     r.measuredRate === null ? '-' : `${profilesToFlag(r.measuredRate)}-${profilesToFlag(r.measuredRate, 'p90')}`,
     r.error ?? (r.reported && r.reported !== r.trueSite ? r.reportedAt : ''),
   ]);
-  const head = ['SCENARIO', 'KIND', 'RESULT', 'TRUE SITE', 'REPORTED', 'TOP-1', 'INTERVALS', 'GROWTH/S', 'FORMULA', 'NOTE'];
+  const head = ['SCENARIO', 'KIND', 'RESULT', 'TRUE SITE', 'REPORTED', 'TOP-1', 'FIRST FINDING', 'PRECISE SITE', 'FIRST NAMED', 'GROWTH/S', 'FORMULA', 'NOTE'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => c.padEnd(w[i])).join('  ').trimEnd();
   console.log(`\n== sampling interval ${samplingBytes} B, profile interval ${INTERVAL_MS} ms, ${GC_ASSIST_BUDGET > 0 ? `agent GC assist budget ${GC_ASSIST_BUDGET}` : "V8's own GCs only (GC assist off)"} ==`);
   console.log(line(head));
   for (const r of rows) console.log(line(r));
   console.log(
-    `recall ${summary.recall}  false flags ${summary.falseFlags}  top-1 ${summary.top1}  ` +
-      `median intervals to flag: fast (2x S) ${summary.medianIntervalsFast ?? '-'} (${summary.fastWithin20} within 20), ` +
+    `recall ${summary.recall}  false flags ${summary.falseFlags} (sites ${summary.siteFalse}, process ${summary.processFalse})  top-1 ${summary.top1}  ` +
+      `median intervals to the first finding: fast (2x S) ${summary.medianIntervalsFast ?? '-'} (${summary.fastWithin20} within 20), ` +
+      `to the precise site: fast ${summary.medianIntervalsPreciseFast ?? '-'} (${summary.fastPreciseWithin40} within 40), ` +
       `slow (S/4) ${summary.medianIntervalsSlow ?? '-'} (${summary.slowWithin120} within 120), ` +
       `${summary.withinFormula} within the detection-time formula's p90 bound`,
   );
@@ -114,7 +123,8 @@ async function main() {
   const all = {};
   for (const samplingBytes of SAMPLINGS) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-scorecard-'));
-    const collector = await startCollector(dataDir);
+    // The collector's suspicion (the precise-mode directive) in the proportion of production's 60 s interval to its 30 s cache.
+    const collector = await startCollector(dataDir, { suspectTtlMs: Math.round(INTERVAL_MS / 2) });
     try {
       const runs = [];
       for (const sc of scenarios) {
