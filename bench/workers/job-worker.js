@@ -41,6 +41,7 @@ const {
   // to snapshotDir (v8.writeHeapSnapshot, which runs a full GC first).
   snapshotAtS = [],
   snapshotDir,
+  // { period, from, to }: see the snapshots in main().
 } = cfg;
 const CONCURRENCY = 8;
 const SLICE_MS = 100;
@@ -266,15 +267,28 @@ async function main() {
   measuring = true;
   const t0 = performance.now();
   process.stdout.write(`MEASURING ${JSON.stringify({ wallMs: Date.now() })}\n`);
-  const snapshotTimers = snapshotDir
-    ? snapshotAtS.map((s, i) =>
-        setTimeout(() => {
-          const file = require('node:v8').writeHeapSnapshot(path.join(snapshotDir, `worker-${i}.heapsnapshot`));
-          const m = process.memoryUsage();
-          process.stdout.write(`SNAPSHOT ${JSON.stringify({ wallMs: Date.now(), file, heapUsed: m.heapUsed, agent: agentStats() })}\n`);
-        }, s * 1000),
-      )
-    : [];
+  // Each snapshot waits, after its time, for the agent's queue to be empty
+  // and for profilesSent to be in snapshotGate's range (modulo its period):
+  // part 2 switches precise mode every so many profiles, and code space
+  // follows the optimization state, so both snapshots are taken in the same
+  // phase of that cycle. A no-agent worker takes it at its time.
+  const snapshotTimers = [];
+  const snapshotAt = (i, s) => {
+    const t = setTimeout(function attempt() {
+      const a = agentStats();
+      const g = cfg.snapshotGate;
+      const phase = a && g ? (a.profilesSent - 1 + g.period) % g.period : 0;
+      if (a && (a.queueLength > 0 || (g && (phase < g.from || phase > g.to)))) {
+        snapshotTimers[i] = setTimeout(attempt, 100);
+        return;
+      }
+      const file = require('node:v8').writeHeapSnapshot(path.join(snapshotDir, `worker-${i}.heapsnapshot`));
+      const m = process.memoryUsage();
+      process.stdout.write(`SNAPSHOT ${JSON.stringify({ wallMs: Date.now(), file, heapUsed: m.heapUsed, agent: agentStats() })}\n`);
+    }, s * 1000);
+    snapshotTimers[i] = t;
+  };
+  if (snapshotDir) snapshotAtS.forEach((s, i) => snapshotAt(i, s));
   await new Promise((r) => setTimeout(r, measureS * 1000));
   for (const t of snapshotTimers) clearTimeout(t);
   harvestSlice();
