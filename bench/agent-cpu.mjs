@@ -63,9 +63,9 @@ import { DEFAULT_AGENT_DIR, loadavg, startPyroscopeSink } from './lib/worker-run
 import { BENCH_DIR, ROOT } from './lib/report.mjs';
 
 const opts = parseArgs({
-  warmJobs: 45000,
-  preGcAt: 30000,
-  windowJobs: 120000,
+  warmJobs: 25000,
+  preGcAt: 12000,
+  windowJobs: 50000,
   tickIntervalMs: 2000,
   productionIntervalS: 60,
   nativeRounds: 5,

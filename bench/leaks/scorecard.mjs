@@ -4,8 +4,11 @@
  * a real collector (`heapwatch serve`, embedded ClickHouse) with the agent
  * preloaded in each worker, and prints per scenario whether it was flagged,
  * the reported site against the true one and the profile intervals from
- * leak onset (process start) to the flag; then recall, false flags, top-1
- * attribution and median intervals to detect, for each sampling interval.
+ * leak onset (process start) to the first finding and to the first site
+ * flagged from precise-mode profiles (the agents start in the default mode
+ * and the collector's directive turns precise mode on); then recall, false
+ * flags (sites and process findings apart), top-1 attribution and median
+ * intervals to both, for each sampling interval.
  *
  *   node bench/leaks/scorecard.mjs [--interval-ms 500] [--sampling 16384,65536]
  *        [--only retry-buffer,warmup-cache] [--parallel 3] [--gc-assist-budget 0.05] [--json]

@@ -35,7 +35,7 @@ export async function startCollectorProcess({ dataDir, grpcPort = 0, httpPort = 
     };
     const timer = setTimeout(() => {
       child.off('exit', onExit);
-      const fail = () => reject(new Error(`collector did not start in ${Math.round(startTimeoutMs / 1000)} s (killed):\n${out}`));
+      const fail = () => reject(new Error(`collector (pid ${child.pid}) did not start in ${Math.round(startTimeoutMs / 1000)} s, killed:\n${out}`));
       if (child.exitCode !== null || child.signalCode !== null) return fail();
       child.once('exit', fail);
       child.kill('SIGKILL');
