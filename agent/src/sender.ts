@@ -142,7 +142,8 @@ export class Sender {
     const item = this.queue.peek();
     if (!item) return Promise.resolve(false);
     // The counters as they stand at send time, head of the queue included.
-    const agent: AgentStats = this.counters();
+    // majorGcs and postGcCaptures are for stats() only: not in AgentStats.
+    const { majorGcs: _majorGcs, postGcCaptures: _postGcCaptures, ...agent }: AgentStats & Pick<Counters, 'majorGcs' | 'postGcCaptures'> = this.counters();
     const p = this.transport
       .send({ ...item.request, agent }, timeoutMs)
       .then((r) => {
