@@ -18,6 +18,7 @@ const PARTS = [
   ['storage', 'storage.mjs'],
   ['query', 'query.mjs'],
   ['ui', 'ui.mjs'],
+  ['leaks', 'leaks/scorecard.mjs'],
 ];
 const reportOnly = process.argv.includes('--report-only');
 const flags = process.argv.slice(2).filter((f) => f !== '--report-only');

@@ -85,6 +85,9 @@ describe('parseTime', () => {
 describe('heapwatch serve options', () => {
   it('lets flags win over the environment', () => {
     expect(serveOptions(['--grpc-port', '9000'], { HEAPWATCH_GRPC_PORT: '8000', HEAPWATCH_HTTP_PORT: '8001' })).toMatchObject({ grpcPort: 9000, httpPort: 8001 });
+    expect(serveOptions(['--suspect-ttl-ms', '250'], {})).toMatchObject({ suspectTtlMs: 250 });
+    expect(serveOptions([], { HEAPWATCH_SUSPECT_TTL_MS: '0' })).toMatchObject({ suspectTtlMs: 0 });
+    expect(serveOptions([], {})).not.toHaveProperty('suspectTtlMs');
   });
 
   it.each([
