@@ -22,10 +22,12 @@ const UNIT = [
   'test/leaks/detect.test.ts',
   'test/leaks/detection-time.test.ts',
   'test/leaks/flicker.test.ts',
+  'test/leaks/jobs.test.ts',
   'test/leaks/rule.test.ts',
   'test/leaks/stats.test.ts',
   'test/leaks/suspects.test.ts',
   'test/proto/messages.test.ts',
+  'test/ui/flame-layout.test.ts',
 ];
 
 // Per project, not inherited from the root: a project that extends the root

@@ -25,6 +25,7 @@ import { header, median, parseArgs, sleep, table, targetsTable, writeResult, fmt
 import { httpGet, startCollectorProcess, tempDir } from './lib/collector.mjs';
 import { startGrpcSink } from './lib/grpc-sink.mjs';
 import { DEFAULT_AGENT_DIR, loadavg, runWorker, theilSen } from './lib/worker-run.mjs';
+import { diffSnapshots, summarizeSnapshot } from './lib/heap-snapshot.mjs';
 
 const opts = parseArgs({
   durationS: 180,
@@ -38,6 +39,13 @@ const opts = parseArgs({
   maxQueueBytes: 16 << 20,
   agentDir: DEFAULT_AGENT_DIR,
   preciseEvery: 20,
+  // The restart after the outage: each attempt may take this long (a
+  // collector on a machine at load 30 took over 60 s to open its store),
+  // and a failed one is killed and retried on the same ports and data.
+  restartTimeoutS: 300,
+  restartAttempts: 5,
+  // Heap snapshots of the worker before the outage and near the end, diffed by constructor.
+  snapshots: true,
   quick: false,
 });
 if (opts.quick) Object.assign(opts, { durationS: 60, gcEveryS: 3 });
@@ -61,6 +69,13 @@ const events = [];
 let measureStartMs;
 let worker;
 const outage = { startS: opts.durationS * opts.outageStart, endS: opts.durationS * opts.outageEnd };
+// Before the outage (past warm-up) and near the end of the run, each once
+// the queue is empty and in the middle of a default-mode stretch of the
+// precise on/off cycle (the directive is off for profiles 1..P, on for
+// P+1..2P, ...), so that both see the same optimization state.
+const snapshotAtS = [Math.max(10, outage.startS - 3 * opts.preciseEvery * opts.intervalMs / 1000), Math.max(outage.endS + 10, opts.durationS - 3 * opts.preciseEvery * opts.intervalMs / 1000)];
+const snapshotGate = { period: 2 * opts.preciseEvery, from: Math.floor(opts.preciseEvery / 4), to: Math.floor((3 * opts.preciseEvery) / 4) };
+const snapshots = [];
 
 const orchestrate = (async () => {
   while (measureStartMs === undefined) await sleep(50);
@@ -69,13 +84,35 @@ const orchestrate = (async () => {
   await collector.stop();
   events.push({ event: 'collector stopped', s: (Date.now() - measureStartMs) / 1000 });
   await at(outage.endS);
-  collector = await startCollectorProcess({ dataDir, grpcPort, httpPort });
+  collector = await restartCollector();
   events.push({ event: 'collector up again', s: (Date.now() - measureStartMs) / 1000 });
 })();
+// Never an unhandled rejection while the worker still runs: the failure is
+// rethrown when the run is awaited.
+orchestrate.catch(() => {});
+
+/** The collector again, on the same ports and data directory; retried, each attempt bounded. */
+async function restartCollector() {
+  for (let attempt = 1; ; attempt++) {
+    const t0 = Date.now();
+    try {
+      const c = await startCollectorProcess({ dataDir, grpcPort, httpPort, startTimeoutMs: opts.restartTimeoutS * 1000 });
+      events.push({ event: `restart attempt ${attempt} took ${((Date.now() - t0) / 1000).toFixed(1)} s`, s: (Date.now() - measureStartMs) / 1000 });
+      return c;
+    } catch (e) {
+      events.push({ event: `restart attempt ${attempt} failed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${String(e).split('\n')[0]}`, s: (Date.now() - measureStartMs) / 1000 });
+      console.error(`agent-leak: ${events.at(-1).event}`);
+      if (attempt >= opts.restartAttempts) throw e;
+      await sleep(5000);
+    }
+  }
+}
 
 // A no-agent control, same worker and settings, run alongside: whatever
 // the workload and V8 themselves drift by is not the agent's.
 const controlLive = [];
+const controlSnapshots = [];
+const controlDir = opts.snapshots ? tempDir('leak-control') : undefined;
 let controlStart;
 const control = runWorker({
   variant: 'none',
@@ -86,8 +123,11 @@ const control = runWorker({
   sampleEveryMs: 5000,
   printSamples: true,
   gcEveryMs: opts.gcEveryS * 1000,
+  snapshotAtS,
+  snapshotDir: controlDir,
   onLine: (kind, obj) => {
     if (kind === 'MEASURING') controlStart = obj.wallMs;
+    else if (kind === 'SNAPSHOT') controlSnapshots.push(obj);
     else if (kind === 'LIVE' && controlStart !== undefined) controlLive.push({ ...obj, s: (obj.wallMs - controlStart) / 1000 });
   },
 });
@@ -111,8 +151,12 @@ try {
     sampleEveryMs: opts.sampleEveryMs,
     printSamples: true,
     gcEveryMs: opts.gcEveryS * 1000,
+    snapshotAtS: snapshotAtS,
+    snapshotDir: opts.snapshots ? dataDir : undefined,
+    snapshotGate,
     onLine: (kind, obj) => {
       if (kind === 'MEASURING') measureStartMs = obj.wallMs;
+      else if (kind === 'SNAPSHOT') snapshots.push({ ...obj, s: (obj.wallMs - measureStartMs) / 1000 });
       else if (kind === 'SAMPLE' && measureStartMs !== undefined) samples.push({ ...obj, s: (obj.wallMs - measureStartMs) / 1000 });
       else if (kind === 'LIVE' && measureStartMs !== undefined) live.push({ ...obj, s: (obj.wallMs - measureStartMs) / 1000 });
     },
@@ -131,7 +175,23 @@ const leakRes = await httpGet(`${collector.httpUrl}/api/v1/leaks?service=${servi
 const leakReport = leakRes.status === 200 ? JSON.parse(leakRes.body.toString()) : { error: `${leakRes.status} ${leakRes.body.toString().slice(0, 200)}` };
 const profilesStored = await httpGet(`${collector.httpUrl}/api/v1/leaks?service=${service}`);
 await collector.stop();
+// The worker's heap, before the outage and near the end, by constructor.
+const diffOf = (snaps) => {
+  if (snaps.length !== 2) return { error: `${snaps.length} of 2 snapshots taken` };
+  try {
+    return diffSnapshots(summarizeSnapshot(snaps[0].file), summarizeSnapshot(snaps[1].file));
+  } catch (e) {
+    return { error: String(e) };
+  }
+};
+const snapshotDiff = opts.snapshots ? diffOf(snapshots) : undefined;
+// Compiled code follows the optimization state (precise mode deoptimizes
+// everything at each switch, and V8 flushes old bytecode), not what the
+// agent holds: judged apart.
+const objectsGrowth = (d) => d.totalAfter - d.totalBefore - d.deltaOf('(code)');
+const controlSnapshotDiff = opts.snapshots ? diffOf(controlSnapshots) : undefined;
 fs.rmSync(dataDir, { recursive: true, force: true });
+if (controlDir) fs.rmSync(controlDir, { recursive: true, force: true });
 
 // ---- analysis
 const upAgain = events.find((e) => e.event === 'collector up again')?.s ?? outage.endS;
@@ -208,6 +268,18 @@ const targets = [
   { name: 'no trend outside the outage (Theil-Sen, live heap)', measured: `${fmt(trendOutside.slope, 3)} MB/min [${fmt(trendOutside.lo, 3)}, ${fmt(trendOutside.hi, 3)}]${ctl}`, met: noTrend(trendOutside) },
   { name: 'live heap over the whole run (first -> last, Theil-Sen)', measured: `${fmt(mib(live[0]?.heapUsed), 2)} -> ${fmt(mib(live.at(-1)?.heapUsed), 2)} MB; ${fmt(trendRun.slope, 3)} MB/min [${fmt(trendRun.lo, 3)}, ${fmt(trendRun.hi, 3)}] (control ${fmt(mib(controlLive[0]?.heapUsed), 2)} -> ${fmt(mib(controlLive.at(-1)?.heapUsed), 2)} MB)`, met: noTrend(trendRun) },
   { name: 'precise mode switched on and off several times (every --precise-every profiles)', measured: `${last.preciseActivations ?? 0} periods, ${fmt((last.preciseTimeMs ?? 0) / 1000, 0)} s in precise mode, switches took ${fmt((last.preciseSwitchTimeUs ?? 0) / 1000, 1)} ms of main thread in all; ${last.forcedGcs ?? 0} forced GCs`, met: (last.preciseActivations ?? 0) >= 3 },
+  ...(snapshotDiff
+    ? [
+        {
+          name: 'heap snapshot near the end vs before the outage: objects (all but compiled code) grew within 0.5 MB of the no-agent control',
+          measured:
+            snapshotDiff.error ??
+            controlSnapshotDiff.error ??
+            `${fmt(mib(snapshotDiff.totalBefore), 2)} -> ${fmt(mib(snapshotDiff.totalAfter), 2)} MB in all; objects ${fmt(objectsGrowth(snapshotDiff) / 1024, 0)} KiB (control ${fmt(objectsGrowth(controlSnapshotDiff) / 1024, 0)} KiB), compiled code ${fmt(snapshotDiff.deltaOf('(code)') / 1024, 0)} KiB (control ${fmt(controlSnapshotDiff.deltaOf('(code)') / 1024, 0)} KiB)`,
+          met: !snapshotDiff.error && !controlSnapshotDiff.error && objectsGrowth(snapshotDiff) - objectsGrowth(controlSnapshotDiff) <= 0.5 * 2 ** 20,
+        },
+      ]
+    : []),
   { name: "the product's detector flags nothing on the worker", measured: flagged === undefined ? leakReport.error : `${leakReport.leaks.length} sites, ${leakReport.process.length} process findings`, met: flagged === 0 },
 ];
 
@@ -234,11 +306,24 @@ const markdown = [
   '',
   phaseTable,
   '',
+  events.length ? `Collector events (s from the start of measurement): ${events.map((e) => `${fmt(e.s, 0)} s ${e.event}`).join('; ')}.` : '',
+  '',
+  snapshotDiff && !snapshotDiff.error
+    ? [
+        `Heap snapshots of the worker (v8.writeHeapSnapshot, after its own full GC) at ${snapshots.map((x) => `${fmt(x.s, 0)} s`).join(' and ')}, self sizes by constructor (objects, closures, native) or node type; the constructors that grew most, beside the no-agent control's:`,
+        '',
+        table(
+          ['constructor / type', 'count before -> after', 'KiB before -> after', 'KiB grown', 'control KiB grown'],
+          snapshotDiff.grew.map((r) => [r.name.slice(0, 60), `${fmt(r.countBefore, 0)} -> ${fmt(r.countAfter, 0)}`, `${fmt(r.bytesBefore / 1024, 1)} -> ${fmt(r.bytesAfter / 1024, 1)}`, fmt(r.delta / 1024, 1), controlSnapshotDiff.error ? '-' : fmt(controlSnapshotDiff.deltaOf(r.name) / 1024, 1)]),
+        ),
+      ].join('\n')
+    : '',
+  '',
   targetsTable(targets),
 ].join('\n');
 writeResult('agent-leak', {
   settings,
-  data: { live: live.map((x) => ({ s: x.s, heapUsed: x.heapUsed, rss: x.rss, external: x.external, agent: x.agent })), events, outage: { downAt, upAgain }, drainedAtS: drained?.s, trendRecovered, trendOutside, trendRun, trendControl, controlLive: controlLive.map((x) => ({ s: x.s, heapUsed: x.heapUsed })), trendRssRecovered, leakReport, storedReport: profilesStored.status, agentFirst: first, agentLast: last, workerSummary: { ...result, stderr: undefined }, samples: samples.map((x) => ({ s: x.s, rss: x.rss, heapUsed: x.heapUsed, external: x.external, jobs: x.jobs, agent: x.agent })) },
+  data: { live: live.map((x) => ({ s: x.s, heapUsed: x.heapUsed, rss: x.rss, external: x.external, agent: x.agent })), events, outage: { downAt, upAgain }, drainedAtS: drained?.s, trendRecovered, trendOutside, trendRun, trendControl, controlLive: controlLive.map((x) => ({ s: x.s, heapUsed: x.heapUsed })), trendRssRecovered, leakReport, storedReport: profilesStored.status, agentFirst: first, agentLast: last, workerSummary: { ...result, stderr: undefined }, snapshots, snapshotDiff, controlSnapshotDiff, samples: samples.map((x) => ({ s: x.s, rss: x.rss, heapUsed: x.heapUsed, external: x.external, jobs: x.jobs, agent: x.agent })) },
   markdown,
   targets,
 });

@@ -189,6 +189,8 @@ const markdown = [
   '',
   mainTable,
   '',
+  `Load average (1 min) when each run started, in run order: ${runs.map((r) => `${r.variant} ${fmt(r.loadavg[0])}`).join(', ')}. The machine is shared (2 cores): other tenants take CPU from every variant alike only on average, which is why the runs are interleaved and "jobs per CPU-s" is given beside jobs/s.`,
+  '',
   targetsTable(targets),
 ].join('\n');
 writeResult('agent-overhead', { settings, data: { summary, runs }, markdown, targets });

@@ -12,11 +12,13 @@ const PARTS = [
   ['agent-overhead', 'agent-overhead.mjs'],
   ['agent-leak', 'agent-leak.mjs'],
   ['agent-cpu', 'agent-cpu.mjs'],
+  ['job-integrations', 'job-integrations.mjs'],
   ['ingest', 'ingest.mjs'],
   ['ingest-load', 'ingest-load.mjs'],
   ['storage', 'storage.mjs'],
   ['query', 'query.mjs'],
   ['ui', 'ui.mjs'],
+  ['leaks', 'leaks/scorecard.mjs'],
 ];
 const reportOnly = process.argv.includes('--report-only');
 const flags = process.argv.slice(2).filter((f) => f !== '--report-only');

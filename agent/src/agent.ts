@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { threadId } from 'node:worker_threads';
-import type { DecodedDirective, GcInfo, Instance, ProcessMemory } from '@heapwatch/proto/messages';
+import type { DecodedDirective, GcInfo, Instance, JobCounters, ProcessMemory } from '@heapwatch/proto/messages';
 import { Backoff, backoffCapMs } from './backoff';
 import type { AgentConfig } from './config';
-import { GcAlignedTimer } from './gc-aligned-timer';
+import { GC_WAIT_FRACTION, GcAlignedTimer } from './gc-aligned-timer';
 import { GcAssist } from './gc-assist';
+import { jobCounters, jobRegistry, refreshQueueDepths } from './jobs/registry';
 import type { Logger } from './logger';
 import { MajorGcWatch } from './major-gc-watch';
 import { PreciseMode } from './precise-mode';
@@ -18,11 +19,22 @@ import { AGENT_VERSION } from './version';
 
 /**
  * A post-GC capture may cost at most this share of the host's time: after a
- * capture that took c, the next waits POST_GC_BUDGET_FACTOR x c. Major GCs
- * are seconds apart in the workers measured, and a capture costs 1-5 ms, so
- * this only bites a heap thrashing near its limit.
+ * capture that took c, the next waits POST_GC_BUDGET_FACTOR x c. This only
+ * bites a heap so large that one capture takes tens of milliseconds.
  */
 export const POST_GC_BUDGET_FACTOR = 100;
+
+/**
+ * Post-GC captures are at least this fraction of the interval apart (15 s
+ * at the 60 s default), so at most 1 / POST_GC_SPACING_FRACTION + 1 a
+ * profile interval however often V8 runs a major GC. Only the newest is
+ * sent; the others are read and encoded for nothing. A busy worker can run
+ * a major GC every second: capturing after each one cost the default mode
+ * a profile read and encode a second (bench/agent-cpu.mjs, part 7), 60
+ * times what it sends. A tick that is due and waiting for a GC takes the
+ * next one regardless.
+ */
+export const POST_GC_SPACING_FRACTION = GC_WAIT_FRACTION;
 
 /** The newest snapshot taken right after a major GC and not yet sent (at most one is kept). */
 interface PostGcCapture extends Capture {
@@ -31,6 +43,8 @@ interface PostGcCapture extends Capture {
   majorGcs: number;
   lastMajorGcEndMs: number;
   inliningDisabled: boolean;
+  /** The job counters read with `memory` (undefined: no integration counted anything). */
+  jobs: JobCounters | undefined;
 }
 
 /**
@@ -47,6 +61,8 @@ export class Agent {
   private readonly precise: PreciseMode;
   private postGc: PostGcCapture | undefined;
   private nextPostGcCaptureMs = 0;
+  private lastPostGcCaptureMs = -Infinity;
+  private postGcCaptures = 0;
   private readonly timer: GcAlignedTimer;
   private readonly sender: Sender;
   private readonly transport: Transport;
@@ -102,6 +118,7 @@ export class Agent {
 
   /** Throws on failure; the public start() turns that into `false`. */
   start(): void {
+    jobRegistry().maxTypes = this.config.maxJobTypes;
     this.sampler.start(this.config.samplingIntervalBytes, this.config.stackDepth);
     this.lastSnapshotMs = Date.now();
     if (!this.gcWatch.start()) this.log.info('FinalizationRegistry unavailable: sending live snapshots only');
@@ -124,6 +141,8 @@ export class Agent {
       preciseActivations: p.activations,
       preciseTimeMs: p.timeMs,
       preciseSwitchTimeUs: p.switchTimeUs,
+      majorGcs: this.gcWatch.majorGcs,
+      postGcCaptures: this.postGcCaptures,
     };
   }
 
@@ -181,19 +200,25 @@ export class Agent {
 
   private tick(): void {
     if (this.stopped) return;
+    // Read now, sent with a later profile: a depth read is a round trip to the queue's broker.
+    refreshQueueDepths();
     this.takeSnapshot(true).catch((e: unknown) => this.log.debug(`tick: ${String(e)}`));
   }
 
   /**
-   * Right after a major GC (perf_hooks delivers the entry in a setImmediate
-   * after the GC, so little has been allocated since): read the profile and
-   * keep it, replacing any older one, until the next tick sends it. Only the
-   * synchronous read and encode happen here; gzip waits until it is sent, so
-   * a capture superseded before a tick costs no compression.
+   * Right after a major GC (the sentinel's callback runs a few ms after it,
+   * so little has been allocated since): read the profile and keep it,
+   * replacing any older one, until the next tick sends it; at most one per
+   * POST_GC_SPACING_FRACTION of the interval, unless a due tick waits for
+   * it. Only the synchronous read and encode happen here; gzip waits until
+   * it is sent, so a capture superseded before a tick costs no compression.
    */
   private onMajorGc(): void {
     if (this.stopped || !this.sampler.isRunning) return;
-    if (Date.now() < this.nextPostGcCaptureMs) return;
+    const now = Date.now();
+    if (now < this.nextPostGcCaptureMs) return;
+    const spaced = now - this.lastPostGcCaptureMs >= this.config.intervalMs * POST_GC_SPACING_FRACTION;
+    if (!spaced && !this.timer.waitingForGc) return;
     if (this.capturePostGc()) this.timer.majorGc();
   }
 
@@ -213,8 +238,11 @@ export class Agent {
     const now = Date.now();
     try {
       const memory = readMemory();
+      const jobs = jobCounters();
       const c = this.sampler.capture(this.lastSnapshotMs, now);
       this.sender.samplingTimeUs += c.samplingTimeUs;
+      this.postGcCaptures++;
+      this.lastPostGcCaptureMs = now;
       this.nextPostGcCaptureMs = now + Math.ceil((POST_GC_BUDGET_FACTOR * c.samplingTimeUs) / 1000);
       this.postGc = {
         ...c,
@@ -223,6 +251,7 @@ export class Agent {
         majorGcs: this.gcWatch.majorGcs,
         lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs,
         inliningDisabled: this.precise.inliningDisabled,
+        jobs,
       };
     } catch (e) {
       this.log.debug(`post-GC capture: ${String(e)}`);
@@ -255,6 +284,7 @@ export class Agent {
     let pprofGzip: Buffer;
     let gc: GcInfo;
     let inliningDisabled: boolean;
+    let jobs: JobCounters | undefined;
     if (preferPostGc && post && post.timeMs >= startMs) {
       // Its window was set at capture time from the same lastSnapshotMs.
       endMs = post.timeMs;
@@ -263,10 +293,12 @@ export class Agent {
       pprofGzip = await this.sampler.compress(post.encoded);
       gc = { majorGcs: post.majorGcs, lastMajorGcEndMs: post.lastMajorGcEndMs, afterMajorGc: true };
       inliningDisabled = post.inliningDisabled;
+      jobs = post.jobs;
     } else {
       endMs = Date.now();
       this.lastSnapshotMs = endMs;
       memory = readMemory();
+      jobs = jobCounters();
       gc = { majorGcs: this.gcWatch.majorGcs, lastMajorGcEndMs: this.gcWatch.lastMajorGcEndMs, afterMajorGc: false };
       inliningDisabled = this.precise.inliningDisabled;
       const snap = await this.sampler.snapshot(startMs, endMs);
@@ -290,6 +322,7 @@ export class Agent {
         memory,
         gc,
         inliningDisabled,
+        jobs,
       },
     });
   }

@@ -41,6 +41,8 @@ export interface AgentOptions {
   gcAssistMaxPauseMs?: number;
   /** Map frames of compiled code (TypeScript, bundles) to their original file and line through source maps. */
   sourceMaps?: boolean;
+  /** Most distinct job types (queue + name) the queue integrations count; jobs of further types are counted as dropped. */
+  maxJobTypes?: number;
   /** Random source in [0,1) for backoff jitter; for testing. */
   random?: () => number;
 }
@@ -67,6 +69,7 @@ export interface AgentConfig {
   gcAssistBudget: number;
   gcAssistMaxPauseMs: number;
   sourceMaps: boolean;
+  maxJobTypes: number;
   random: () => number;
 }
 
@@ -85,6 +88,9 @@ export const MAX_GC_ASSIST_BUDGET = 0.2;
 export const DEFAULT_GC_ASSIST_MAX_PAUSE_MS = 50;
 export const DEFAULT_PRECISE_MAX_MS = 30 * 60_000;
 export const DEFAULT_PRECISE_COOLDOWN_MS = 30 * 60_000;
+export const DEFAULT_MAX_JOB_TYPES = 100;
+/** The collector refuses a profile with more (its maxJobTypes limit). */
+export const MAX_JOB_TYPES = 1000;
 
 export type Env = Record<string, string | undefined>;
 
@@ -189,6 +195,7 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   gcAssistBudget: { env: 'HEAPWATCH_GC_ASSIST_BUDGET', check: fraction(0, MAX_GC_ASSIST_BUDGET), parseEnv: envNumber },
   gcAssistMaxPauseMs: { env: 'HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS', check: int(1, 10_000), parseEnv: envInt },
   sourceMaps: { env: 'HEAPWATCH_SOURCE_MAPS', check: bool, parseEnv: envBool },
+  maxJobTypes: { env: 'HEAPWATCH_MAX_JOB_TYPES', check: int(1, MAX_JOB_TYPES), parseEnv: envInt },
   random: { check: randomFn },
 };
 
@@ -215,6 +222,7 @@ function defaults(env: Env): AgentConfig {
     gcAssistBudget: DEFAULT_GC_ASSIST_BUDGET,
     gcAssistMaxPauseMs: DEFAULT_GC_ASSIST_MAX_PAUSE_MS,
     sourceMaps: true,
+    maxJobTypes: DEFAULT_MAX_JOB_TYPES,
     random: Math.random,
   };
 }

@@ -36,6 +36,11 @@ export class GcAlignedTimer {
     this.disarm();
   }
 
+  /** Whether a tick is due and waiting for the next major GC. */
+  get waitingForGc(): boolean {
+    return this.graceTimer !== undefined;
+  }
+
   /** A post-major-GC snapshot was just taken: fire now if a tick is due. */
   majorGc(): void {
     if (this.graceTimer !== undefined) this.fire('gc');

@@ -14,6 +14,9 @@ export type { AgentOptions } from './config';
 export type { LogLevel } from './logger';
 export type { Counters as AgentStats } from './sender';
 export { AGENT_VERSION } from './version';
+export { amqplib, bullmq, trackJobs, type AmqplibOptions, type BullmqOptions } from './jobs/integrations';
+import { jobCounters, type JobCountersMessage } from './jobs/registry';
+export type { JobCountersMessage as JobCounters } from './jobs/registry';
 
 const SINGLETON_KEY = Symbol.for('heapwatch.agent');
 const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
@@ -121,6 +124,19 @@ export function flush(timeoutMs?: number): Promise<void> {
 export function stats(): Counters | undefined {
   try {
     return runtime().agent?.counters();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The job counters the queue integrations keep (cumulative, per job type),
+ * as the next profile carries them; undefined while none has counted a job.
+ * Counted whether or not the agent runs.
+ */
+export function jobStats(): JobCountersMessage | undefined {
+  try {
+    return jobCounters();
   } catch {
     return undefined;
   }

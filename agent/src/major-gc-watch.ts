@@ -11,9 +11,10 @@
  * Why not perf_hooks 'gc' entries: once any 'gc' observer exists Node builds
  * an entry object for every GC, scavenges included (a C++ epilogue, a
  * SetImmediate, a JS object per GC), and a CPU-bound worker scavenges
- * hundreds of times a second: that cost 4-7.5 % of a job loop's
- * instructions (docs/performance.md, "What each agent mode costs"). v8.GCProfiler
- * costs the same. The sentinel costs nothing per scavenge.
+ * hundreds of times a second: +0.15 % of a job loop's instructions with a
+ * fixed GC schedule (docs/performance.md, "What each agent mode costs"; an
+ * earlier 4-7.5 % was the schedule moving). The sentinel costs nothing per
+ * scavenge, nothing measurable in all.
  *
  * What it cannot say: how many major GCs ran before the callback ran (two
  * back to back count as one), nor when exactly each ended (the callback's

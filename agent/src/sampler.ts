@@ -1,7 +1,8 @@
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { heap, type SourceMapper } from '@datadog/pprof';
+import type { SourceMapper } from '@datadog/pprof';
 import type { Profile } from 'pprof-format';
+import { heap } from './pprof-heap';
 import type { SourceMaps } from './source-maps';
 
 const gzip = promisify(zlib.gzip);

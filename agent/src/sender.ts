@@ -31,12 +31,15 @@ export interface Counters {
   preciseActivations: number;
   preciseTimeMs: number;
   preciseSwitchTimeUs: number;
+  /** Major GCs noticed, and the post-GC captures taken (read + encode, at most a few an interval). Local only: not sent. */
+  majorGcs: number;
+  postGcCaptures: number;
 }
 
 /** The counters that other parts of the agent keep. */
-export type ModeCounters = Pick<Counters, 'forcedGcs' | 'forcedGcTimeUs' | 'preciseActivations' | 'preciseTimeMs' | 'preciseSwitchTimeUs'>;
+export type ModeCounters = Pick<Counters, 'forcedGcs' | 'forcedGcTimeUs' | 'preciseActivations' | 'preciseTimeMs' | 'preciseSwitchTimeUs' | 'majorGcs' | 'postGcCaptures'>;
 
-const NO_MODE_COUNTERS: ModeCounters = { forcedGcs: 0, forcedGcTimeUs: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0 };
+const NO_MODE_COUNTERS: ModeCounters = { forcedGcs: 0, forcedGcTimeUs: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0, majorGcs: 0, postGcCaptures: 0 };
 
 /**
  * Owns the queue and sends its head, one RPC at a time. A profile leaves the
@@ -139,7 +142,8 @@ export class Sender {
     const item = this.queue.peek();
     if (!item) return Promise.resolve(false);
     // The counters as they stand at send time, head of the queue included.
-    const agent: AgentStats = this.counters();
+    // majorGcs and postGcCaptures are for stats() only: not in AgentStats.
+    const { majorGcs: _majorGcs, postGcCaptures: _postGcCaptures, ...agent }: AgentStats & Pick<Counters, 'majorGcs' | 'postGcCaptures'> = this.counters();
     const p = this.transport
       .send({ ...item.request, agent }, timeoutMs)
       .then((r) => {

@@ -1,7 +1,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
+import type { TraceMap } from '@jridgewell/trace-mapping';
+
+/**
+ * @jridgewell/trace-mapping, loaded when the first source map is: a process
+ * of plain JavaScript never needs it, and what a module holds the host's
+ * every major GC marks.
+ */
+let traceMapping: typeof import('@jridgewell/trace-mapping') | undefined;
+function tm(): typeof import('@jridgewell/trace-mapping') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  traceMapping ??= require('@jridgewell/trace-mapping') as typeof import('@jridgewell/trace-mapping');
+  return traceMapping;
+}
 
 /** A frame as @datadog/pprof hands it to a source mapper (line and column 1-based). */
 export interface GeneratedLocation {
@@ -118,6 +130,7 @@ export class SourceMaps {
       // V8 columns are 1-based, source-map columns 0-based. Column 0 (none
       // known): the first mapping on the line.
       const column = loc.column > 0 ? loc.column - 1 : 0;
+      const { originalPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND } = tm();
       let pos = originalPositionFor(entry.map, { line: loc.line, column, bias: GREATEST_LOWER_BOUND });
       if (pos.source === null) pos = originalPositionFor(entry.map, { line: loc.line, column, bias: LEAST_UPPER_BOUND });
       if (pos.source === null || pos.line === null) {
@@ -188,7 +201,7 @@ export class SourceMaps {
     }
     try {
       // Sources resolve against the map's own path: absolute original files.
-      return { map: new TraceMap(text, mapPath), bytes: text.length };
+      return { map: new (tm().TraceMap)(text, mapPath), bytes: text.length };
     } catch {
       return none;
     }

@@ -64,10 +64,14 @@ export function okEnv(name, intervalMs) {
 /**
  * A collector for scenario runs. Its periodic evaluation is off: runScenario
  * evaluates once per interval itself, so a finding is first seen by an
- * evaluation whose profile count it knows.
+ * evaluation whose profile count it knows. `suspectTtlMs`: how long the
+ * collector reuses a service's suspicion (the precise-mode directive); the
+ * default 30 s is half of production's 60 s interval but 60 intervals at
+ * 500 ms, so a scorecard passes half its own interval.
  */
-export async function startCollector(dataDir) {
-  const c = await startCollectorProcess({ dataDir, cli: CLI, args: ['--leak-interval-ms', '0'] });
+export async function startCollector(dataDir, { suspectTtlMs } = {}) {
+  const args = ['--leak-interval-ms', '0', ...(suspectTtlMs !== undefined ? ['--suspect-ttl-ms', String(suspectTtlMs)] : [])];
+  const c = await startCollectorProcess({ dataDir, cli: CLI, args });
   return { grpc: c.grpcAddress, http: c.httpUrl, output: c.output, stop: c.stop };
 }
 

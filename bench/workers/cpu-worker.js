@@ -31,6 +31,11 @@ else if (variant === 'pyroscope') {
   const Pyroscope = require('@pyroscope/nodejs').default;
   Pyroscope.init({ serverAddress: sinkUrl, appName: 'cpu-worker', flushIntervalMs: intervalMs, heap: { samplingIntervalBytes: 524288, stackDepth: 64 } });
   Pyroscope.startHeapProfiling();
+} else if (variant === 'sampler') {
+  // The V8 sampling heap profiler alone, through the agent's own copy of
+  // @datadog/pprof, started as the agent starts it; never read.
+  const heap = require(require.resolve('@datadog/pprof/out/src/heap-profiler', { paths: [agentDir] }));
+  heap.start(cfg.samplingIntervalBytes ?? 524288, cfg.stackDepth ?? 64);
 } else if (variant === 'gc-observer') {
   const { PerformanceObserver, constants } = require('node:perf_hooks');
   let major = 0;
@@ -106,14 +111,52 @@ let seq = 0;
 let checksum = 0;
 const cpu0 = process.cpuUsage();
 let preciseAtJob = null;
+
+// Window mode (bench/agent-cpu.mjs): warmJobs jobs, then a measured window
+// of windowJobs jobs, bracketed by full GCs (gc(), --expose-gc) so that
+// every variant starts its window in the same GC state, and ends it with a
+// complete major GC, however its own major GCs fell. The window's edges call
+// os.getPriority(), which nothing else in the process calls: callgrind runs
+// with --dump-before=uv_os_getpriority and writes the window as a part of
+// its own. A full GC preGcAt jobs in lets a profiler take the post-GC
+// capture it takes after the first major GC before the window. With
+// switchInlining, the agent's own inlining switch (agent/dist/inlining.js,
+// what precise mode does on the collector's directive) runs at the start of
+// the window: 'on' turns inlining off (precise mode on) on warm code; 'off'
+// runs the whole warm-up with inlining off and turns it back on.
+const { warmJobs = 0, windowJobs = 0, preGcAt = -1, switchInlining } = cfg;
+const windowed = windowJobs > 0;
+const total = windowed ? warmJobs + windowJobs : jobs;
+const setInlining = switchInlining ? require(require('node:path').join(agentDir, 'dist/inlining.js')).setInlining : undefined;
+if (switchInlining === 'off') setInlining(false);
+const windowMarks = {};
+function mark(name) {
+  windowMarks[name] = { seq, agent: agent?.stats() };
+  require('node:os').getPriority();
+}
+let switchUs;
 function batch() {
-  const end = Math.min(jobs, seq + YIELD_EVERY);
+  if (windowed && seq === preGcAt) global.gc();
+  if (windowed && seq === warmJobs) {
+    global.gc();
+    mark('start');
+    if (switchInlining) {
+      const t0 = process.hrtime.bigint();
+      setInlining(switchInlining === 'off');
+      switchUs = Number(process.hrtime.bigint() - t0) / 1000;
+    }
+  }
+  const end = Math.min(total, seq + YIELD_EVERY);
   for (; seq < end; seq++) checksum += job(seq);
   if (preciseAtJob === null && variant === 'heapwatch' && agent.stats()?.preciseActivations > 0) preciseAtJob = seq;
-  if (seq < jobs) setImmediate(batch);
+  if (seq < total) setImmediate(batch);
   else {
+    if (windowed) {
+      global.gc();
+      mark('end');
+    }
     const cpu = process.cpuUsage(cpu0);
-    const result = { variant, jobs, checksum, preciseAtJob, cpuUs: cpu.user + cpu.system, agent: agent?.stats() };
+    const result = { variant, jobs: total, checksum, preciseAtJob, cpuUs: cpu.user + cpu.system, agent: agent?.stats(), window: windowed ? { ...windowMarks, switchUs } : undefined };
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => process.exit(0));
   }
 }

@@ -37,15 +37,20 @@ const {
   sampleEveryMs = 250,
   printSamples = false,
   gcEveryMs = 0,
+  // Part 2: heap snapshots at these seconds of the measured window, written
+  // to snapshotDir (v8.writeHeapSnapshot, which runs a full GC first).
+  snapshotAtS = [],
+  snapshotDir,
+  // { period, from, to }: see the snapshots in main().
 } = cfg;
 const CONCURRENCY = 8;
 const SLICE_MS = 100;
 
 const polls = []; // { t: ms since timeOrigin, ms: main-thread duration }
-function wrapHeapProfile(pprofPath) {
-  const pprof = require(pprofPath);
-  const original = pprof.heap.profile;
-  pprof.heap.profile = function (...args) {
+/** `heap`: the object whose `profile` the profiler calls (the agent loads @datadog/pprof's heap-profiler module alone, see agent/src/pprof-heap.ts; pyroscope its index's `heap`). */
+function wrapHeapProfile(heap) {
+  const original = heap.profile;
+  heap.profile = function (...args) {
     const t0 = performance.now();
     try {
       return original.apply(this, args);
@@ -64,7 +69,7 @@ const timers = [];
 function startVariant() {
   if (variant === 'heapwatch') {
     // Preloaded by the parent with --require <agentDir>/register.js.
-    wrapHeapProfile(require.resolve('@datadog/pprof', { paths: [agentDir] }));
+    wrapHeapProfile(require(require.resolve('@datadog/pprof/out/src/heap-profiler', { paths: [agentDir] })));
     const agent = require(agentDir);
     agentStats = () => agent.stats();
   } else if (variant === 'pyroscope') {
@@ -78,7 +83,7 @@ function startVariant() {
     });
     // Heap only: the wall profiler is a different product feature.
     Pyroscope.startHeapProfiling();
-    wrapHeapProfile(require.resolve('@datadog/pprof', { paths: [path.dirname(entry)] }));
+    wrapHeapProfile(require(require.resolve('@datadog/pprof', { paths: [path.dirname(entry)] })).heap);
   } else if (variant === 'inspector') {
     // The do-it-yourself floor: the inspector's own sampler, read every
     // interval, nothing encoded or sent. getSamplingProfile forces a full GC
@@ -262,7 +267,30 @@ async function main() {
   measuring = true;
   const t0 = performance.now();
   process.stdout.write(`MEASURING ${JSON.stringify({ wallMs: Date.now() })}\n`);
+  // Each snapshot waits, after its time, for the agent's queue to be empty
+  // and for profilesSent to be in snapshotGate's range (modulo its period):
+  // part 2 switches precise mode every so many profiles, and code space
+  // follows the optimization state, so both snapshots are taken in the same
+  // phase of that cycle. A no-agent worker takes it at its time.
+  const snapshotTimers = [];
+  const snapshotAt = (i, s) => {
+    const t = setTimeout(function attempt() {
+      const a = agentStats();
+      const g = cfg.snapshotGate;
+      const phase = a && g ? (a.profilesSent - 1 + g.period) % g.period : 0;
+      if (a && (a.queueLength > 0 || (g && (phase < g.from || phase > g.to)))) {
+        snapshotTimers[i] = setTimeout(attempt, 100);
+        return;
+      }
+      const file = require('node:v8').writeHeapSnapshot(path.join(snapshotDir, `worker-${i}.heapsnapshot`));
+      const m = process.memoryUsage();
+      process.stdout.write(`SNAPSHOT ${JSON.stringify({ wallMs: Date.now(), file, heapUsed: m.heapUsed, agent: agentStats() })}\n`);
+    }, s * 1000);
+    snapshotTimers[i] = t;
+  };
+  if (snapshotDir) snapshotAtS.forEach((s, i) => snapshotAt(i, s));
   await new Promise((r) => setTimeout(r, measureS * 1000));
+  for (const t of snapshotTimers) clearTimeout(t);
   harvestSlice();
   measuring = false;
   const t1 = performance.now();

@@ -44,6 +44,9 @@ serve options (environment variable in brackets):
   --log-level LEVEL        silent|error|warn|info|debug [HEAPWATCH_LOG_LEVEL] (default info)
   --leak-interval-ms N     evaluate every service for leaks this often, 0 = only on request
                            [HEAPWATCH_LEAK_INTERVAL_MS] (default 30000)
+  --suspect-ttl-ms N       how long a service's suspicion (precise mode on or off for its
+                           agents) is reused before the stored report is read again
+                           [HEAPWATCH_SUSPECT_TTL_MS] (default 30000)
   --alert-webhook URL      POST a JSON (Slack-compatible) message when a leak is flagged or
                            cleared; repeatable [HEAPWATCH_ALERT_WEBHOOKS, comma-separated]
   --public-url URL         the HTTP API's address as alert receivers reach it, for links
@@ -98,6 +101,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'query-timeout-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'leak-interval-ms': { type: 'string' },
+      'suspect-ttl-ms': { type: 'string' },
       'alert-webhook': { type: 'string', multiple: true },
       'public-url': { type: 'string' },
       'max-in-flight-requests': { type: 'string' },
@@ -136,6 +140,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     ),
     logLevel,
     leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, DAY_MS),
+    suspectTtlMs: int('--suspect-ttl-ms', values['suspect-ttl-ms'] ?? env.HEAPWATCH_SUSPECT_TTL_MS, 0, DAY_MS),
     alertWebhooks: webhooks.length ? webhooks : undefined,
     publicUrl,
   };

@@ -52,6 +52,8 @@ export interface CollectorOptions {
   maxMessageBytes: number;
   /** How often every active service is evaluated for leaks; 0 evaluates only on request. */
   leakEvaluationMs: number;
+  /** How long a service's suspicion (the directive its agents get) is reused before its stored report is read again. */
+  suspectTtlMs?: number;
   ingest?: IngesterOptions;
   /** Ingest requests (and their bytes) worked on at once; more get RESOURCE_EXHAUSTED. */
   admission?: Partial<AdmissionOptions>;
@@ -116,6 +118,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       const [tenant = '', service = ''] = key.split('\0');
       return store.forTenant(tenant).latestFinding(service);
     },
+    ...(opts.suspectTtlMs !== undefined ? { ttlMs: opts.suspectTtlMs } : {}),
     log,
   });
   const grpc = new GrpcIngestServer(

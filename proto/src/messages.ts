@@ -19,6 +19,9 @@ export type { ProcessMemory } from './generated/heapwatch/v1/ProcessMemory';
 export type { AgentStats } from './generated/heapwatch/v1/AgentStats';
 export type { GcInfo } from './generated/heapwatch/v1/GcInfo';
 export type { AgentDirective } from './generated/heapwatch/v1/AgentDirective';
+export type { JobCounters } from './generated/heapwatch/v1/JobCounters';
+export type { JobTypeCounters } from './generated/heapwatch/v1/JobTypeCounters';
+export type { QueueDepth } from './generated/heapwatch/v1/QueueDepth';
 
 /** The fully-qualified method path of IngestService.Ingest, as it goes on the wire (`:path`). */
 export const INGEST_METHOD_PATH = '/heapwatch.v1.IngestService/Ingest';
@@ -31,6 +34,8 @@ export interface FieldSpec {
   id: number;
   type: ScalarType | 'message' | 'map<string,string>';
   message?: MessageSpec;
+  /** A `repeated` field (messages only): an array, one wire entry per element. */
+  repeated?: true;
 }
 
 export interface MessageSpec {
@@ -89,6 +94,37 @@ const GcInfo: MessageSpec = {
   ],
 };
 
+const JobTypeCounters: MessageSpec = {
+  fullName: 'heapwatch.v1.JobTypeCounters',
+  fields: [
+    { name: 'queue', id: 1, type: 'string' },
+    { name: 'name', id: 2, type: 'string' },
+    { name: 'completed', id: 3, type: 'uint64' },
+    { name: 'failed', id: 4, type: 'uint64' },
+    { name: 'runTimeUs', id: 5, type: 'uint64' },
+    { name: 'waitTimeMs', id: 6, type: 'uint64' },
+    { name: 'waited', id: 7, type: 'uint64' },
+  ],
+};
+
+const QueueDepth: MessageSpec = {
+  fullName: 'heapwatch.v1.QueueDepth',
+  fields: [
+    { name: 'queue', id: 1, type: 'string' },
+    { name: 'waiting', id: 2, type: 'uint64' },
+    { name: 'readAtMs', id: 3, type: 'int64' },
+  ],
+};
+
+const JobCounters: MessageSpec = {
+  fullName: 'heapwatch.v1.JobCounters',
+  fields: [
+    { name: 'types', id: 1, type: 'message', message: JobTypeCounters, repeated: true },
+    { name: 'droppedJobs', id: 2, type: 'uint64' },
+    { name: 'queues', id: 3, type: 'message', message: QueueDepth, repeated: true },
+  ],
+};
+
 export const INGEST_REQUEST: MessageSpec = {
   fullName: 'heapwatch.v1.IngestRequest',
   fields: [
@@ -103,6 +139,7 @@ export const INGEST_REQUEST: MessageSpec = {
     { name: 'agent', id: 9, type: 'message', message: AgentStats },
     { name: 'gc', id: 10, type: 'message', message: GcInfo },
     { name: 'inliningDisabled', id: 11, type: 'bool' },
+    { name: 'jobs', id: 12, type: 'message', message: JobCounters },
   ],
 };
 
@@ -222,14 +259,15 @@ function writeMessage(w: Writer, spec: MessageSpec, msg: Record<string, unknown>
           for (const p of entry.parts) w.push(p);
         }
         break;
-      case 'message': {
-        const nested = new Writer();
-        writeMessage(nested, f.message!, value as Record<string, unknown>);
-        w.tag(f.id, LENGTH_DELIMITED);
-        w.varint(nested.length);
-        for (const p of nested.parts) w.push(p);
+      case 'message':
+        for (const element of f.repeated ? (value as Record<string, unknown>[]) : [value as Record<string, unknown>]) {
+          const nested = new Writer();
+          writeMessage(nested, f.message!, element);
+          w.tag(f.id, LENGTH_DELIMITED);
+          w.varint(nested.length);
+          for (const p of nested.parts) w.push(p);
+        }
         break;
-      }
     }
   }
 }

@@ -24,4 +24,6 @@ export declare function startCollectorProcess(opts: {
   env?: Record<string, string>;
   nodeArgs?: string[];
   cli?: string;
+  /** How long to wait for the ports (default 60 s); a collector still silent then is killed before the promise rejects. */
+  startTimeoutMs?: number;
 }): Promise<CollectorProcess>;

@@ -11,9 +11,14 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const CLI = path.join(ROOT, 'collector/dist/cli.js');
 
 /**
- * @param {{ dataDir: string, grpcPort?: number, httpPort?: number, args?: string[], env?: Record<string, string>, nodeArgs?: string[], cli?: string }} opts
+ * `startTimeoutMs`: how long to wait for the ports to be printed. A
+ * collector that has not started by then is killed (SIGKILL) and waited for
+ * before the promise rejects, so a retry can bind the same data directory
+ * and ports.
+ *
+ * @param {{ dataDir: string, grpcPort?: number, httpPort?: number, args?: string[], env?: Record<string, string>, nodeArgs?: string[], cli?: string, startTimeoutMs?: number }} opts
  */
-export async function startCollectorProcess({ dataDir, grpcPort = 0, httpPort = 0, args = [], env = {}, nodeArgs = [], cli = CLI }) {
+export async function startCollectorProcess({ dataDir, grpcPort = 0, httpPort = 0, args = [], env = {}, nodeArgs = [], cli = CLI, startTimeoutMs = 60_000 }) {
   if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npx tsc -b\` first`);
   const child = spawn(
     process.execPath,
@@ -24,11 +29,17 @@ export async function startCollectorProcess({ dataDir, grpcPort = 0, httpPort = 
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const ports = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`collector did not start in 60 s:\n${out}`)), 60_000);
     const onExit = (code) => {
       clearTimeout(timer);
       reject(new Error(`collector exited with ${code}:\n${out}`));
     };
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      const fail = () => reject(new Error(`collector (pid ${child.pid}) did not start in ${Math.round(startTimeoutMs / 1000)} s, killed:\n${out}`));
+      if (child.exitCode !== null || child.signalCode !== null) return fail();
+      child.once('exit', fail);
+      child.kill('SIGKILL');
+    }, startTimeoutMs);
     child.stdout.on('data', function check() {
       const g = /grpc \S+:(\d+)/.exec(out);
       const h = /http (https?):\/\/\S+:(\d+)/.exec(out);

@@ -115,6 +115,37 @@ describe('agent preloaded with --require', () => {
     expect(last.gc!.majorGcs).toBeGreaterThanOrEqual(forcedAt.length);
   });
 
+  it('takes post-GC captures at most once per quarter interval, however often V8 runs a major GC', async () => {
+    const c = await collector();
+    // A major GC every 40 ms; a 2 s interval allows a capture every 500 ms.
+    const run = track(
+      runWithAgent('gc-forcing.js', {
+        NODE_OPTIONS: '--expose-gc',
+        HEAPWATCH_COLLECTOR: c.address,
+        HEAPWATCH_INTERVAL_MS: '2000',
+        HEAPWATCH_GC_ASSIST_BUDGET: '0',
+        HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536',
+        FIXTURE_RUN_MS: '4500',
+        FIXTURE_GC_EVERY_MS: '40',
+      }),
+    );
+    const { code } = await run.exited;
+    expect(run.stderr()).toBe('');
+    expect(code).toBe(0);
+    const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout())![1]!) as { majorGcs: number; postGcCaptures: number; elapsedMs: number };
+    // Many major GCs were noticed (on a loaded machine fewer than 4500 / 40 run)...
+    expect(stats.majorGcs).toBeGreaterThanOrEqual(20);
+    // ...but captures are spaced: one per 500 ms, plus one for each tick that waited for a GC.
+    const bound = Math.floor(stats.elapsedMs / 500) + Math.floor(stats.elapsedMs / 2000) + 2;
+    expect(stats.postGcCaptures).toBeGreaterThanOrEqual(2);
+    expect(stats.postGcCaptures).toBeLessThanOrEqual(bound);
+    expect(stats.postGcCaptures).toBeLessThan(stats.majorGcs / 2);
+    // The ticks still send snapshots taken right after a major GC.
+    const ticks = c.received.map((r) => r.request).slice(0, -1);
+    expect(ticks.length).toBeGreaterThanOrEqual(1);
+    expect(ticks.filter((r) => r.gc!.afterMajorGc).length).toBeGreaterThanOrEqual(1);
+  });
+
   it('forces a major GC before each profile of a worker whose V8 runs none (GcAssist), and counts it', async () => {
     const c = await collector();
     const run = track(
@@ -211,12 +242,13 @@ describe('agent preloaded with --require', () => {
     expect(code).toBe(0);
   });
 
-  it('speaks gRPC without loading @grpc/grpc-js or protobufjs into the host', async () => {
+  it('speaks gRPC without loading @grpc/grpc-js or protobufjs into the host, nor what a plain JavaScript host does not need', async () => {
     const c = await collector();
     const run = track(runWithAgent('loaded-modules.js', { HEAPWATCH_COLLECTOR: c.address }));
     const { code } = await run.exited;
     expect(code).toBe(0);
-    expect(JSON.parse(run.stdout().trim())).toEqual({ profilesSent: 1, grpcJs: 0, protobufjs: false });
+    // @datadog/pprof's heap profiler alone (not its wall-time profiler); no source-map library without a source map.
+    expect(JSON.parse(run.stdout().trim())).toEqual({ profilesSent: 1, grpcJs: 0, protobufjs: false, pprofHeapProfiler: true, pprofTimeProfiler: false, traceMapping: false });
     expect(c.received).toHaveLength(1);
   });
 

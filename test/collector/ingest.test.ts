@@ -75,7 +75,8 @@ describe('ingest validation', () => {
     ['broken gzip', { pprofGzip: Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(20, 7)]) }, /not valid gzip/],
     ['missing service', { service: '' }, /service is required/],
     ['missing instance', { instance: null }, /instance is required/],
-    ['start after end', { startTimeMs: Date.now() + 10_000 }, /start_time_ms is after end_time_ms/],
+    // Both ends fixed: a default end of "now" would pass a start 10 s after load time once the suite is slow.
+    ['start after end', { startTimeMs: Date.now() - 50_000, endTimeMs: Date.now() - 60_000 }, /start_time_ms is after end_time_ms/],
     ['cpu sample types', { pprofGzip: gzipProfile(buildProfile([{ frames: [['f', '/a.js', 1]], objects: 1, bytes: 1 }], [['samples', 'count'], ['cpu', 'nanoseconds']])) }, /objects\/count and space\/bytes/],
     ['gzip bomb', { pprofGzip: zlib.gzipSync(Buffer.alloc(4 << 20)) }, /limit once decompressed/],
     ['bad label key', { labels: { 'has space': 'x' } }, /label key/],

@@ -85,6 +85,9 @@ describe('parseTime', () => {
 describe('heapwatch serve options', () => {
   it('lets flags win over the environment', () => {
     expect(serveOptions(['--grpc-port', '9000'], { HEAPWATCH_GRPC_PORT: '8000', HEAPWATCH_HTTP_PORT: '8001' })).toMatchObject({ grpcPort: 9000, httpPort: 8001 });
+    expect(serveOptions(['--suspect-ttl-ms', '250'], {})).toMatchObject({ suspectTtlMs: 250 });
+    expect(serveOptions([], { HEAPWATCH_SUSPECT_TTL_MS: '0' })).toMatchObject({ suspectTtlMs: 0 });
+    expect(serveOptions([], {})).not.toHaveProperty('suspectTtlMs');
   });
 
   it.each([
@@ -142,6 +145,18 @@ describe('allocation sites', () => {
     expect(siteOf([app, { function: 'tick', file: '/app/loop.js', line: 3 }]).frame).toEqual(app);
     // A user's own agent/dist folder is not heapwatch's.
     expect(siteOf([{ function: 'handle', file: '/app/agent/dist/jobs.js', line: 7 }]).frame.function).toBe('handle');
+  });
+
+  it("does not charge a job's allocations to the agent because the queue integration's wrapper is on the stack", async () => {
+    const { siteOf, isAgentFrame } = await import('../../collector/src/model/site');
+    const leak = { function: 'renderThumbnail', file: '/app/jobs/thumbnail.js', line: 9 };
+    for (const dist of ['/app/node_modules/@heapwatch/agent/dist', path.resolve(__dirname, '../../agent/dist')]) {
+      const wrapper = { function: 'tracked', file: `${dist}/jobs/integrations.js`, line: 120 };
+      expect(isAgentFrame(wrapper)).toBe(false);
+      expect(siteOf([leak, wrapper, { function: 'processJob', file: '/app/node_modules/bullmq/dist/cjs/classes/worker.js', line: 500 }]).frame).toEqual(leak);
+      // The agent's own modules still are.
+      expect(isAgentFrame({ function: 'capture', file: `${dist}/sampler.js`, line: 1 })).toBe(true);
+    }
   });
 
   it("knows every module of this repository's agent build as the agent's", async () => {

@@ -4,6 +4,7 @@
  * encodes must decode, field for field, with protobufjs loaded from the
  * .proto (the reading grpc-js servers use).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
@@ -21,12 +22,13 @@ function fieldsOf(type: protobuf.Type): unknown[] {
       id: f.id,
       type: f instanceof protobuf.MapField ? `map<${f.keyType},${f.type}>` : f.resolvedType ? 'message' : f.type,
       message: f.resolvedType ? (f.resolvedType as protobuf.Type).fullName.replace(/^\./, '') : undefined,
+      repeated: f.repeated || undefined,
     }))
     .sort((a, b) => a.id - b.id);
 }
 
 function specFields(spec: MessageSpec): unknown[] {
-  return spec.fields.map((f) => ({ name: f.name, id: f.id, type: f.type, message: f.message?.fullName }));
+  return spec.fields.map((f) => ({ name: f.name, id: f.id, type: f.type, message: f.message?.fullName, repeated: f.repeated }));
 }
 
 function nestedSpecs(spec: MessageSpec): MessageSpec[] {
@@ -51,10 +53,35 @@ describe('the static codec and ingest.proto', () => {
       agent: { profilesSent: 10, profilesDropped: 0, samplingTimeUs: 1234, queueLength: 2, queueBytes: 300_000, sendFailures: 1, forcedGcs: 40, forcedGcTimeUs: 123_456, preciseActivations: 2, preciseTimeMs: 3_600_000, preciseSwitchTimeUs: 45_678 },
       gc: { majorGcs: 17, lastMajorGcEndMs: 1_764_000_059_321, afterMajorGc: true },
       inliningDisabled: true,
+      jobs: {
+        types: [
+          { queue: 'email', name: 'send-welcome ✓', completed: 2 ** 40, failed: 3, runTimeUs: 123_456_789, waitTimeMs: 4567, waited: 2 ** 40 },
+          // A type with nothing but its queue: every default, still one entry on the wire.
+          { queue: 'thumbnails', name: '', completed: 0, failed: 0, runTimeUs: 0, waitTimeMs: 0, waited: 0 },
+        ],
+        droppedJobs: 17,
+        queues: [{ queue: 'email', waiting: 12_000, readAtMs: 1_764_000_059_000 }],
+      },
     };
     const Msg = root.lookupType('heapwatch.v1.IngestRequest');
     const decoded = Msg.toObject(Msg.decode(encodeIngestRequest(request)), { longs: Number, bytes: Buffer, defaults: true });
     expect(decoded).toEqual({ ...request, memory: request.memory, agent: request.agent });
+  });
+
+  it('a collector that predates job counters reads a request that carries them, and skips them', () => {
+    // The contract as it was before `jobs = 12`: what an older collector decodes with.
+    const text = fs.readFileSync(path.join(ROOT, 'proto/heapwatch/v1/ingest.proto'), 'utf8');
+    const older = text.replace(/^\s*JobCounters jobs = 12;$/m, '');
+    expect(older).not.toBe(text);
+    const Old = protobuf.parse(older, { keepCase: false }).root.lookupType('heapwatch.v1.IngestRequest');
+    const request = {
+      profileId: 'p-1',
+      service: 'jobs-worker',
+      endTimeMs: 1_764_000_060_000,
+      jobs: { types: [{ queue: 'email', name: 'send', completed: 5, failed: 1, runTimeUs: 10, waitTimeMs: 2, waited: 5 }], droppedJobs: 0, queues: [] },
+    };
+    const decoded = Old.toObject(Old.decode(encodeIngestRequest(request)), { longs: Number });
+    expect(decoded).toEqual({ profileId: 'p-1', service: 'jobs-worker', endTimeMs: 1_764_000_060_000 });
   });
 
   it('writes nothing for proto3 defaults, and negative int64 as ten-byte varints', () => {

@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserMissing, launchBrowser } from '../../scripts/lib/browser.mjs';
 import { ROOT, getJson, tempDir, waitFor } from '../helpers/collector';
 import type * as Runner from '../../bench/scenarios/runner.mjs';
+import type { DrawnFrame, FlameState } from '../../collector/ui/src/flame';
 
 interface ServiceRow {
   service: string;
@@ -31,6 +32,8 @@ const LEAK = 'ui-leak';
 const OK = 'ui-ok';
 const LEAK_SITE = 'recordFailure';
 const missing = browserMissing();
+/** The search highlight (HIGHLIGHT in collector/ui/src/flame.ts, #E600E6). */
+const HIGHLIGHT_RGB = [0xe6, 0x00, 0xe6];
 
 let collector: Runner.ScenarioCollector | undefined;
 let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
@@ -100,6 +103,28 @@ async function open(hash: string): Promise<void> {
   await page.waitForFunction(() => document.getElementById('app') && !document.getElementById('app')!.dataset.loading, null, { timeout: 30_000 });
 }
 
+/** The canvas flame graph's own account of its last drawing (collector/ui/src/flame.ts). */
+function flameState(): Promise<FlameState> {
+  return page.$eval('#flame', (el) => (el as HTMLElement & { flame: { state(): FlameState } }).flame.state());
+}
+
+function drawnFrames(): Promise<DrawnFrame[]> {
+  return page.$eval('#flame', (el) => (el as HTMLElement & { flame: { frames(): DrawnFrame[] } }).flame.frames());
+}
+
+/** The canvas pixel in the middle of a frame's box, as [r, g, b]. */
+function pixelAt(f: DrawnFrame): Promise<number[]> {
+  return page.$eval(
+    '#flame canvas',
+    (c, p) => {
+      const canvas = c as HTMLCanvasElement;
+      const scale = canvas.width / canvas.getBoundingClientRect().width;
+      return [...canvas.getContext('2d')!.getImageData(Math.floor(p.x * scale), Math.floor(p.y * scale), 1, 1).data.slice(0, 3)];
+    },
+    { x: f.x + Math.min(f.width / 2, 20), y: f.y + 2 }, // above the label, below a hover outline
+  );
+}
+
 async function services(): Promise<ServiceRow[]> {
   return (await getJson<ServiceRow[]>(`${collector!.http}/api/v1/services`)).body;
 }
@@ -139,24 +164,63 @@ describe.skipIf(missing)(`web UI in chromium${missing ? ` (skipped: ${missing})`
     await page.screenshot({ path: path.join(ARTIFACTS, 'service.png'), fullPage: true });
   });
 
-  it("opens the flame graph focused on the site from the leak's link, and searches", async () => {
+  it("opens the flame graph focused on the site from the leak's link; hovers, zooms on click and searches", async () => {
     await page.locator(`section.leak[data-function="${LEAK_SITE}"] a.site`).click();
     await page.waitForSelector('#flame[data-ready=true]', { timeout: 30_000 });
     expect(await page.getAttribute('#flame', 'data-focused')).toBe('true');
-    // Zoomed: the site's frame spans the whole graph once the transition ends.
-    await page.waitForFunction(
-      (site) => {
-        const svg = document.querySelector('#flame svg');
-        const w = Number(svg?.getAttribute('width'));
-        return [...document.querySelectorAll(`#flame g.frame[name="${site}"] rect`)].some((r) => Number(r.getAttribute('width')) >= 0.99 * w);
-      },
-      LEAK_SITE,
-      { timeout: 10_000 },
-    );
+    const width = await page.$eval('#flame canvas', (c) => c.getBoundingClientRect().width);
+    // Zoomed: the site's frame is the view's root, spans the whole width and
+    // is highlighted (the search box holds the focused label).
+    let s = await flameState();
+    expect(s.root).toMatch(new RegExp(`^${LEAK_SITE} \\(.*retry-buffer\\.js:\\d+\\)$`));
+    let frames = await drawnFrames();
+    const site = frames.find((f) => f.label === s.root && f.depth === Math.max(...frames.filter((g) => g.label === s.root).map((g) => g.depth)))!;
+    expect(site.width).toBeGreaterThanOrEqual(0.99 * width);
+    expect(site.highlighted).toBe(true);
+    // What is drawn under the site is in its range; above it, only its ancestors (one a row).
+    expect(frames.filter((f) => f.depth < site.depth).every((f) => f.width >= 0.99 * width)).toBe(true);
+    expect(await pixelAt(site)).toEqual(HIGHLIGHT_RGB);
     await page.screenshot({ path: path.join(ARTIFACTS, 'flame-focused.png') });
+
     await page.click('#reset-zoom');
-    await page.fill('#search', 'runJob');
-    await page.waitForFunction(() => [...document.querySelectorAll('#flame g.frame rect')].some((r) => r.getAttribute('fill') === '#E600E6'));
+    s = await flameState();
+    expect(s.root).toBe('all');
+    expect(s.drawn).toBeGreaterThan(0);
+
+    // Hover a caller of the site (drawn, not highlighted): the tooltip and the details line name it.
+    await page.fill('#search', '');
+    frames = await drawnFrames();
+    const caller = frames.filter((f) => f.label.startsWith('runJob (')).sort((a, b) => b.width - a.width)[0]!;
+    expect(caller).toBeDefined();
+    const box = (await page.locator('#flame canvas').boundingBox())!;
+    const at = { x: box.x + caller.x + Math.min(caller.width / 2, 20), y: box.y + caller.y + caller.height / 2 };
+    await page.mouse.move(at.x, at.y);
+    await page.waitForFunction((label) => document.getElementById('flame')!.dataset.hovered === label, caller.label, { timeout: 10_000 });
+    await expect(page.locator('.flame-tooltip').isVisible()).resolves.toBe(true);
+    await expect(page.locator('.flame-tooltip').textContent()).resolves.toContain(caller.label);
+    await expect(page.locator('.details').textContent()).resolves.toMatch(/% of all\)$/);
+    // A click zooms to it: it spans the width, and the root is the caller.
+    await page.mouse.click(at.x, at.y);
+    s = await flameState();
+    expect(s.root).toBe(caller.label);
+    frames = await drawnFrames();
+    expect(frames.find((f) => f.label === caller.label && f.depth === caller.depth)!.width).toBeGreaterThanOrEqual(0.99 * width);
+    // Clicking the root (above, an ancestor) zooms out again.
+    await page.mouse.click(box.x + 5, box.y + 5);
+    await expect(flameState()).resolves.toMatchObject({ root: 'all' });
+
+    // Search: every frame whose label contains the term is highlighted, and only those.
+    await page.fill('#search', 'runjob');
+    s = await flameState();
+    expect(s.matches).toBeGreaterThan(0);
+    expect(s.highlighted).toBeGreaterThan(0);
+    frames = await drawnFrames();
+    expect(frames.filter((f) => f.highlighted).every((f) => /runjob/i.test(f.label))).toBe(true);
+    expect(frames.filter((f) => /runjob/i.test(f.label)).every((f) => f.highlighted)).toBe(true);
+    expect(await pixelAt(frames.find((f) => f.highlighted)!)).toEqual(HIGHLIGHT_RGB);
+    await expect(page.locator('.toolbar .muted').textContent()).resolves.toBe(`${s.matches} frames match`);
+    await page.fill('#search', '');
+    await expect(flameState()).resolves.toMatchObject({ matches: 0, highlighted: 0 });
   });
 
   it('puts the leaking function on top of growth in the diff of before the leak against after', async () => {
@@ -167,7 +231,22 @@ describe.skipIf(missing)(`web UI in chromium${missing ? ` (skipped: ${missing})`
     await page.waitForSelector('#flame[data-ready=true]', { timeout: 30_000 });
     const top = await page.$eval('#growth tbody tr', (tr) => (tr as HTMLElement).dataset.function);
     expect(top).toBe(LEAK_SITE);
-    await expect(page.locator('#flame g.frame').count()).resolves.toBeGreaterThan(10);
+    // The flame graph colours the site as grown, red on the canvas.
+    const drawing = await flameState();
+    expect(drawing.drawn).toBeGreaterThan(10);
+    expect(drawing.grew).toBeGreaterThan(0);
+    const widest = async (): Promise<DrawnFrame | undefined> =>
+      (await drawnFrames()).filter((f) => f.label.startsWith(`${LEAK_SITE} (`)).sort((x, y) => y.width - x.width)[0];
+    const site = await widest();
+    expect(site?.change).toBe('grew');
+    const [r, g, b] = await pixelAt(site!);
+    expect(r).toBeGreaterThan(g + 40);
+    expect(r).toBeGreaterThan(b + 40);
     await page.screenshot({ path: path.join(ARTIFACTS, 'diff.png'), fullPage: true });
+    // Normalised (the base scaled to the new total), the site still grew.
+    await open(`#/diff?service=${LEAK}&base_from=${first}&base_to=${first + 3000}&from=${last - 3000}&to=${last}&normalize=true`);
+    await page.waitForSelector('#flame[data-ready=true]', { timeout: 30_000 });
+    await expect(page.locator('#diff-summary').textContent()).resolves.toContain('base scaled by');
+    await expect(widest()).resolves.toMatchObject({ change: 'grew' });
   });
 });

@@ -143,5 +143,6 @@ export function foreignRequest(series: Series, pprof: Buffer, startMs: number, e
     gc: null,
     // A foreign agent takes no directives from heapwatch.
     inliningDisabled: false,
+    jobs: null,
   };
 }

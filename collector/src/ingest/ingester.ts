@@ -247,6 +247,7 @@ export class Ingester {
         agent_precise_activations: agent?.preciseActivations ?? 0,
         agent_precise_time_ms: agent?.preciseTimeMs ?? 0,
         agent_precise_switch_time_us: agent?.preciseSwitchTimeUs ?? 0,
+        ...jobFields(req.jobs),
       },
       values: stacks,
     };
@@ -261,4 +262,27 @@ export class Ingester {
     await this.stacks.flush();
     await this.profiles.flush();
   }
+}
+
+type JobFields = Pick<
+  ProfileRow['fields'],
+  'job_queues' | 'job_names' | 'jobs_completed' | 'jobs_failed' | 'job_run_time_us' | 'job_wait_time_ms' | 'jobs_waited' | 'jobs_dropped' | 'queue_depth_queues' | 'queue_depth_waiting'
+>;
+
+/** IngestRequest.jobs as the profile's parallel arrays (empty without it). */
+export function jobFields(jobs: IngestRequest__Output['jobs']): JobFields {
+  const types = jobs?.types ?? [];
+  const queues = jobs?.queues ?? [];
+  return {
+    job_queues: types.map((t) => t.queue),
+    job_names: types.map((t) => t.name),
+    jobs_completed: types.map((t) => t.completed),
+    jobs_failed: types.map((t) => t.failed),
+    job_run_time_us: types.map((t) => t.runTimeUs),
+    job_wait_time_ms: types.map((t) => t.waitTimeMs),
+    jobs_waited: types.map((t) => t.waited),
+    jobs_dropped: jobs?.droppedJobs ?? 0,
+    queue_depth_queues: queues.map((q) => q.queue),
+    queue_depth_waiting: queues.map((q) => q.waiting),
+  };
 }

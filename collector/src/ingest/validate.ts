@@ -39,6 +39,8 @@ export interface Limits extends ReadLimits {
    * older than that would be deleted on arrival.
    */
   maxAgeMs: number;
+  /** Most job types (and queue depths) in one request's job counters. */
+  maxJobTypes: number;
 }
 
 /**
@@ -53,6 +55,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxInflateRatio: 64,
   maxLabels: 64,
   maxAgeMs: 0,
+  maxJobTypes: 1000,
   maxStrings: 500_000,
   maxStringBytes: 32 << 20,
   maxFunctions: 200_000,
@@ -120,10 +123,36 @@ export function validateEnvelope(req: IngestRequest__Output, limits: Limits): vo
   if (inst.processStartTimeMs > req.endTimeMs + MAX_CLOCK_SKEW_MS) {
     throw invalid('instance.process_start_time_ms is more than a day after end_time_ms');
   }
+  if (req.jobs) validateJobs(req.jobs, limits);
   if (req.pprofGzip.length === 0) throw invalid('pprof_gzip is empty');
   if (req.pprofGzip.length > limits.maxCompressedBytes) {
     throw invalid(`pprof_gzip is ${req.pprofGzip.length} bytes, over the ${limits.maxCompressedBytes}-byte limit`);
   }
+}
+
+/** The job counters (IngestRequest.jobs): bounded in count, names the store can keep, counts below 2^53. */
+function validateJobs(jobs: NonNullable<IngestRequest__Output['jobs']>, limits: Limits): void {
+  const types = jobs.types ?? [];
+  const queues = jobs.queues ?? [];
+  if (types.length > limits.maxJobTypes) throw invalid(`too many job types: ${types.length} > ${limits.maxJobTypes} (maxJobTypes)`);
+  if (queues.length > limits.maxJobTypes) throw invalid(`too many queue depths: ${queues.length} > ${limits.maxJobTypes} (maxJobTypes)`);
+  for (const t of types) {
+    checkOptionalName('jobs.types.queue', t.queue);
+    checkOptionalName('jobs.types.name', t.name);
+    for (const [k, v] of [['completed', t.completed], ['failed', t.failed], ['run_time_us', t.runTimeUs], ['wait_time_ms', t.waitTimeMs], ['waited', t.waited]] as const) {
+      if (!(Number.isSafeInteger(v) && v >= 0)) throw invalid(`jobs.types.${k} must be an integer in [0, 2^53)`);
+    }
+  }
+  if (!(Number.isSafeInteger(jobs.droppedJobs) && jobs.droppedJobs >= 0)) throw invalid('jobs.dropped_jobs must be an integer in [0, 2^53)');
+  for (const q of queues) {
+    checkOptionalName('jobs.queues.queue', q.queue);
+    if (!(Number.isSafeInteger(q.waiting) && q.waiting >= 0)) throw invalid('jobs.queues.waiting must be an integer in [0, 2^53)');
+  }
+}
+
+/** A name that may be empty. */
+function checkOptionalName(field: string, value: string): void {
+  if (value) checkName(field, value);
 }
 
 function checkName(field: string, value: string): void {

@@ -27,7 +27,8 @@
  */
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState, type Trend } from './alert';
 import { transitions, type LeakEvent } from './transitions';
-import { DEFAULT_DETECT, detect, needsLongerWindow, type DetectOptions } from './detect';
+import { DEFAULT_DETECT, detect, instanceSeries, needsLongerWindow, siteValues, type DetectOptions } from './detect';
+import { analyzeJobs, DEFAULT_JOBS, type JobsOptions, type SiteSeries } from './jobs';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
@@ -40,11 +41,14 @@ export type { LeakEvent } from './transitions';
 export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
 export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
+export type { JobsReport, JobTypeReport } from './jobs';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 
 export interface EvaluateOptions {
   detect: DetectOptions;
   alert: AlertOptions;
+  /** Memory per completed job (jobs.ts). */
+  jobs: JobsOptions;
   /** Ignore instances whose newest profile is older than this behind the service's newest. */
   lookbackMs: number;
   /** Clock, for tests. */
@@ -58,6 +62,7 @@ export interface EvaluateOptions {
 export const DEFAULT_EVALUATE: EvaluateOptions = {
   detect: DEFAULT_DETECT,
   alert: DEFAULT_ALERT,
+  jobs: DEFAULT_JOBS,
   lookbackMs: 7 * DAY_MS,
   now: Date.now,
   persist: true,
@@ -76,7 +81,8 @@ const MAX_STORED_SUSPECTS = 20;
 function publicReport(r: StoredReport): LeakReport {
   // Reports stored before `attribution` existed were all made with inlining on or unknown.
   const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise' }));
-  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process };
+  // Reports stored before job counters existed have none.
+  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process, jobs: r.jobs ?? null };
 }
 
 async function previousState(store: TenantStore, service: string): Promise<AlertState> {
@@ -182,7 +188,18 @@ export async function evaluateLeaks(
   });
   leaks.sort((a, b) => b.growthBytesPerHour - a.growthBytesPerHour);
 
-  const report: LeakReport = { service, evaluatedAt, leaks, process };
+  // Memory per job: the heap's and each flagged site's growth against the jobs finished.
+  const series = instanceSeries(profiles, o.detect, prev.latestProfileMs, silentMs);
+  const flaggedIds = new Set(flaggedSites.map((s) => s.siteId));
+  const values = siteValues(points.filter((p) => flaggedIds.has(p.siteId)), series);
+  const siteSeries: SiteSeries[] = flaggedSites.flatMap((s) => {
+    const loc = details.get(s.siteId)?.site;
+    const perInstance = values.get(s.siteId);
+    return loc && perInstance ? [{ function: loc.function, file: loc.file, line: loc.line, perInstance }] : [];
+  });
+  const jobs = analyzeJobs(series, siteSeries, o.jobs);
+
+  const report: LeakReport = { service, evaluatedAt, leaks, process, jobs };
   const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
   const stored: StoredReport = { ...report, alertState: state, suspects };
   if (o.persist) {

@@ -2,6 +2,7 @@
  * The leak report: the JSON contract of GET /api/v1/leaks and its table form
  * for `heapwatch leaks`.
  */
+import type { Follows, JobsReport, JobTypeReport } from './jobs';
 
 export interface LeakSite {
   /** The site: the deepest application frame (see model/site.ts). */
@@ -59,6 +60,13 @@ export interface LeakReport {
   /** Flagged sites only, by growthBytesPerHour descending. */
   leaks: LeakSite[];
   process: ProcessFinding[];
+  /**
+   * Memory per completed job (leaks/jobs.ts): per job type, jobs per hour
+   * and bytes retained per job, and whether the heap grows with jobs or with
+   * time. null when no profile in the window carries job counters (no queue
+   * integration in the agent, or an agent that predates them).
+   */
+  jobs: JobsReport | null;
 }
 
 export function bytes(n: number): string {
@@ -79,6 +87,77 @@ export function duration(s: number | null): string {
   if (s < 7200) return `${Math.round(s / 60)}m`;
   if (s < 172800) return `${(s / 3600).toFixed(1)}h`;
   return `${(s / 86400).toFixed(1)}d`;
+}
+
+/** A count with a k/M suffix: 950, 12.3k, 1.2 M. */
+export function count(n: number): string {
+  const a = Math.abs(n);
+  if (a < 1000) return String(Math.round(n * 10) / 10);
+  if (a < 1e6) return `${(n / 1e3).toFixed(1)}k`;
+  if (a < 1e9) return `${(n / 1e6).toFixed(1)} M`;
+  return `${(n / 1e9).toFixed(1)} G`;
+}
+
+/** "queue/name", or the queue where it has one type. */
+export function jobTypeLabel(t: Pick<JobTypeReport, 'queue' | 'name'>): string {
+  return t.name ? `${t.queue}/${t.name}` : t.queue || '(no queue)';
+}
+
+/** What `follows` means, in a sentence. */
+export const FOLLOWS_TEXT: Readonly<Record<Follows, string>> = {
+  jobs: 'the heap grows with the jobs finished, not with time',
+  time: 'the heap grows with time, not with the jobs finished',
+  both: 'the heap grows with the jobs finished and with time besides',
+  undetermined: 'jobs ran too steadily to tell growth per job from growth per hour',
+  none: 'the heap does not grow',
+};
+
+/** "15.7 KiB ± 120 B" */
+export function perJob(t: Pick<JobTypeReport, 'retainedBytesPerJob' | 'retainedBytesPerJobError'>): string {
+  if (t.retainedBytesPerJob === null) return '-';
+  return t.retainedBytesPerJobError === null ? bytes(t.retainedBytesPerJob) : `${bytes(t.retainedBytesPerJob)} ± ${bytes(t.retainedBytesPerJobError)}`;
+}
+
+/** "resize: 15.7 KiB retained per job, 1.3 M jobs/day -> 19.8 GiB/day" */
+export function retainsSentence(t: JobTypeReport): string {
+  const perDay = (t.completedPerHour + t.failedPerHour) * 24;
+  return `${jobTypeLabel(t)}: ${bytes(t.retainedBytesPerJob ?? 0)} retained per job, ${count(perDay)} jobs/day -> ${bytes((t.retainedBytesPerHour ?? 0) * 24)}/day`;
+}
+
+/** A time in ms: 3.2ms, 450ms, 12s, 5m. */
+export function ms(v: number | null): string {
+  if (v === null) return '-';
+  if (v < 10) return `${v.toFixed(1)}ms`;
+  if (v < 10_000) return `${Math.round(v)}ms`;
+  return duration(v / 1000);
+}
+
+/** The jobs part of the report as lines (after the leak tables). */
+export function formatJobs(jobs: JobsReport): string[] {
+  const out = [`jobs: ${jobs.intervals} intervals between post-GC profiles of ${jobs.instances} instance(s); ${FOLLOWS_TEXT[jobs.follows]} (heap ${bytes(jobs.heapGrowthBytesPerHour)}/h)`, ''];
+  out.push(
+    table(
+      ['JOB TYPE', 'JOBS/H', 'FAILED/H', 'RETAINED/JOB', 'RETAINED/DAY', 'VERDICT', 'RUN', 'WAIT', 'DEPTH'],
+      jobs.types.map((t) => [
+        jobTypeLabel(t),
+        count(t.completedPerHour),
+        count(t.failedPerHour),
+        perJob(t),
+        t.verdict === 'retains' ? bytes((t.retainedBytesPerHour ?? 0) * 24) : '-',
+        t.verdict,
+        ms(t.avgRunMs),
+        ms(t.avgWaitMs),
+        t.queueDepth === null ? '-' : count(t.queueDepth),
+      ]),
+    ),
+  );
+  const retaining = jobs.types.filter((t) => t.verdict === 'retains');
+  if (retaining.length) out.push('', ...retaining.map(retainsSentence));
+  for (const t of retaining) for (const s of t.sites) out.push(`  ${jobTypeLabel(t)} grows ${s.function || '(anonymous)'} (${s.file}:${s.line}) by ${bytes(s.retainedBytesPerJob)} per job`);
+  if (jobs.retainedBytesPerJob !== null) out.push('', `all jobs together: ${bytes(jobs.retainedBytesPerJob)} retained per job`);
+  if (jobs.typesNotShown > 0) out.push(`${jobs.typesNotShown} more job types not shown`);
+  if (jobs.droppedJobs > 0) out.push(`${count(jobs.droppedJobs)} jobs were not counted by type: the agent's job type cap (maxJobTypes) was reached`);
+  return out;
 }
 
 function table(head: string[], body: string[][]): string {
@@ -135,5 +214,6 @@ export function formatLeakTable(report: LeakReport): string {
       ),
     );
   }
+  if (report.jobs) out.push('', ...formatJobs(report.jobs));
   return out.join('\n') + '\n';
 }

@@ -87,7 +87,7 @@ export const AGENT_SITE: Frame = { function: '(heapwatch agent)', file: '', line
 // Installed: node_modules/@heapwatch/agent/...; in this repository (node
 // resolves the workspace link to its real path): agent/dist/<module>.js.
 const AGENT_FILE =
-  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|gc-assist|grpc-status|grpc-wire|index|inlining|logger|major-gc-watch|precise-mode|queue|sampler|sender|source-maps|transport|version)\.js$/;
+  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|gc-assist|grpc-status|grpc-wire|index|inlining|logger|major-gc-watch|pprof-heap|precise-mode|queue|sampler|sender|source-maps|transport|version)\.js$/;
 
 /**
  * @datadog/pprof adds one sample whose only frame is `(external)`, carrying
@@ -102,9 +102,17 @@ export function isExternalStack(frames: readonly Frame[]): boolean {
   return frames.length === 1 && frames[0]!.function === EXTERNAL_SITE.function && frames[0]!.file === '';
 }
 
+/**
+ * The agent's queue integrations (agent/src/jobs) wrap the host's job
+ * handlers: their frames sit under the host's own code on every stack a job
+ * allocates on, so they are not the agent's: a job's leak would be charged
+ * to the agent.
+ */
+const AGENT_JOBS_DIR = /[\\/]dist[\\/]jobs[\\/][^\\/]+\.js$/;
+
 /** Whether a frame is the heapwatch agent's own code. */
 export function isAgentFrame(f: Frame): boolean {
-  return AGENT_FILE.test(f.file);
+  return AGENT_FILE.test(f.file) && !AGENT_JOBS_DIR.test(f.file);
 }
 
 /** A site's 64-bit id (decimal). */

@@ -11,7 +11,8 @@ import { LabelReads } from './label-reads';
 import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
 import { profilesInsert } from './profiles-insert';
-import { schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
+import { addProfileColumns, profilesTableOf, schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
+import { PROFILE_COLUMNS } from './profile-columns';
 import { MINUTE_MS } from '../units';
 import { StackSites } from './stack-sites';
 import { chTime, type Sql } from './sql';
@@ -196,8 +197,17 @@ export class ClickHouseStore implements ProfileStore {
   private async migrate(opts: SchemaOptions): Promise<void> {
     // ON CLUSTER DDL waits for every node; a collector must still start
     // while one node is down once the tables exist.
-    if (opts.cluster && (await this.tablesExist())) return;
-    for (const statement of schemaStatements(opts)) await this.sql.command(statement);
+    if (!(opts.cluster && (await this.tablesExist()))) {
+      for (const statement of schemaStatements(opts)) await this.sql.command(statement);
+    }
+    // A store written by an older collector lacks the columns added since.
+    const present = await this.sql.rows<{ name: string }>(
+      `SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {table:String}`,
+      { table: profilesTableOf(opts) },
+    );
+    const have = new Set(present.map((c) => c.name));
+    const missing = PROFILE_COLUMNS.map(([name]) => name).filter((n) => !have.has(n));
+    for (const statement of addProfileColumns(missing, opts)) await this.sql.command(statement);
   }
 }
 

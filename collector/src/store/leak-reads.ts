@@ -8,7 +8,7 @@ import { TupleParam } from '@clickhouse/client';
 import { NON_CANDIDATE_SITE_IDS, type Frame } from '../model/site';
 import { chTime, uint64Array, uint64Set, type Sql } from './sql';
 import { framesOf, type StackFramesRow, type StackSites } from './stack-sites';
-import type { FindingCounts, ProfilePoint, ProfileWindow, SiteDetail, SitePoint } from './store';
+import type { FindingCounts, ProfileJobs, ProfilePoint, ProfileWindow, SiteDetail, SitePoint } from './store';
 
 /**
  * The WHERE clause selecting exactly the `profiles` rows of `window`, with
@@ -29,6 +29,28 @@ function windowSelection(tenant: string, service: string, window: ProfileWindow,
         AND (instance, toUnixTimestamp64Milli(time)) IN {pairs:Array(Tuple(String, Int64))}`;
 }
 
+/** A profile's job arrays as ProfileJobs; undefined where it has none. */
+function jobsOf(x: Record<string, unknown>): ProfileJobs | undefined {
+  const queues = (x.jq as string[] | undefined) ?? [];
+  const dropped = Number(x.jd ?? 0);
+  if (queues.length === 0 && dropped === 0) return undefined;
+  const n = (k: string, i: number): number => Number((x[k] as number[] | undefined)?.[i] ?? 0);
+  const names = (x.jn as string[] | undefined) ?? [];
+  const dq = (x.dq as string[] | undefined) ?? [];
+  return {
+    types: queues.map((queue, i) => ({
+      queue,
+      name: names[i] ?? '',
+      completed: n('jc', i),
+      failed: n('jf', i),
+      runTimeUs: n('jr', i),
+      waitTimeMs: n('jw', i),
+      waited: n('jwn', i),
+    })),
+    dropped,
+    depths: dq.map((queue, i) => ({ queue, waiting: n('dw', i) })),
+  };
+}
 
 export class LeakReads {
   constructor(
@@ -37,10 +59,15 @@ export class LeakReads {
   ) {}
 
   async profilePoints(tenant: string, service: string, maxProfiles: number, lookbackMs: number): Promise<ProfilePoint[]> {
-    const r = await this.sql.rows<Record<string, string | number>>(
+    const r = await this.sql.rows<Record<string, string | number | string[] | number[]>>(
       `SELECT instance, toUnixTimestamp64Milli(time) AS t,
               any(heap_used_bytes) AS heap, any(external_bytes) AS ext, any(heap_size_limit_bytes) AS lim,
-              any(gc_major_gcs) AS gcs, any(gc_after_major_gc) AS post, any(inlining_disabled) AS inl
+              any(gc_major_gcs) AS gcs, any(gc_after_major_gc) AS post, any(inlining_disabled) AS inl,
+              any(job_queues) AS jq, any(job_names) AS jn,
+              arrayMap(x -> toFloat64(x), any(jobs_completed)) AS jc, arrayMap(x -> toFloat64(x), any(jobs_failed)) AS jf,
+              arrayMap(x -> toFloat64(x), any(job_run_time_us)) AS jr, arrayMap(x -> toFloat64(x), any(job_wait_time_ms)) AS jw,
+              arrayMap(x -> toFloat64(x), any(jobs_waited)) AS jwn, toFloat64(any(jobs_dropped)) AS jd,
+              any(queue_depth_queues) AS dq, arrayMap(x -> toFloat64(x), any(queue_depth_waiting)) AS dw
          FROM profiles
         WHERE tenant = {tenant:String} AND service = {service:String}
           AND time >= (SELECT max(time) FROM profiles WHERE tenant = {tenant:String} AND service = {service:String})
@@ -60,6 +87,7 @@ export class LeakReads {
         majorGcs: Number(x.gcs),
         afterMajorGc: Number(x.post) === 1,
         inliningDisabled: Number(x.inl) === 1,
+        jobs: jobsOf(x),
       }))
       .sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : a.timeMs - b.timeMs));
   }

@@ -5,8 +5,12 @@
  * they cannot drift apart.
  */
 
-/** How a column's value travels in the insert: `time` values are epoch milliseconds. */
-export type ColumnKind = 'string' | 'number' | 'time' | 'labels';
+/**
+ * How a column's value travels in the insert: `time` values are epoch
+ * milliseconds; `strings` and `numbers` are arrays (the third element of a
+ * column is then the array's type).
+ */
+export type ColumnKind = 'string' | 'number' | 'time' | 'labels' | 'strings' | 'numbers';
 
 const TIME = "DateTime64(3, 'UTC')";
 
@@ -60,6 +64,21 @@ export const PROFILE_COLUMNS = [
   ['agent_precise_activations', 'number', 'UInt64'],
   ['agent_precise_time_ms', 'number', 'UInt64'],
   ['agent_precise_switch_time_us', 'number', 'UInt64'],
+  // IngestRequest.jobs: the queue integrations' counters per job type, as
+  // parallel arrays (one entry per type: queue, name, completed, failed,
+  // summed run time us, summed wait ms, jobs with a wait), cumulative; jobs
+  // not counted by type (past the agent's cap); queue depths (queue,
+  // waiting). Empty from agents that predate them or count no jobs.
+  ['job_queues', 'strings', 'Array(LowCardinality(String))'],
+  ['job_names', 'strings', 'Array(LowCardinality(String))'],
+  ['jobs_completed', 'numbers', 'Array(UInt64)'],
+  ['jobs_failed', 'numbers', 'Array(UInt64)'],
+  ['job_run_time_us', 'numbers', 'Array(UInt64)'],
+  ['job_wait_time_ms', 'numbers', 'Array(UInt64)'],
+  ['jobs_waited', 'numbers', 'Array(UInt64)'],
+  ['jobs_dropped', 'number', 'UInt64'],
+  ['queue_depth_queues', 'strings', 'Array(LowCardinality(String))'],
+  ['queue_depth_waiting', 'numbers', 'Array(UInt64)'],
 ] as const satisfies readonly (readonly [string, ColumnKind, string])[];
 
 /**
@@ -75,7 +94,15 @@ export const STACK_VALUE_COLUMNS = [
   ['stack_bytes', 'Array(Int64) CODEC(ZSTD(3))'],
 ] as const;
 
-type ValueOf<K extends ColumnKind> = K extends 'string' ? string : K extends 'labels' ? Record<string, string> : number;
+type ValueOf<K extends ColumnKind> = K extends 'string'
+  ? string
+  : K extends 'labels'
+    ? Record<string, string>
+    : K extends 'strings'
+      ? readonly string[]
+      : K extends 'numbers'
+        ? readonly number[]
+        : number;
 
 /** One profile's row, but its stack values. */
 export type ProfileFields = { [C in (typeof PROFILE_COLUMNS)[number] as C[0]]: ValueOf<C[1]> };

@@ -60,12 +60,20 @@ function constant(kind: ColumnKind, v: unknown): string {
       const entries = Object.entries(v as Record<string, string>);
       return `map(${entries.map(([k, x]) => `${literal(k)}, ${literal(x)}`).join(', ')})`;
     }
+    case 'strings':
+      return `[${(v as readonly string[]).map(literal).join(',')}]`;
+    case 'numbers':
+      return `[${(v as readonly number[]).map(number).join(',')}]`;
   }
 }
 
-function selectExpression(name: string, kind: ColumnKind, values: string[]): string {
+function selectExpression(name: string, kind: ColumnKind, type: string, values: string[]): string {
   const array = `[${values.join(',')}]`;
   switch (kind) {
+    case 'strings':
+    case 'numbers':
+      // `[[],[]]` has no element type to infer: say it.
+      return `CAST(${array}, 'Array(${type})')[p] AS ${name}`;
     case 'time':
       return `fromUnixTimestamp64Milli(toInt64(${array}[p]), 'UTC') AS ${name}`;
     case 'labels':
@@ -83,7 +91,7 @@ export function profilesInsert(table: string, rows: readonly ProfileRow[]): stri
     const n = v.count;
     data += `${i + 1}\t[${v.idHi.subarray(0, n).join(',')}]\t[${v.idLo.subarray(0, n).join(',')}]\t[${v.objects.subarray(0, n).join(',')}]\t[${v.bytes.subarray(0, n).join(',')}]\n`;
   });
-  const columns = PROFILE_COLUMNS.map(([name, kind], c) => selectExpression(name, kind, constants[c]!));
+  const columns = PROFILE_COLUMNS.map(([name, kind, type], c) => selectExpression(name, kind, type, constants[c]!));
   return (
     `INSERT INTO ${table} (${[...PROFILE_COLUMNS, ...STACK_VALUE_COLUMNS].map(([name]) => name).join(', ')}) ` +
     `SELECT ${columns.join(', ')}, ` +

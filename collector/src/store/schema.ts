@@ -22,7 +22,7 @@
  * disk (ORDER BY tenant, service, instance, time), which ZSTD turns into a fraction
  * of a byte a value. See docs/storage.md.
  */
-import { profileColumnsDdl } from './profile-columns';
+import { PROFILE_COLUMNS, profileColumnsDdl } from './profile-columns';
 
 export interface SchemaOptions {
   /** Days to keep raw samples and profiles. 0 keeps them forever. */
@@ -169,3 +169,25 @@ export function schemaStatements(opts: SchemaOptions): string[] {
 }
 
 export const TABLE_NAMES = ['profiles', 'stacks', 'findings', 'leases'] as const;
+
+/** The table whose columns tell what a store has: `profiles`, or on a cluster the node's `profiles_local`. */
+export function profilesTableOf(opts: SchemaOptions): string {
+  return opts.cluster ? 'profiles_local' : 'profiles';
+}
+
+/**
+ * The ALTERs that add the `profiles` columns named in `missing` to a table
+ * created by an older collector (columns are only ever added, as the
+ * contract's fields are: the job counters came this way). Existing rows
+ * read the type's default (0, empty arrays), what an agent that sends no
+ * such field writes. Metadata only: no part is rewritten.
+ */
+export function addProfileColumns(missing: readonly string[], opts: SchemaOptions): string[] {
+  const wanted = new Set(missing);
+  const columns = PROFILE_COLUMNS.filter(([name]) => wanted.has(name));
+  if (columns.length === 0) return [];
+  const add = columns.map(([name, , type]) => `ADD COLUMN IF NOT EXISTS ${name} ${type}`).join(', ');
+  if (!opts.cluster) return [`ALTER TABLE profiles ${add}`];
+  const cluster = quoteIdent(opts.cluster);
+  return [`ALTER TABLE profiles_local ON CLUSTER ${cluster} ${add}`, `ALTER TABLE profiles ON CLUSTER ${cluster} ${add}`];
+}

@@ -102,6 +102,15 @@ export interface MergedProfile {
   stacks: MergedStack[];
 }
 
+/** The job counters of one profile (IngestRequest.jobs), cumulative per job type. */
+export interface ProfileJobs {
+  types: { queue: string; name: string; completed: number; failed: number; runTimeUs: number; waitTimeMs: number; waited: number }[];
+  /** Jobs the agent did not count by type (past its type cap). */
+  dropped: number;
+  /** Queue depths the agent read (waiting jobs). */
+  depths: { queue: string; waiting: number }[];
+}
+
 /** One profile's process gauges, as the leak detector follows them. */
 export interface ProfilePoint {
   instance: string;
@@ -115,6 +124,8 @@ export interface ProfilePoint {
   afterMajorGc: boolean;
   /** Taken in precise mode, with inlining off (false from agents that predate it). */
   inliningDisabled?: boolean;
+  /** Its job counters; absent where the agent counted no jobs (or predates job counters). */
+  jobs?: ProfileJobs;
 }
 
 /** In-use bytes of one allocation site in one profile. */

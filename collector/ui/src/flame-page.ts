@@ -52,7 +52,7 @@ export async function flamePage(params: URLSearchParams): Promise<(root: HTMLEle
       chartEl.append(h('p', { class: 'muted' }, 'No profiles in this range.'));
       return;
     }
-    // Timings for bench/ui.mjs: building the SVG, and until every frame is drawn and painted.
+    // Timings for bench/ui.mjs: flattening and drawing on the canvas, and until the browser painted it.
     const t0 = performance.now();
     view.render(data, type);
     chartEl.dataset.renderMs = (performance.now() - t0).toFixed(1);

@@ -3,7 +3,7 @@
  * site the evidence (the series per instance, the judged post-GC points, the
  * trend); process findings with each instance's heap floor.
  */
-import { bytes, duration } from '../../src/leaks/report';
+import { bytes, count, duration, FOLLOWS_TEXT, jobTypeLabel, ms, perJob, retainsSentence } from '../../src/leaks/report';
 import { getJson, query, type LeakEvidence, type LeakReport } from './api';
 import { h } from './dom';
 import { frameLabel } from './flame';
@@ -32,6 +32,49 @@ function heapLines(heap: HeapEvidence): Line[] {
     { label: 'floor (judged)', color: color(0), style: 'line', points: heap.points.map((p) => [p.t, p.floorBytes]) },
     { label: 'post-GC', color: color(1), style: 'markers', points: heap.points.filter((p) => p.postGc).map((p) => [p.t, p.heapUsedBytes]) },
     ...trendLine('floor trend', heap.trend, color(0)),
+  ];
+}
+
+/** Memory per completed job (report.jobs): which job type retains memory, and how much per job. */
+function jobsSection(jobs: LeakReport['jobs']): HTMLElement[] {
+  if (!jobs) {
+    return [h('p', { class: 'muted', id: 'no-jobs' }, 'No job counters: attach a queue integration of the agent to see memory per job (docs/integrations.md).')];
+  }
+  const retaining = jobs.types.filter((t) => t.verdict === 'retains');
+  return [
+    h(
+      'p',
+      { class: retaining.length ? 'bad' : 'muted', id: 'jobs-follows', 'data-follows': jobs.follows },
+      `${FOLLOWS_TEXT[jobs.follows]}: heap ${bytes(jobs.heapGrowthBytesPerHour)}/h, judged on ${jobs.intervals} intervals between post-GC profiles of ${jobs.instances} instance(s).`,
+    ),
+    ...retaining.map((t) => h('p', { class: 'bad retains' }, retainsSentence(t))),
+    h(
+      'table',
+      { class: 'grid', id: 'jobs' },
+      h('thead', {}, h('tr', {}, ...['job type', 'jobs/h', 'failed/h', 'retained per job', 'retained/day', 'verdict', 'run', 'wait', 'depth', 'sites it grows'].map((c) => h('th', {}, c)))),
+      h(
+        'tbody',
+        {},
+        ...jobs.types.map((t) =>
+          h(
+            'tr',
+            { 'data-queue': t.queue, 'data-name': t.name, 'data-verdict': t.verdict },
+            h('td', {}, jobTypeLabel(t)),
+            h('td', { class: 'num' }, count(t.completedPerHour)),
+            h('td', { class: 'num' }, count(t.failedPerHour)),
+            h('td', { class: 'num' }, perJob(t)),
+            h('td', { class: 'num' }, t.verdict === 'retains' ? bytes((t.retainedBytesPerHour ?? 0) * 24) : '-'),
+            h('td', { class: t.verdict === 'retains' ? 'bad' : t.verdict === 'flat' ? 'ok' : 'muted' }, t.verdict),
+            h('td', { class: 'num' }, ms(t.avgRunMs)),
+            h('td', { class: 'num' }, ms(t.avgWaitMs)),
+            h('td', { class: 'num' }, t.queueDepth === null ? '-' : count(t.queueDepth)),
+            h('td', {}, t.sites.map((x) => `${x.function || '(anonymous)'} ${bytes(x.retainedBytesPerJob)}/job`).join(', ') || '-'),
+          ),
+        ),
+      ),
+    ),
+    ...(jobs.retainedBytesPerJob !== null ? [h('p', { class: 'muted' }, `All jobs together: ${bytes(jobs.retainedBytesPerJob)} retained per job.`)] : []),
+    ...(jobs.droppedJobs > 0 ? [h('p', { class: 'muted' }, `${count(jobs.droppedJobs)} jobs were not counted by type: the agent's job type cap (maxJobTypes) was reached.`)] : []),
   ];
 }
 
@@ -131,6 +174,8 @@ export async function servicePage(params: URLSearchParams): Promise<(root: HTMLE
       ),
       h('h2', {}, `Leaks (report of ${report.evaluatedAt})`),
       ...(leakSections.length ? leakSections : [h('p', { class: 'ok', id: 'no-leaks' }, 'No allocation site is flagged.')]),
+      h('h2', {}, 'Memory per job'),
+      ...jobsSection(report.jobs),
       h('h2', {}, 'Process'),
       report.process.length
         ? h(

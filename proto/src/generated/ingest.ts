@@ -8,7 +8,10 @@ import type { IngestRequest as _heapwatch_v1_IngestRequest, IngestRequest__Outpu
 import type { IngestResponse as _heapwatch_v1_IngestResponse, IngestResponse__Output as _heapwatch_v1_IngestResponse__Output } from './heapwatch/v1/IngestResponse';
 import type { IngestServiceClient as _heapwatch_v1_IngestServiceClient, IngestServiceDefinition as _heapwatch_v1_IngestServiceDefinition } from './heapwatch/v1/IngestService';
 import type { Instance as _heapwatch_v1_Instance, Instance__Output as _heapwatch_v1_Instance__Output } from './heapwatch/v1/Instance';
+import type { JobCounters as _heapwatch_v1_JobCounters, JobCounters__Output as _heapwatch_v1_JobCounters__Output } from './heapwatch/v1/JobCounters';
+import type { JobTypeCounters as _heapwatch_v1_JobTypeCounters, JobTypeCounters__Output as _heapwatch_v1_JobTypeCounters__Output } from './heapwatch/v1/JobTypeCounters';
 import type { ProcessMemory as _heapwatch_v1_ProcessMemory, ProcessMemory__Output as _heapwatch_v1_ProcessMemory__Output } from './heapwatch/v1/ProcessMemory';
+import type { QueueDepth as _heapwatch_v1_QueueDepth, QueueDepth__Output as _heapwatch_v1_QueueDepth__Output } from './heapwatch/v1/QueueDepth';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -24,7 +27,10 @@ export interface ProtoGrpcType {
       IngestResponse: MessageTypeDefinition<_heapwatch_v1_IngestResponse, _heapwatch_v1_IngestResponse__Output>
       IngestService: SubtypeConstructor<typeof grpc.Client, _heapwatch_v1_IngestServiceClient> & { service: _heapwatch_v1_IngestServiceDefinition }
       Instance: MessageTypeDefinition<_heapwatch_v1_Instance, _heapwatch_v1_Instance__Output>
+      JobCounters: MessageTypeDefinition<_heapwatch_v1_JobCounters, _heapwatch_v1_JobCounters__Output>
+      JobTypeCounters: MessageTypeDefinition<_heapwatch_v1_JobTypeCounters, _heapwatch_v1_JobTypeCounters__Output>
       ProcessMemory: MessageTypeDefinition<_heapwatch_v1_ProcessMemory, _heapwatch_v1_ProcessMemory__Output>
+      QueueDepth: MessageTypeDefinition<_heapwatch_v1_QueueDepth, _heapwatch_v1_QueueDepth__Output>
     }
   }
 }

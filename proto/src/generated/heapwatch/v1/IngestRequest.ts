@@ -4,6 +4,7 @@ import type { Instance as _heapwatch_v1_Instance, Instance__Output as _heapwatch
 import type { ProcessMemory as _heapwatch_v1_ProcessMemory, ProcessMemory__Output as _heapwatch_v1_ProcessMemory__Output } from '../../heapwatch/v1/ProcessMemory';
 import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from '../../heapwatch/v1/AgentStats';
 import type { GcInfo as _heapwatch_v1_GcInfo, GcInfo__Output as _heapwatch_v1_GcInfo__Output } from '../../heapwatch/v1/GcInfo';
+import type { JobCounters as _heapwatch_v1_JobCounters, JobCounters__Output as _heapwatch_v1_JobCounters__Output } from '../../heapwatch/v1/JobCounters';
 import type { Long } from '@grpc/proto-loader';
 
 export interface IngestRequest {
@@ -18,6 +19,7 @@ export interface IngestRequest {
   'agent'?: (_heapwatch_v1_AgentStats | null);
   'gc'?: (_heapwatch_v1_GcInfo | null);
   'inliningDisabled'?: (boolean);
+  'jobs'?: (_heapwatch_v1_JobCounters | null);
 }
 
 export interface IngestRequest__Output {
@@ -32,4 +34,5 @@ export interface IngestRequest__Output {
   'agent': (_heapwatch_v1_AgentStats__Output | null);
   'gc': (_heapwatch_v1_GcInfo__Output | null);
   'inliningDisabled': (boolean);
+  'jobs': (_heapwatch_v1_JobCounters__Output | null);
 }
