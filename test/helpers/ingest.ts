@@ -38,14 +38,17 @@ export function ingest(
 export function healthCheck(address: string, service: string): Promise<{ status: string; reasons: string[] }> {
   const client = new (healthProto().grpc.health.v1.Health)(address, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
-    let reasons: string[] = [];
+    let status: string | undefined;
+    // grpc-js calls back before it emits the status with the trailers.
     const call = client.Check({ service }, { deadline: Date.now() + 30_000 }, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve({ status: String(res!.status), reasons });
+      if (err) {
+        client.close();
+        reject(err);
+      } else status = String(res!.status);
     });
     call.on('status', (s) => {
-      reasons = s.metadata.get('heapwatch-not-ready-reason').map(String);
+      client.close();
+      if (status !== undefined) resolve({ status, reasons: s.metadata.get('heapwatch-not-ready-reason').map(String).filter(Boolean) });
     });
   });
 }

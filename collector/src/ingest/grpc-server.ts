@@ -20,6 +20,7 @@ const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
 export const LIVENESS_SERVICE = 'liveness';
 const WATCH_POLL_MS = 5000;
 const MAX_WATCHERS = 256;
+const MAX_REASON_CHARS = 500;
 /** A call is counted in flight until this long after its deadline at most. */
 const DEADLINE_GRACE_MS = 100;
 
@@ -330,9 +331,16 @@ export class GrpcIngestServer {
       const r = await this.opts.readiness();
       return { status: r.ready ? 'SERVING' : 'NOT_SERVING', reasons: r.reasons };
     };
+    // One printable line, cut short: a store's error can run to kilobytes,
+    // and a client drops trailers past its metadata limit (grpc-js: 8 KiB).
+    // Without surrounding spaces: an HTTP/2 peer drops such a field value
+    // (RFC 9113, 8.2.1), and the store's messages end with one.
     const trailer = (reasons: string[]): grpc.Metadata => {
       const m = new grpc.Metadata();
-      for (const reason of reasons) m.add('heapwatch-not-ready-reason', reason.replace(/[^\x20-\x7e]/g, '?'));
+      const text = reasons
+        .map((r) => (r.length > MAX_REASON_CHARS ? `${r.slice(0, MAX_REASON_CHARS)}...` : r).replace(/[^\x20-\x7e]/g, '?').trim())
+        .join('; ');
+      if (text) m.set('heapwatch-not-ready-reason', text);
       return m;
     };
     let watchers = 0;
