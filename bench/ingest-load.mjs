@@ -15,11 +15,10 @@ import * as os from 'node:os';
 import { createRequire } from 'node:module';
 import { buildFleet } from './lib/fleet.mjs';
 import { ingestRequest, startCollectorProcess } from './lib/collector.mjs';
-import { fmt, header, mib, parseArgs, quantile, rssOf, sleep, table, targetsTable, writeResult } from './lib/report.mjs';
+import { encodeRequest, profileField, RawIngestClient, status } from './lib/raw-ingest.mjs';
+import { fmt, header, mib, parseArgs, quantile, rssOf, sleep, table, targetsTable, threadCpu, writeResult } from './lib/report.mjs';
 
 const require = createRequire(import.meta.url);
-const grpc = require('@grpc/grpc-js');
-const { ingestProto } = require('@heapwatch/proto');
 
 const args = parseArgs({
   quick: false,
@@ -36,6 +35,10 @@ const args = parseArgs({
   collectorArgs: '',
   /** A directory to write the collector's V8 CPU profile to (node --cpu-prof), to find the bottleneck. */
   cpuProf: '',
+  /** Extra node flags for the collector, space-separated (e.g. --perf-basic-prof for `perf record`). */
+  nodeArgs: '',
+  /** Print the collector's admission and store counters every 2 s (stderr), to see how it behaves over time. */
+  trace: false,
 });
 if (args.quick) Object.assign(args, { seconds: 20, warmup: 5 });
 const fleetSizes = String(args.agents).split(',').map(Number);
@@ -45,6 +48,7 @@ const fleetSizes = String(args.agents).split(',').map(Number);
 const startMs = Date.now() - 3600_000;
 console.error(`building profiles of ${args.stacks} stacks ...`);
 const pool = buildFleet({ services: 4, instancesPerService: 10, stacks: args.stacks, variants: 2, startMs });
+for (const f of pool) f.fields = f.profiles.map(profileField);
 const profileBytes = pool.reduce((a, f) => a + f.profiles[0].length, 0) / pool.length;
 
 /** Backoff as the agent's (agent/src/backoff.ts): full jitter from 500 ms, capped at 2 intervals and 30 s. */
@@ -57,14 +61,12 @@ async function run(agentCount) {
   const collector = await startCollectorProcess({
     ...(args.cli ? { cli: args.cli } : {}),
     args: args.collectorArgs ? args.collectorArgs.split(' ') : [],
-    nodeArgs: args.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', args.cpuProf] : [],
+    nodeArgs: [...(args.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', args.cpuProf] : []), ...(args.nodeArgs ? args.nodeArgs.split(' ') : [])],
   });
-  const Client = ingestProto().heapwatch.v1.IngestService;
-  // Separate channels (distinct options make grpc-js open separate connections), as separate agents would.
-  const clients = Array.from({ length: args.channels }, (_, i) =>
-    new Client(collector.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20, 'bench.channel': i }),
-  );
-  const stats = { offered: 0, acked: 0, shed: 0, deadline: 0, unavailable: 0, invalid: 0, other: 0, queueDrops: 0, ackMs: [], pushbackHonoured: 0 };
+  // Separate connections, as separate agents would have; a lean client
+  // (lib/raw-ingest.mjs says why not grpc-js).
+  const clients = Array.from({ length: args.channels }, () => new RawIngestClient(collector.grpcAddress));
+  const stats = { offered: 0, acked: 0, shed: 0, deadline: 0, unavailable: 0, invalid: 0, other: 0, queueDrops: 0, ackMs: [], pushbackHonoured: 0, errorKinds: new Map() };
   let measuring = false;
   let stopping = false;
   const t0 = performance.now();
@@ -72,6 +74,7 @@ async function run(agentCount) {
   let rssMax = 0;
   let healthMax = 0;
   const health = [];
+  let probes = 0;
   const probe = setInterval(async () => {
     rssMax = Math.max(rssMax, rssOf(collector.pid) || 0);
     const h0 = performance.now();
@@ -79,6 +82,11 @@ async function run(agentCount) {
       await fetch(`${collector.httpUrl}/healthz`, { signal: AbortSignal.timeout(5000) });
     } catch {}
     const ms = performance.now() - h0;
+    if (args.trace && ++probes % 4 === 0) {
+      const text = await fetch(`${collector.httpUrl}/metrics`).then((r) => r.text(), () => '');
+      const m = Object.fromEntries([...text.matchAll(/^heapwatch_(\w+) ([\d.e+]+)$/gm)].map((x) => [x[1], Number(x[2])]));
+      console.error(`  t=${((performance.now() - t0) / 1000).toFixed(0)}s in flight ${m.requests_in_flight} (${fmt(mib(m.request_bytes_in_flight ?? 0))} MiB), shed ${m.requests_shed_total}, stored ${m.profiles_stored_total}, expired ${m.requests_expired_total}, pending rows ${m.store_pending_rows}, healthz ${ms.toFixed(0)} ms, acked ${stats.acked}`);
+    }
     if (measuring) {
       health.push(ms);
       healthMax = Math.max(healthMax, ms);
@@ -93,7 +101,7 @@ async function run(agentCount) {
     const req = agent.queue[0];
     const t = performance.now();
     const counted = measuring;
-    clients[agent.i % clients.length].Ingest(req, { deadline: Date.now() + args.deadlineMs }, (err) => {
+    clients[agent.i % clients.length].ingest(req, args.deadlineMs, (err) => {
       agent.busy = false;
       const ms = performance.now() - t;
       if (!err) {
@@ -106,16 +114,20 @@ async function run(agentCount) {
         return send(agent);
       }
       const c = err.code;
-      if (c === grpc.status.INVALID_ARGUMENT) {
+      if (c === status.INVALID_ARGUMENT) {
         stats.invalid++;
         agent.queue.shift();
         return send(agent);
       }
       if (measuring) {
-        if (c === grpc.status.RESOURCE_EXHAUSTED) stats.shed++;
-        else if (c === grpc.status.DEADLINE_EXCEEDED) stats.deadline++;
-        else if (c === grpc.status.UNAVAILABLE) stats.unavailable++;
+        if (c === status.RESOURCE_EXHAUSTED) stats.shed++;
+        else if (c === status.DEADLINE_EXCEEDED) stats.deadline++;
+        else if (c === status.UNAVAILABLE) stats.unavailable++;
         else stats.other++;
+        if (c !== status.RESOURCE_EXHAUSTED && c !== status.DEADLINE_EXCEEDED) {
+          const why = `${c} ${String(err.details).slice(0, 80)}`;
+          if (stats.errorKinds.size < 20 || stats.errorKinds.has(why)) stats.errorKinds.set(why, (stats.errorKinds.get(why) ?? 0) + 1);
+        }
       }
       const pushback = Number(err.metadata?.get('grpc-retry-pushback-ms')?.[0]);
       let wait = backoffMs(agent.attempt++);
@@ -131,7 +143,8 @@ async function run(agentCount) {
   function snapshot(agent) {
     if (stopping) return;
     const src = agent.source;
-    const req = ingestRequest({ service: src.service, instance: { ...src.instance, pid: 100_000 + agent.i }, pprofGzip: src.profiles[agent.n++ % src.profiles.length], endTimeMs: Date.now() });
+    const k = agent.n++ % src.profiles.length;
+    const req = encodeRequest(ingestRequest({ service: src.service, instance: { ...src.instance, pid: 100_000 + agent.i }, pprofGzip: undefined, endTimeMs: Date.now() }), src.fields[k]);
     if (measuring) stats.offered++;
     agent.queue.push(req);
     if (agent.queue.length > args.queue) {
@@ -162,13 +175,23 @@ async function run(agentCount) {
   measuring = true;
   const m0 = performance.now();
   const cpu0 = cpu(collector.pid);
+  const threads0 = threadCpu(collector.pid);
   const self0 = process.cpuUsage();
   const load0 = os.loadavg()[0];
-  console.error(`  ${agentCount} agents: measuring ${args.seconds} s ...`);
+  console.error(`  ${agentCount} agents: measuring ${args.seconds} s (collector pid ${collector.pid}) ...`);
   await sleep(args.seconds * 1000);
   measuring = false;
   const secs = (performance.now() - m0) / 1000;
   const collectorCpu = (cpu(collector.pid) - cpu0) / secs;
+  const threads1 = threadCpu(collector.pid);
+  const threadCores = Object.fromEntries(
+    Object.entries(threads1)
+      .map(([name, s]) => [name, (s - (threads0[name] ?? 0)) / secs])
+      .filter(([, c]) => c >= 0.005)
+      .sort((a, b) => b[1] - a[1]),
+  );
+  if (stats.errorKinds.size) console.error(`  other errors: ${[...stats.errorKinds].map(([k, n]) => `${n} x ${k}`).join('; ')}`);
+  console.error(`  collector CPU by thread (cores): ${Object.entries(threadCores).map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')}`);
   const selfCpu = process.cpuUsage(self0);
   const metricsText = await fetch(`${collector.httpUrl}/metrics`).then((r) => r.text(), () => '');
   const metrics = Object.fromEntries([...metricsText.matchAll(/^heapwatch_(\w+) ([\d.e+]+)$/gm)].map((m) => [m[1], Number(m[2])]));
@@ -198,6 +221,8 @@ async function run(agentCount) {
     loopDelayMaxMs: metrics.event_loop_delay_max_ms ?? null,
     metrics,
     collectorCpuCores: collectorCpu,
+    collectorThreadCores: threadCores,
+    collectorCpuMsPerAck: stats.acked > 0 ? (collectorCpu * secs * 1000) / stats.acked : null,
     generatorCpuCores: (selfCpu.user + selfCpu.system) / 1e6 / secs,
     healthzMaxMs: healthMax,
     healthzP99Ms: quantile(health, 0.99),

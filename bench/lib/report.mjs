@@ -166,3 +166,27 @@ export function du(dir) {
   walk(dir);
   return total;
 }
+
+/**
+ * CPU seconds of each thread of `pid`, summed by thread name (digits
+ * dropped: `QueryPipelineEx`, `MergeMutate`, `node`...); the main thread is
+ * `main`. Threads that ended in between are lost, so compare two calls.
+ */
+export function threadCpu(pid) {
+  const out = {};
+  let tasks = [];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d:]+$/, '') || '?';
+      const x = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + (Number(x[11]) + Number(x[12])) / 100;
+    } catch {}
+  }
+  return out;
+}

@@ -57,6 +57,8 @@ serve options (environment variable in brackets):
                            [HEAPWATCH_MAX_IN_FLIGHT_REQUESTS] (default ${DEFAULT_ADMISSION.maxInFlightRequests})
   --max-in-flight-bytes N  their gzipped profile bytes together [HEAPWATCH_MAX_IN_FLIGHT_BYTES]
                            (default ${DEFAULT_ADMISSION.maxInFlightBytes})
+  --max-hold-ms N          longest an ingest request holds its place, deadline or not
+                           [HEAPWATCH_MAX_HOLD_MS] (default ${DEFAULT_ADMISSION.maxHoldMs})
   --limit NAME=N           one per-request limit (repeatable), e.g. --limit maxSamples=500000
                            [HEAPWATCH_LIMITS, comma-separated NAME=N]; names and defaults:
                            ${Object.entries(DEFAULT_LIMITS).filter(([k]) => k !== 'maxAgeMs').map(([k, v]) => `${k}=${v}`).join(' ').replace(/(.{1,70})( |$)/g, '$1\n                           ').trimEnd()}
@@ -106,6 +108,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'public-url': { type: 'string' },
       'max-in-flight-requests': { type: 'string' },
       'max-in-flight-bytes': { type: 'string' },
+      'max-hold-ms': { type: 'string' },
       limit: { type: 'string', multiple: true },
     },
     strict: true,
@@ -147,8 +150,9 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
   const admission = {
     maxInFlightRequests: int('--max-in-flight-requests', values['max-in-flight-requests'] ?? env.HEAPWATCH_MAX_IN_FLIGHT_REQUESTS, 1, 1_000_000),
     maxInFlightBytes: int('--max-in-flight-bytes', values['max-in-flight-bytes'] ?? env.HEAPWATCH_MAX_IN_FLIGHT_BYTES, 1, 2 ** 40),
+    maxHoldMs: int('--max-hold-ms', values['max-hold-ms'] ?? env.HEAPWATCH_MAX_HOLD_MS, 100, DAY_MS),
   };
-  if (admission.maxInFlightRequests !== undefined || admission.maxInFlightBytes !== undefined) {
+  if (Object.values(admission).some((v) => v !== undefined)) {
     opts.admission = Object.fromEntries(Object.entries(admission).filter(([, v]) => v !== undefined));
   }
   const limits = parseLimits(values.limit ?? env.HEAPWATCH_LIMITS?.split(',').filter(Boolean) ?? []);

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { AdmissionOptions } from './ingest/admission';
+import { Admission, DEFAULT_ADMISSION, type AdmissionOptions } from './ingest/admission';
 import { prepareDataDir } from './data-dir';
 import { GrpcIngestServer } from './ingest/grpc-server';
 import { Ingester, type IngesterOptions } from './ingest/ingester';
@@ -121,6 +121,9 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     ...(opts.suspectTtlMs !== undefined ? { ttlMs: opts.suspectTtlMs } : {}),
     log,
   });
+  // One ingest capacity for every protocol that writes profiles (gRPC, and
+  // the HTTP ingest routes through the dispatcher).
+  const admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
   const grpc = new GrpcIngestServer(
     ingester,
     {
@@ -128,9 +131,11 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       port: opts.grpcPort,
       access,
       maxMessageBytes: opts.maxMessageBytes,
-      admission: opts.admission,
+      admission,
       tls: opts.tls,
       ingest: opts.role !== 'evaluate',
+      // Declared below; asked only once the server is listening.
+      readiness: () => readiness.check(),
       directiveFor: (tenant, service) => suspects.directiveFor(`${tenant}\0${service}`),
     },
     log,
@@ -194,13 +199,13 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     log,
     access,
     reads,
+    admission,
     readiness,
     tls: opts.tls,
     metrics: () => ({
       ...ingester.metrics(),
-      requests_in_flight: grpc.admission.inFlightRequests,
-      request_bytes_in_flight: grpc.admission.inFlightBytes,
-      requests_shed_total: grpc.admission.shed,
+      ...admission.metrics(),
+      requests_body_stopped_total: grpc.bodiesStopped,
       requests_undecodable_total: grpc.undecodable,
       event_loop_delay_p99_ms: Math.round(loopDelay.percentile(99) / 1e6),
       event_loop_delay_max_ms: Math.round(loopDelay.max / 1e6),
@@ -220,7 +225,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     },
     // The querier reads as the caller's tenant; ingest writes as it (http/server.ts checks the scope).
     // HTTP ingest shares the gRPC ingest's in-flight bound.
-    posts: postRoutes(ingester, opts.maxMessageBytes, log, grpc.admission),
+    posts: postRoutes(ingester, opts.maxMessageBytes, log),
   });
   let grpcPort: number;
   let httpPort: number;

@@ -53,6 +53,44 @@ function send(client: IngestServiceClient, req: IngestRequest, deadlineMs = 30_0
   return new Promise((resolve) => client.Ingest(req, { deadline: Date.now() + deadlineMs }, (err) => resolve(err ?? undefined)));
 }
 
+/**
+ * An Ingest call over bare HTTP/2, as the agent's transport makes it:
+ * `timeout` is the grpc-timeout header (none: no deadline); without `body`
+ * only the headers are sent. `done` has the status and retry hint.
+ */
+function rawCall(session: http2.ClientHttp2Session, { timeout, body }: { timeout?: string; body?: Buffer }) {
+  const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': '/heapwatch.v1.IngestService/Ingest', 'content-type': 'application/grpc', te: 'trailers' };
+  if (timeout) headers['grpc-timeout'] = timeout;
+  const stream = session.request(headers, { endStream: false });
+  const done = new Promise<{ status?: string; pushback?: string }>((resolve) => {
+    const out: { status?: string; pushback?: string } = {};
+    const read = (h: http2.IncomingHttpHeaders) => {
+      if (h['grpc-status'] !== undefined) out.status = String(h['grpc-status']);
+      if (h['grpc-retry-pushback-ms'] !== undefined) out.pushback = String(h['grpc-retry-pushback-ms']);
+    };
+    stream.on('response', read);
+    stream.on('trailers', read);
+    stream.on('error', () => {});
+    stream.on('close', () => resolve(out));
+    stream.resume();
+  });
+  if (body) {
+    const frame = Buffer.alloc(5);
+    frame.writeUInt32BE(body.length, 1);
+    stream.write(frame);
+    stream.end(body);
+  }
+  return { stream, done };
+}
+
+async function waitFor(ok: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function metrics(c: Collector): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${c.httpPort}/metrics`)).text();
   return Object.fromEntries([...text.matchAll(/^heapwatch_(\w+) (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
@@ -202,6 +240,80 @@ describe('load shedding and deadlines', () => {
     session.close();
     // And the collector takes profiles again.
     expect(await send(new (ingestProto().heapwatch.v1.IngestService)(`127.0.0.1:${collector.grpcPort}`, grpc.credentials.createInsecure()), request({ service: 'after-stall' }))).toBeUndefined();
+  });
+
+  it('a refused call is told to stop sending its body: 40 refused 2 MiB uploads cost a fraction of their bytes', async () => {
+    // Without RST_STREAM(NO_ERROR) after the refusal, every refused agent
+    // sent its whole profile, and at 2,000 agents the bodies of refused
+    // calls took the bandwidth the admitted ones needed (bench part 3b).
+    const { collector } = await collectorWith({ admission: { maxInFlightRequests: 1 } });
+    const session = http2.connect(`http://127.0.0.1:${collector.grpcPort}`, { maxSessionMemory: 1024 });
+    session.on('error', () => {});
+    const holder = rawCall(session, { timeout: '60S' });
+    await waitFor(async () => (await metrics(collector)).requests_in_flight === 1);
+    const body = Buffer.alloc(2 << 20, 7);
+    const refused = await Promise.all(Array.from({ length: 40 }, () => rawCall(session, { timeout: '30S', body }).done));
+    for (const r of refused) {
+      expect(r.status).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(Number(r.pushback)).toBeGreaterThanOrEqual(250);
+    }
+    // 80 MiB offered; each refused stream sends at most what was in flight before the reset.
+    expect(session.socket.bytesWritten).toBeLessThan(20 << 20);
+    expect((await metrics(collector)).requests_body_stopped_total).toBeGreaterThanOrEqual(40);
+    holder.stream.close(http2.constants.NGHTTP2_CANCEL);
+    session.close();
+  });
+
+  it('admission capacity comes back from 300 calls that expire, are cancelled or never send a body', async () => {
+    // Count-based: however the 300 end, every one admitted is given back,
+    // and a call with no deadline that never sends its body is let go after
+    // maxHoldMs instead of holding its slot for ever.
+    const { collector, client } = await collectorWith({ admission: { maxInFlightRequests: 16, maxHoldMs: 1500 } });
+    const session = http2.connect(`http://127.0.0.1:${collector.grpcPort}`, { maxSessionMemory: 1024 });
+    session.on('error', () => {});
+    const calls = Array.from({ length: 300 }, (_, i) => {
+      if (i % 3 === 0) return rawCall(session, { timeout: '400m' }); // its deadline passes
+      if (i % 3 === 1) return rawCall(session, {}); // no deadline, no body
+      const c = rawCall(session, { timeout: '60S' }); // the caller cancels
+      setImmediate(() => c.stream.close(http2.constants.NGHTTP2_CANCEL));
+      return c;
+    });
+    await waitFor(async () => (await metrics(collector)).requests_in_flight === 0, 60_000);
+    const m = await metrics(collector);
+    // The 200 that send their headers and wait all reach admission; a cancelled
+    // one may be gone before its headers are looked at.
+    expect(m.requests_admitted_total + m.requests_shed_total).toBeGreaterThanOrEqual(200);
+    expect(m.requests_admitted_total + m.requests_shed_total).toBeLessThanOrEqual(300);
+    expect(m.requests_admitted_total).toBeGreaterThanOrEqual(16);
+    expect(m.requests_abandoned_total).toBe(m.requests_admitted_total);
+    for (const c of calls) c.stream.close(http2.constants.NGHTTP2_CANCEL);
+    session.close();
+    // All 16 slots are free: 16 profiles at once are all stored.
+    const errors = await Promise.all(Array.from({ length: 16 }, (_, i) => send(client, request({ service: 'after-churn', profileId: `churn-${i}` }))));
+    expect(errors.filter(Boolean)).toEqual([]);
+    expect(await storedIds(collector, 'after-churn')).toHaveLength(16);
+    expect((await metrics(collector)).requests_in_flight).toBe(0);
+  });
+
+  it('Pyroscope /ingest shares the gRPC admission: refused with 429 and Retry-After while gRPC holds the capacity', async () => {
+    const { collector } = await collectorWith({ admission: { maxInFlightRequests: 1 } });
+    const session = http2.connect(`http://127.0.0.1:${collector.grpcPort}`);
+    session.on('error', () => {});
+    const holder = rawCall(session, { timeout: '60S' });
+    await waitFor(async () => (await metrics(collector)).requests_in_flight === 1);
+    const url = `http://127.0.0.1:${collector.httpPort}/ingest?name=pyro-shared`;
+    const heap = gzipProfile(buildProfile([{ frames: [['leaf', '/app/a.js', 1]], objects: 1, bytes: 100 }]));
+    const res = await fetch(url, { method: 'POST', body: heap });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await res.json()) as { error: string }).error).toMatch(/at capacity/);
+    expect((await metrics(collector)).requests_shed_total).toBe(1);
+    holder.stream.close(http2.constants.NGHTTP2_CANCEL);
+    session.close();
+    await waitFor(async () => (await metrics(collector)).requests_in_flight === 0);
+    const ok = await fetch(url, { method: 'POST', body: heap });
+    expect(ok.status, await ok.text()).toBe(200);
+    expect((await metrics(collector)).requests_in_flight).toBe(0);
   });
 
   it('a profile whose caller gave up before its batch was written is dropped and counted, not stored', async () => {

@@ -1,7 +1,8 @@
 /**
  * Honest health: a collector whose data directory is full fails every
  * insert; /healthz (liveness) still answers 200, /readyz answers 503 with
- * the reason, /metrics says heapwatch_ready 0, and all of it recovers once
+ * the reason, /metrics says heapwatch_ready 0, gRPC health NOT_SERVING
+ * (its `liveness` service SERVING), and all of it recovers once
  * space is back. The full disk is real: a small tmpfs mounted for the test
  * (needs root and mount; skipped otherwise).
  */
@@ -11,7 +12,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
-import { ingest, profileRequest } from '../helpers/ingest';
+import { healthCheck, ingest, profileRequest } from '../helpers/ingest';
 
 const mountPoint = tempDir('tmpfs');
 function mountTmpfs(): boolean {
@@ -57,6 +58,7 @@ describe.skipIf(!mounted)('readiness on a full data directory (a real 64 MB tmpf
   it('is ready and stores while there is space', async () => {
     expect(await ingest(collector.grpcAddress, profileRequest('disk', [['f', '/app/f.js', 1]]))).toBe(grpc.status.OK);
     expect(await ready()).toEqual({ status: 200, body: { status: 'ready' } });
+    expect(await healthCheck(collector.grpcAddress, '')).toEqual({ status: 'SERVING', reasons: [] });
   });
 
   it('is alive but not ready, with the reason, once inserts fail', async () => {
@@ -74,6 +76,13 @@ describe.skipIf(!mounted)('readiness on a full data directory (a real 64 MB tmpf
     const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/^heapwatch_ready 0$/m);
     expect(metrics).toMatch(/^heapwatch_not_ready_reason\{reason="inserts_failing"\} 1$/m);
+    // gRPC health follows readiness, with the same reason; its liveness service does not.
+    for (const service of ['', 'heapwatch.v1.IngestService']) {
+      const h = await healthCheck(collector.grpcAddress, service);
+      expect(h.status).toBe('NOT_SERVING');
+      expect(h.reasons.join('\n')).toMatch(/the last \d+ inserts failed/);
+    }
+    expect((await healthCheck(collector.grpcAddress, 'liveness')).status).toBe('SERVING');
   });
 
   it('is ready again once space is back, without an ingest to prove it', async () => {
@@ -82,5 +91,6 @@ describe.skipIf(!mounted)('readiness on a full data directory (a real 64 MB tmpf
     expect(await ingest(collector.grpcAddress, profileRequest('disk', [['h', '/app/h.js', 1]]))).toBe(grpc.status.OK);
     const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/^heapwatch_ready 1$/m);
+    expect((await healthCheck(collector.grpcAddress, '')).status).toBe('SERVING');
   });
 });

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Batcher, OverloadedError } from '../../collector/src/store/batcher';
 import { BoundedSet } from '../../collector/src/lru';
+import { StoredProfiles } from '../../collector/src/ingest/stored-profiles';
+import { profileKeyString, type ProfileKey, type ProfileStore } from '../../collector/src/store/store';
 import { combine, hashString, toDecimal } from '../../collector/src/hash';
 import { parseTime } from '../../collector/src/http/server';
 import { serveOptions } from '../../collector/src/cli';
@@ -42,6 +44,28 @@ describe('Batcher', () => {
     await expect(b.add([7])).resolves.toBeUndefined();
   });
 
+  it('while the inserts are busy, batches that ripen keep taking rows and go as one insert (group commit)', async () => {
+    // Sealed at their delay, the 20 adds below were 20 inserts of one row
+    // each behind the busy one; each insert has a fixed cost in the store.
+    const inserts: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new Batcher<number>(async (rows) => {
+      inserts.push([...rows]);
+      if (inserts.length === 1) await gate;
+    }, { ...opts, maxBatchRows: 100, maxPendingRows: 100, maxDelayMs: 1 });
+    const first = b.add([0]);
+    while (inserts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const later: Promise<void>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      later.push(b.add([i]));
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    release();
+    await Promise.all([first, ...later]);
+    expect(inserts).toEqual([[0], Array.from({ length: 20 }, (_, i) => i + 1)]);
+  });
+
   it('rejects every caller of a failed insert and keeps working', async () => {
     let fail = true;
     const b = new Batcher<number>(async () => {
@@ -52,6 +76,35 @@ describe('Batcher', () => {
     fail = false;
     await expect(b.add([3])).resolves.toBeUndefined();
     expect(b.pendingRows).toBe(0);
+  });
+});
+
+describe('StoredProfiles', () => {
+  it('asks the store one query at a time, each for every question asked while the previous was out', async () => {
+    // Only storedProfiles is called; the store's answer is beside the point (the count of queries is).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const asked: number[] = [];
+    const store = {
+      storedProfiles: async (keys: readonly ProfileKey[]) => {
+        asked.push(keys.length);
+        if (asked.length === 1) await gate;
+        return new Set([profileKeyString(keys[0]!)]);
+      },
+    } as unknown as ProfileStore;
+    const sp = new StoredProfiles(store);
+    const key = (i: number): ProfileKey => ({ tenant: '', service: 's', instance: 'i', profileId: `p${i}` });
+    const first = sp.has(key(0));
+    while (asked.length === 0) await new Promise((r) => setTimeout(r, 1));
+    const later: Promise<boolean>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      later.push(sp.has(key(i)));
+      await new Promise((r) => setImmediate(r));
+    }
+    release();
+    const answers = await Promise.all([first, ...later]);
+    expect(asked).toEqual([1, 20]);
+    expect(answers.filter(Boolean)).toHaveLength(2);
   });
 });
 

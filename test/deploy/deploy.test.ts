@@ -18,6 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { INGEST_SERVICE_NAME } from '@heapwatch/proto';
 import { schemaStatements } from '../../collector/src/store/schema';
 import { MIN_SERVER_VERSION } from '../../collector/src/store/clickhouse';
+import { LIVENESS_SERVICE } from '../../collector/src/ingest/grpc-server';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -354,7 +355,8 @@ describe.skipIf(!HAVE_PYYAML)('YAML (compose, Envoy, Kubernetes); parsed with Py
       const ports = Object.fromEntries((c.ports as Json[]).map((p) => [p.name, p.containerPort]));
       expect(ports).toEqual({ http: 7800, grpc: 7801 });
       expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
-      expect(c.livenessProbe.grpc).toEqual({ port: 7801, service: INGEST_SERVICE_NAME });
+      // gRPC health of '' and the ingest service follows readiness; `liveness` does not.
+      expect(c.livenessProbe.grpc).toEqual({ port: 7801, service: LIVENESS_SERVICE });
       expect(c.resources.requests.memory).toBeDefined();
       expect(c.resources.limits.memory).toBeDefined();
       // The pod's uid is the image's non-root user.

@@ -54,6 +54,7 @@ describe('collector with --token', () => {
       );
     expect(await check('')).toBe('SERVING');
     expect(await check('heapwatch.v1.IngestService')).toBe('SERVING');
+    expect(await check('liveness')).toBe('SERVING');
     await expect(check('no.such.Service')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     client.close();
   });

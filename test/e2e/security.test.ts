@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postRoutes } from '../../collector/src/http/posts';
-import type { Admission } from '../../collector/src/ingest/admission';
 import { routes, type ApiDeps } from '../../collector/src/http/server';
 import type { Ingester } from '../../collector/src/ingest/ingester';
 import { startCollectorProcess, tempDir, waitFor, type RunningCollector } from '../helpers/collector';
@@ -53,7 +52,7 @@ function get(p: string, token?: string, headers: Record<string, string> = {}): P
 /** The route table the dispatcher serves; building it needs no live dependencies. */
 const ROUTES = routes({} as ApiDeps);
 /** The POST routes (Grafana's querier, Pyroscope's and OTLP's ingest); building them runs no ingester. */
-const POSTS = postRoutes({} as Ingester, 1 << 20, { error() {}, warn() {}, info() {}, debug() {} }, {} as Admission);
+const POSTS = postRoutes({} as Ingester, 1 << 20, { error() {}, warn() {}, info() {}, debug() {} });
 
 function post(p: string, token?: string): Promise<Response> {
   return fetch(`${collector.httpUrl}${p}`, {

@@ -1,6 +1,6 @@
 /** One profile over real gRPC, with an optional bearer token and channel credentials. */
 import * as grpc from '@grpc/grpc-js';
-import { ingestProto, type IngestRequest } from '@heapwatch/proto';
+import { healthProto, ingestProto, type IngestRequest } from '@heapwatch/proto';
 import { buildProfile, gzipProfile, type TestFrame } from './pprof';
 
 export function profileRequest(service: string, frames: TestFrame[], bytes = 4096): IngestRequest {
@@ -32,4 +32,23 @@ export function ingest(
       resolve(err ? err.code : grpc.status.OK);
     }),
   );
+}
+
+/** grpc.health.v1 Check: the status, and the `heapwatch-not-ready-reason` trailers. */
+export function healthCheck(address: string, service: string): Promise<{ status: string; reasons: string[] }> {
+  const client = new (healthProto().grpc.health.v1.Health)(address, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    let status: string | undefined;
+    // grpc-js calls back before it emits the status with the trailers.
+    const call = client.Check({ service }, { deadline: Date.now() + 30_000 }, (err, res) => {
+      if (err) {
+        client.close();
+        reject(err);
+      } else status = String(res!.status);
+    });
+    call.on('status', (s) => {
+      client.close();
+      if (status !== undefined) resolve({ status, reasons: s.metadata.get('heapwatch-not-ready-reason').map(String).filter(Boolean) });
+    });
+  });
 }

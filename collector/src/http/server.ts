@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Access, AccessResult } from '../auth/access';
 import { bearer, OPEN, type Principal, type Scope } from '../auth/tokens';
 import type { Readiness } from '../health/readiness';
+import { isRefusal, type Admission, type Refusal } from '../ingest/admission';
 import type { Logger } from '../log';
 import { diffScale } from '../query/diff';
 import { flameTree } from '../query/flamegraph';
@@ -41,6 +42,12 @@ export interface ApiDeps {
   access: Access;
   /** Caps concurrent API reads (collector.ts). */
   reads: Limiter;
+  /**
+   * Ingest capacity shared with gRPC (ingest/admission.ts): every POST
+   * route with the write scope is admitted here, on its headers, before its
+   * body is read; refused, it is answered 429 with Retry-After.
+   */
+  admission?: Admission;
   readiness?: Readiness;
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { cert: Buffer; key: Buffer };
@@ -71,6 +78,8 @@ export interface PostRoute {
   /** A Connect method: a refusal is a Connect error (`{code, message}`). */
   connect: boolean;
   handler: PostHandler;
+  /** Writes the 429 body in the route's own protocol (OTLP's google.rpc.Status); JSON when absent. */
+  refusal?: (res: http.ServerResponse, message: string) => void;
 }
 
 export interface Route {
@@ -335,6 +344,21 @@ function refuse(res: http.ServerResponse, a: Exclude<AccessResult, { ok: true }>
   }
 }
 
+/**
+ * What an HTTP ingest request is assumed to wait at most, for admission's
+ * deadline check: HTTP carries no deadline, and Pyroscope's SDKs time out
+ * after 10 s.
+ */
+const HTTP_INGEST_BUDGET_MS = 10 * SECOND_MS;
+
+/** 429 with Retry-After (whole seconds, rounded up), and the connection closed so the body is not read. */
+function refuseIngest(res: http.ServerResponse, r: Refusal, post: PostRoute): void {
+  res.setHeader('retry-after', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))));
+  res.setHeader('connection', 'close');
+  if (post.refusal) post.refusal(res, r.refused);
+  else sendJson(res, 429, post.connect ? { code: 'resource_exhausted', message: r.refused } : { error: r.refused });
+}
+
 export class HttpApi {
   private readonly server: http.Server;
   private readonly routes: Record<string, Route>;
@@ -405,8 +429,9 @@ export class HttpApi {
       }
       const ctx = { store: this.deps.store.forTenant(principal.tenant), tenant: principal.tenant };
       const run = (): Promise<void> => post.handler(req, res, ctx);
-      // The querier's reads share the API's read cap; ingest has the ingester's bounds.
-      (post.access === 'read' ? this.deps.reads.run(run) : run()).catch((err: unknown) => this.fail(url.pathname, res, err));
+      // The querier's reads share the API's read cap; ingest shares gRPC's admission.
+      if (post.access === 'read') this.deps.reads.run(run).catch((err: unknown) => this.fail(url.pathname, res, err));
+      else this.admitted(req, res, post, run).catch((err: unknown) => this.fail(url.pathname, res, err));
       return;
     }
     // The web UI's files are behind the same check as the API (a browser
@@ -437,6 +462,36 @@ export class HttpApi {
     const ctx: RequestContext = { params: url.searchParams, store: this.deps.store.forTenant(principal.tenant), principal, secure, address };
     const run = (): Promise<void> => route.handler(ctx, res);
     (route.limited ? this.deps.reads.run(run) : run()).catch((err: unknown) => this.fail(url.pathname, res, err));
+  }
+
+  /**
+   * Runs an ingest route under the shared admission (admission.ts): on its
+   * headers, with its declared length, before its body is read. Refused, it
+   * is answered 429 with Retry-After and the connection closed, so the body
+   * is not read (HTTP/1.1 has no other way to stop an upload). The request
+   * holds its place until its answer is sent or its connection goes, and at
+   * most maxHoldMs.
+   */
+  private async admitted(req: http.IncomingMessage, res: http.ServerResponse, post: PostRoute, run: () => Promise<void>): Promise<void> {
+    const admission = this.deps.admission;
+    if (!admission) return run();
+    const entered = admission.enter(HTTP_INGEST_BUDGET_MS);
+    if (isRefusal(entered)) return refuseIngest(res, entered, post);
+    const ticket = entered;
+    const length = Number(req.headers['content-length']);
+    const refused = Number.isSafeInteger(length) && length > 0 ? ticket.addBytes(length) : undefined;
+    if (refused !== undefined) {
+      ticket.leave(false);
+      return refuseIngest(res, refused, post);
+    }
+    const timer = setTimeout(() => ticket.leave(false), admission.opts.maxHoldMs);
+    timer.unref();
+    res.once('close', () => {
+      clearTimeout(timer);
+      // Answered: stored, or refused for what it held (4xx but 429).
+      ticket.leave(res.writableFinished && res.statusCode < 500 && res.statusCode !== 429);
+    });
+    await run();
   }
 
   private fail(pathname: string, res: http.ServerResponse, err: unknown): void {

@@ -31,11 +31,18 @@ export interface AdmissionOptions {
   maxInFlightRequests: number;
   /** pprof_gzip bytes of those requests together; more are refused (one request alone is always admitted). */
   maxInFlightBytes: number;
+  /**
+   * The longest an admitted request holds capacity, whatever its deadline
+   * (or without one): past it, it is answered and released, so that a
+   * caller that sends headers and never its body cannot hold a slot for ever.
+   */
+  maxHoldMs: number;
 }
 
 export const DEFAULT_ADMISSION: AdmissionOptions = {
   maxInFlightRequests: 128,
   maxInFlightBytes: 128 << 20,
+  maxHoldMs: 60_000,
 };
 
 /**
@@ -53,11 +60,64 @@ const UNMEASURED_PUSHBACK_MS = 1000;
 /** Completions are counted over this window for the drain rate. */
 const RATE_WINDOW_MS = 2000;
 
+/** Why a request was refused, and when its caller should try again. */
+export interface Refusal {
+  refused: string;
+  /** The retry hint: gRPC's `grpc-retry-pushback-ms`, HTTP's `Retry-After`. */
+  retryAfterMs: number;
+}
+
+export function isRefusal(x: Ticket | Refusal | undefined): x is Refusal {
+  return x !== undefined && (x as Refusal).refused !== undefined;
+}
+
+/**
+ * An admitted request's hold on the collector's ingest capacity, whatever
+ * protocol it came by (gRPC, Pyroscope's HTTP ingest, Connect, OTLP): one
+ * request, and the bytes `addBytes` adds. `leave` gives all of it back and
+ * may be called any number of times; only the first counts, so every way a
+ * request can end (answered, cancelled, past its deadline, a timer) may call
+ * it without counting twice.
+ */
+export class Ticket {
+  private bytes = 0;
+  private left = false;
+
+  /** @internal (Admission.enter) */
+  constructor(private readonly owner: Admission) {}
+
+  get done(): boolean {
+    return this.left;
+  }
+
+  /**
+   * Adds `bytes` of the request (its body, once known) to the bytes in
+   * flight, or returns why not; refused, the ticket must still `leave`.
+   */
+  addBytes(bytes: number): Refusal | undefined {
+    if (this.left) return undefined;
+    const refused = this.owner.takeBytes(bytes);
+    if (refused === undefined) this.bytes += bytes;
+    return refused;
+  }
+
+  /** `completed`: answered in time (stored, or refused for what it held), not dropped, failed or timed out. */
+  leave(completed: boolean): void {
+    if (this.left) return;
+    this.left = true;
+    this.owner.giveBack(this.bytes, completed);
+    this.bytes = 0;
+  }
+}
+
 export class Admission {
   private requests = 0;
   private bytes = 0;
   /** Requests refused, for GET /metrics. */
   shed = 0;
+  /** Requests admitted, and those that left without completing (cancelled, past their deadline, failed). */
+  admitted = 0;
+  abandoned = 0;
   private completedNow = 0;
   private completedBefore = 0;
   private shedNow = 0;
@@ -78,48 +138,67 @@ export class Admission {
   }
 
   /**
-   * Admits a request whose caller waits at most `timeLeftMs`, or returns why
-   * not. Asked when the call's headers arrive, before its body is read: a
-   * request refused after its body had arrived would already have cost the
-   * collector its bandwidth, and while thousands of bodies arrive side by
-   * side none arrives in time. Admitted requests must be `release`d.
+   * Admits a request whose caller waits at most `timeLeftMs`, or says why
+   * not and when to retry. Asked when the request's headers arrive, before
+   * its body is read: a request refused after its body had arrived would
+   * already have cost the collector its bandwidth, and while thousands of
+   * bodies arrive side by side none arrives in time. A ticket must `leave`.
    */
-  admit(timeLeftMs = Infinity): string | undefined {
+  enter(timeLeftMs = Infinity): Ticket | Refusal {
     if (this.requests >= this.opts.maxInFlightRequests) {
-      this.refused();
-      return `collector is at capacity: ${this.requests} requests in flight (maxInFlightRequests ${this.opts.maxInFlightRequests})`;
+      return this.refuse(`collector is at capacity: ${this.requests} requests in flight (maxInFlightRequests ${this.opts.maxInFlightRequests})`);
     }
     if (this.requests >= MIN_IN_FLIGHT) {
       const wait = this.expectedWaitMs();
       if (wait > DEADLINE_SHARE * timeLeftMs) {
-        this.refused();
-        return `collector is behind: a request now would wait about ${Math.round(wait)} ms, past its deadline (${Math.round(timeLeftMs)} ms left)`;
+        return this.refuse(`collector is behind: a request now would wait about ${Math.round(wait)} ms, past its deadline (${Math.round(timeLeftMs)} ms left)`);
       }
     }
     this.requests++;
-    return undefined;
+    this.admitted++;
+    return new Ticket(this);
   }
 
-  /** Adds an admitted request's `bytes`, or returns why not (the request is still `release`d). */
-  admitBytes(bytes: number): string | undefined {
+  /** Used by Ticket.addBytes. One request alone is always admitted, whatever its size. */
+  takeBytes(bytes: number): Refusal | undefined {
     if (this.requests > 1 && this.bytes + bytes > this.opts.maxInFlightBytes) {
-      this.refused();
-      return `collector is at capacity: ${this.bytes} bytes in flight (maxInFlightBytes ${this.opts.maxInFlightBytes})`;
+      return this.refuse(`collector is at capacity: ${this.bytes} bytes in flight (maxInFlightBytes ${this.opts.maxInFlightBytes})`);
     }
     this.bytes += bytes;
     return undefined;
   }
 
-  /** Gives back what admitBytes took. */
-  releaseBytes(bytes: number): void {
-    this.bytes -= bytes;
-  }
-
-  /** Ends an admitted request; `completed`: answered in time (stored or refused), not dropped or failed. */
-  release(completed: boolean): void {
+  /** Used by Ticket.leave. */
+  giveBack(bytes: number, completed: boolean): void {
     this.requests--;
+    this.bytes -= bytes;
     this.roll();
     if (completed) this.completedNow++;
+    else this.abandoned++;
+  }
+
+  /** Counters for GET /metrics. */
+  metrics(): Record<string, number> {
+    return {
+      requests_in_flight: this.requests,
+      request_bytes_in_flight: this.bytes,
+      requests_shed_total: this.shed,
+      requests_admitted_total: this.admitted,
+      requests_abandoned_total: this.abandoned,
+    };
+  }
+
+  /** A refusal for a reason found later (the store is behind), counted as shed, with the retry hint. */
+  refusal(why: string): Refusal {
+    return this.refuse(why);
+  }
+
+  private refuse(why: string): Refusal {
+    this.shed++;
+    this.roll();
+    this.shedNow++;
+    const retryAfterMs = this.pushbackMs();
+    return { refused: `${why}; retry in ${retryAfterMs} ms`, retryAfterMs };
   }
 
   /** Little's law: requests in flight over the recent completion rate. */
@@ -132,7 +211,7 @@ export class Admission {
   }
 
   /** How long a refused caller should wait (see the top of the file). */
-  pushbackMs(): number {
+  private pushbackMs(): number {
     const wait = this.expectedWaitMs();
     const completed = this.completedNow + this.completedBefore;
     // Nothing completed recently: nothing to go by, so a second, to see again.
@@ -141,12 +220,6 @@ export class Admission {
     const drain = wait;
     const jittered = drain * overload * (0.5 + this.random());
     return Math.round(Math.min(MAX_PUSHBACK_MS, Math.max(MIN_PUSHBACK_MS, jittered)));
-  }
-
-  private refused(): void {
-    this.shed++;
-    this.roll();
-    this.shedNow++;
   }
 
   /** Two windows of counts: the current one and the one before. */

@@ -2,14 +2,15 @@
  * gRPC ingest (heapwatch.v1.IngestService) and the standard
  * grpc.health.v1 health service, on one port.
  */
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { healthProto, ingestProto, INGEST_SERVICE_NAME, type AgentDirective, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
+import { healthProto, ingestProto, INGEST_SERVICE_NAME, type AgentDirective, type IngestRequest__Output, type IngestServiceHandlers, type HealthHandlers } from '@heapwatch/proto';
 import type { Access } from '../auth/access';
 import { bearer } from '../auth/tokens';
 import { ExpiredError, OverloadedError } from '../store/batcher';
 import { RefusedByStoreError } from '../store/insert-errors';
 import type { Logger } from '../log';
-import { Admission, DEFAULT_ADMISSION, type AdmissionOptions } from './admission';
+import { isRefusal, type Admission, type Refusal, type Ticket } from './admission';
 import { IngestError } from './errors';
 import type { Ingester } from './ingester';
 import { encodeExportResponse, OTLP_SERVICE } from './otlp-decode';
@@ -20,6 +21,11 @@ const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`;
 const OTLP_EXPORT_PATH = `/${OTLP_SERVICE}/Export`;
 /** The calls admission, authentication and tenants apply to. */
 const INGEST_PATHS = new Set([INGEST_METHOD_PATH, OTLP_EXPORT_PATH]);
+/** The grpc.health.v1 service name that answers liveness (/healthz) rather than readiness. */
+export const LIVENESS_SERVICE = 'liveness';
+const WATCH_POLL_MS = 5000;
+const MAX_WATCHERS = 256;
+const MAX_REASON_CHARS = 500;
 /** A call is counted in flight until this long after its deadline at most. */
 const DEADLINE_GRACE_MS = 100;
 
@@ -43,12 +49,22 @@ export interface GrpcServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** False: only health is served (a collector with `--role evaluate`). */
   ingest?: boolean;
-  admission?: Partial<AdmissionOptions>;
+  /** Readiness for the health service (health/readiness.ts); without it, health is liveness. */
+  readiness?: () => Promise<{ ready: boolean; reasons: string[] }>;
+  /** Ingest capacity, shared with the HTTP ingest routes (admission.ts). */
+  admission: Admission;
   /**
    * The directive for the agents of a service (leaks/suspects.ts), sent with
    * every acknowledgement; undefined sends none.
    */
   directiveFor?: (tenant: string, service: string) => AgentDirective | undefined;
+}
+
+/** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */
+function shedStatus(r: Refusal): grpc.StatusObject {
+  const metadata = new grpc.Metadata();
+  metadata.set('grpc-retry-pushback-ms', String(r.retryAfterMs));
+  return { code: grpc.status.RESOURCE_EXHAUSTED, details: r.refused, metadata };
 }
 
 /** What a request that does not decode as an IngestRequest becomes, for the handler to refuse. */
@@ -107,13 +123,15 @@ export class GrpcIngestServer {
   readonly admission: Admission;
   /** Requests that did not decode as an IngestRequest. */
   undecodable = 0;
+  /** Calls answered before their body was read and told to stop sending it. */
+  bodiesStopped = 0;
 
   constructor(
     private readonly ingester: Ingester,
     private readonly opts: GrpcServerOptions,
     private readonly log: Logger,
   ) {
-    this.admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
+    this.admission = opts.admission;
     this.server = new grpc.Server({
       interceptors: [this.admissionInterceptor()],
       'grpc.max_receive_message_length': opts.maxMessageBytes,
@@ -162,20 +180,22 @@ export class GrpcIngestServer {
 
   /**
    * Admission when a call's headers arrive, before its body is read
-   * (admission.ts says why), and its release when the call ends, however
-   * it ends: a status sent, or the call cancelled or past its deadline.
+   * (admission.ts says why), its bytes when the body has arrived, and its
+   * release when the call ends, however it ends: a status sent, the call
+   * cancelled or past its deadline, or held past maxHoldMs.
    */
   private admissionInterceptor(): grpc.ServerInterceptor {
     return (method, call) => {
       if (!INGEST_PATHS.has(method.path)) return new grpc.ServerInterceptingCall(call);
-      let admitted = false;
-      let released = false;
+      let ticket: Ticket | undefined;
       let timer: NodeJS.Timeout | undefined;
-      const release = (completed: boolean): void => {
-        if (!admitted || released) return;
-        released = true;
+      const leave = (completed: boolean): void => {
         clearTimeout(timer);
-        this.admission.release(completed);
+        ticket?.leave(completed);
+      };
+      const refuse = (refusal: Refusal): void => {
+        call.sendStatus(shedStatus(refusal));
+        this.stopBody(call);
       };
       return new grpc.ServerInterceptingCall(call, {
         start: (next) =>
@@ -190,35 +210,78 @@ export class GrpcIngestServer {
               if (!a.ok) {
                 const code = { unauthenticated: grpc.status.UNAUTHENTICATED, forbidden: grpc.status.PERMISSION_DENIED, throttled: grpc.status.RESOURCE_EXHAUSTED }[a.reason];
                 call.sendStatus({ code, details: a.message, metadata: new grpc.Metadata() });
+                this.stopBody(call);
                 return;
               }
               metadata.set(TENANT_KEY, a.principal.tenant);
               const deadline = call.getDeadline();
               const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-              const refused = this.admission.admit(deadlineMs - Date.now());
-              if (refused !== undefined) {
-                call.sendStatus(this.shed(refused) as grpc.StatusObject);
+              const entered = this.admission.enter(deadlineMs - Date.now());
+              if (isRefusal(entered)) {
+                refuse(entered);
                 return;
               }
-              admitted = true;
+              ticket = entered;
               // grpc-js ends a call at its deadline without passing the status
               // through interceptors: release it then, whatever the handler is
-              // doing (work past its deadline is dropped at its next step).
-              if (Number.isFinite(deadlineMs)) {
-                timer = setTimeout(() => release(false), Math.max(0, deadlineMs - Date.now()) + DEADLINE_GRACE_MS);
-                timer.unref();
-              }
+              // doing (work past its deadline is dropped at its next step). A
+              // call without a deadline, or with a far one, is answered and
+              // released after maxHoldMs: a body that never comes holds
+              // nothing for ever.
+              const holdMs = Math.min(deadlineMs - Date.now() + DEADLINE_GRACE_MS, this.admission.opts.maxHoldMs);
+              timer = setTimeout(() => {
+                if (ticket?.done) return;
+                leave(false);
+                if (deadlineMs - Date.now() > 0) {
+                  call.sendStatus({ code: grpc.status.DEADLINE_EXCEEDED, details: `not answered within ${this.admission.opts.maxHoldMs} ms (maxHoldMs)`, metadata: new grpc.Metadata() });
+                  this.stopBody(call);
+                }
+              }, Math.max(0, holdMs));
+              timer.unref();
               nextMetadata(metadata);
             },
-            onCancel: () => release(false),
+            onReceiveMessage: (message: unknown, nextMessage) => {
+              // Ingest's profile, or OTLP Export's whole body (kept as bytes).
+              const bytes = Buffer.isBuffer(message) ? message.length : ((message as Partial<IngestRequest__Output>).pprofGzip?.length ?? 0);
+              const refused = ticket?.addBytes(bytes);
+              if (refused !== undefined) {
+                leave(false);
+                refuse(refused);
+                return;
+              }
+              nextMessage(message);
+            },
+            onCancel: () => leave(false),
           }),
         sendStatus: (status, next) => {
           // Answered in time: stored, or refused for what the request holds.
-          release(status.code === grpc.status.OK || status.code === grpc.status.INVALID_ARGUMENT);
+          leave(status.code === grpc.status.OK || status.code === grpc.status.INVALID_ARGUMENT);
           next(status);
         },
       });
     };
+  }
+
+  /**
+   * After an answer sent before the request's body was read (refused, or
+   * unauthenticated): RST_STREAM(NO_ERROR), which asks the client to stop
+   * sending the body (RFC 9113 8.1). Without it every refused agent still
+   * sent its whole 189 KiB profile, which the collector read and threw away:
+   * at 2,000 agents the bodies of refused calls took the bandwidth the
+   * admitted ones needed, and none of those arrived in time.
+   *
+   * grpc-js has no API for it; the first interceptor gets grpc-js's own call,
+   * which holds the HTTP/2 stream. Closed once the answer is written (Node
+   * sends RST_STREAM(NO_ERROR) after the pending frames).
+   */
+  private stopBody(call: grpc.ServerInterceptingCallInterface): void {
+    const stream = (call as unknown as { stream?: http2.ServerHttp2Stream }).stream;
+    if (stream && !stream.destroyed && typeof stream.close === 'function') {
+      this.bodiesStopped++;
+      setImmediate(() => {
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+    }
   }
 
   private ingestHandlers(): IngestServiceHandlers {
@@ -234,14 +297,7 @@ export class GrpcIngestServer {
         // caller that has given up is dropped, not stored for nobody.
         const deadline = call.getDeadline();
         const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-        const bytes = call.request.pprofGzip?.length ?? 0;
-        const refused = this.admission.admitBytes(bytes);
-        if (refused !== undefined) {
-          callback(this.shed(refused));
-          return;
-        }
         const expired = (): boolean => call.cancelled || Date.now() >= deadlineMs;
-        const done = (): void => this.admission.releaseBytes(bytes);
         // The tenant is the token's (set by the interceptor), never the request's.
         const [tenant] = call.metadata.get(TENANT_KEY);
         if (typeof tenant !== 'string') {
@@ -249,14 +305,8 @@ export class GrpcIngestServer {
           return;
         }
         this.ingester.ingest(call.request, tenant, expired).then(
-          (result) => {
-            done();
-            callback(null, { stored: result.stored, directive: this.directiveFor(tenant, call.request.service) });
-          },
-          (err: unknown) => {
-            done();
-            callback(this.toStatus(err, call.request.service));
-          },
+          (result) => callback(null, { stored: result.stored, directive: this.directiveFor(tenant, call.request.service) }),
+          (err: unknown) => callback(this.toStatus(err, call.request.service)),
         );
       },
     };
@@ -269,16 +319,10 @@ export class GrpcIngestServer {
    */
   private otlpExport(): grpc.handleUnaryCall<Buffer, Uint8Array> {
     return (call, callback) => {
+      // Admitted, and its bytes counted, by the interceptor.
       const bytes = call.request;
-      const refused = this.admission.admitBytes(bytes.length);
-      if (refused !== undefined) {
-        callback(this.shed(refused));
-        return;
-      }
-      const done = (): void => this.admission.releaseBytes(bytes.length);
       const [tenant] = call.metadata.get(TENANT_KEY);
       if (typeof tenant !== 'string') {
-        done();
         callback({ code: grpc.status.INTERNAL, details: 'the call was not authenticated' });
         return;
       }
@@ -288,14 +332,8 @@ export class GrpcIngestServer {
         return encodeExportResponse(await exportProfiles(this.ingester, bytes, false, tenant), false);
       })();
       answer.then(
-        (response) => {
-          done();
-          callback(null, response);
-        },
-        (err: unknown) => {
-          done();
-          callback(this.toStatus(err, 'OTLP ProfilesService/Export'));
-        },
+        (response) => callback(null, response),
+        (err: unknown) => callback(this.toStatus(err, 'OTLP ProfilesService/Export')),
       );
     };
   }
@@ -309,14 +347,6 @@ export class GrpcIngestServer {
     }
   }
 
-  /** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */
-  private shed(details: string): Partial<grpc.StatusObject> {
-    const ms = this.admission.pushbackMs();
-    const metadata = new grpc.Metadata();
-    metadata.set('grpc-retry-pushback-ms', String(ms));
-    return { code: grpc.status.RESOURCE_EXHAUSTED, details: `${details}; retry in ${ms} ms`, metadata };
-  }
-
   private toStatus(err: unknown, service: string): Partial<grpc.StatusObject> {
     if (err instanceof IngestError) {
       this.log.debug(`rejected a profile of ${JSON.stringify(service)}: ${err.message}`);
@@ -324,7 +354,7 @@ export class GrpcIngestServer {
     }
     if (err instanceof OverloadedError) {
       this.log.warn(err.message);
-      return this.shed(err.message);
+      return shedStatus(this.admission.refusal(err.message));
     }
     if (err instanceof RefusedByStoreError) {
       this.log.warn(`a profile of ${JSON.stringify(service)}: ${err.message}`);
@@ -338,25 +368,72 @@ export class GrpcIngestServer {
     return { code: grpc.status.UNAVAILABLE, details: 'the store did not take the profile; retry later' };
   }
 
+  /**
+   * grpc.health.v1, following readiness (health/readiness.ts), as /readyz
+   * does: the server ('') and the ingest service are SERVING when the store
+   * takes writes, NOT_SERVING when it does not (the reasons in the
+   * `heapwatch-not-ready-reason` trailer) or the server is shutting down.
+   * `liveness` is SERVING while the process runs, as /healthz: a probe that
+   * restarts the collector must not follow the store.
+   */
   private healthHandlers(): HealthHandlers {
-    const statusOf = (service: string): 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN' => {
-      if (service !== '' && service !== INGEST_SERVICE_NAME && service !== OTLP_SERVICE) return 'SERVICE_UNKNOWN';
-      return this.serving ? 'SERVING' : 'NOT_SERVING';
+    type Status = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+    const services = new Set(['', LIVENESS_SERVICE, ...(this.opts.ingest !== false ? [INGEST_SERVICE_NAME, OTLP_SERVICE] : [])]);
+    const statusOf = async (service: string): Promise<{ status: Status; reasons: string[] }> => {
+      if (!services.has(service)) return { status: 'SERVICE_UNKNOWN', reasons: [] };
+      if (!this.serving) return { status: 'NOT_SERVING', reasons: ['the collector is shutting down'] };
+      if (service === LIVENESS_SERVICE || !this.opts.readiness) return { status: 'SERVING', reasons: [] };
+      const r = await this.opts.readiness();
+      return { status: r.ready ? 'SERVING' : 'NOT_SERVING', reasons: r.reasons };
     };
+    // One printable line, cut short: a store's error can run to kilobytes,
+    // and a client drops trailers past its metadata limit (grpc-js: 8 KiB).
+    // Without surrounding spaces: an HTTP/2 peer drops such a field value
+    // (RFC 9113, 8.2.1), and the store's messages end with one.
+    const trailer = (reasons: string[]): grpc.Metadata => {
+      const m = new grpc.Metadata();
+      const text = reasons
+        .map((r) => (r.length > MAX_REASON_CHARS ? `${r.slice(0, MAX_REASON_CHARS)}...` : r).replace(/[^\x20-\x7e]/g, '?').trim())
+        .join('; ');
+      if (text) m.set('heapwatch-not-ready-reason', text);
+      return m;
+    };
+    let watchers = 0;
     return {
       Check: (call, callback) => {
-        const status = statusOf(call.request.service);
-        if (status === 'SERVICE_UNKNOWN') callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
-        else callback(null, { status });
+        void statusOf(call.request.service).then(({ status, reasons }) => {
+          if (status === 'SERVICE_UNKNOWN') callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
+          else callback(null, { status }, trailer(reasons));
+        });
       },
       List: (_call, callback) => {
-        callback(null, { statuses: { '': { status: statusOf('') }, [INGEST_SERVICE_NAME]: { status: statusOf('') } } });
+        void Promise.all([...services].map(async (name) => [name, { status: (await statusOf(name)).status }] as const)).then((entries) =>
+          callback(null, { statuses: Object.fromEntries(entries) }),
+        );
       },
-      // One answer, then the stream ends: status changes only at shutdown,
-      // when the connection goes away anyway.
+      // The status now, then each change, checked every WATCH_POLL_MS,
+      // until the caller goes away; at most MAX_WATCHERS at once.
       Watch: (call) => {
-        call.write({ status: statusOf(call.request.service) });
-        call.end();
+        if (watchers >= MAX_WATCHERS) {
+          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `${watchers} health watchers already` });
+          return;
+        }
+        watchers++;
+        let last: Status | undefined;
+        const send = (): void => {
+          void statusOf(call.request.service).then(({ status }) => {
+            if (call.cancelled || status === last) return;
+            last = status;
+            call.write({ status });
+          });
+        };
+        send();
+        const timer = setInterval(send, WATCH_POLL_MS);
+        timer.unref();
+        call.once('cancelled', () => {
+          clearInterval(timer);
+          watchers--;
+        });
       },
     };
   }

@@ -48,6 +48,14 @@ const DEFAULT_BATCH: BatcherOptions = {
 };
 
 /**
+ * Stack values in one profiles insert, at most (~20 profiles of 5,000):
+ * the engine's CPU per profile falls from ~55 ms alone to ~20 ms twenty at
+ * a time (a part written and merged per insert), and rises again past that
+ * (the statement carries its data as text: bench/results/REPORT.md, 3b).
+ */
+const MAX_PROFILE_BATCH_VALUES = 100_000;
+
+/**
  * Decoding is CPU work (two cores' worth is plenty), and gunzip runs on
  * libuv's thread pool, which the embedded engine's queries need too.
  */
@@ -81,7 +89,10 @@ export class Ingester {
     const batch = { ...DEFAULT_BATCH, ...opts.batch };
     this.maxPendingRows = 2 * batch.maxPendingRows;
     this.stacks = new Batcher<StackRow>(this.inserts.track((rows: StackRow[]) => store.writeStacks(rows)), batch);
-    this.profiles = new Batcher<ProfileRow>(this.inserts.track((rows: ProfileRow[]) => store.writeProfiles(rows)), batch);
+    this.profiles = new Batcher<ProfileRow>(this.inserts.track((rows: ProfileRow[]) => store.writeProfiles(rows)), {
+      ...batch,
+      maxBatchRows: Math.min(batch.maxBatchRows, MAX_PROFILE_BATCH_VALUES),
+    });
     this.knownStacks = new KnownStacks(opts.stackCacheSize ?? 500_000);
     this.knownProfiles = new BoundedSet(opts.profileIdCacheSize ?? 100_000);
     this.storedProfiles = new StoredProfiles(store);

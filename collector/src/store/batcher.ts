@@ -23,7 +23,10 @@ import { isDataError, RefusedByStoreError } from './insert-errors';
 export interface BatcherOptions {
   /** Flush when a batch holds this many rows. */
   maxBatchRows: number;
-  /** Flush a non-empty batch at the latest this long after its first row. */
+  /**
+   * A non-empty batch goes this long after its first row, or when an insert
+   * is next free if all are busy then (it takes rows until it goes).
+   */
   maxDelayMs: number;
   /** Rows buffered or in flight, at most. */
   maxPendingRows: number;
@@ -67,6 +70,8 @@ export class Batcher<Row> {
   private current: Batch<Row> = { entries: [], weight: 0, flushed: [] };
   private readonly queued: Batch<Row>[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The current batch has waited its delay and goes with the next free insert. */
+  private due = false;
   private inFlight = 0;
   private pending = 0;
   /** Rows refused because the store was behind. */
@@ -105,7 +110,7 @@ export class Batcher<Row> {
     const done = new Promise<void>((resolve, reject) => batch.entries.push({ rows, weight, expired, resolve, reject }));
     batch.weight += weight;
     if (batch.weight >= this.opts.maxBatchRows) this.seal();
-    else this.timer ??= setTimeout(() => this.seal(), this.opts.maxDelayMs);
+    else if (!this.due) this.timer ??= setTimeout(() => this.ripen(), this.opts.maxDelayMs);
     return done;
   }
 
@@ -118,9 +123,11 @@ export class Batcher<Row> {
     await Promise.all(waiting);
   }
 
+  /** The current batch is full (or flushed): queued as it is, and a new one begun. */
   private seal(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.due = false;
     if (this.current.entries.length > 0) {
       this.queued.push(this.current);
       this.current = { entries: [], weight: 0, flushed: [] };
@@ -128,14 +135,35 @@ export class Batcher<Row> {
     this.drain();
   }
 
+  /**
+   * The current batch has waited maxDelayMs: it goes as soon as an insert
+   * can start, and until then keeps taking rows (group commit). Sealed at
+   * its delay instead, every batch that ripened while the inserts were busy
+   * went as an insert of its own: under load, inserts of one or two
+   * profiles, whose fixed cost (a part written, then merged) made the store
+   * slower the more it was behind.
+   */
+  private ripen(): void {
+    this.timer = undefined;
+    this.due = true;
+    this.drain();
+  }
+
   private drain(): void {
-    while (this.inFlight < this.opts.concurrency && this.queued.length > 0) {
-      const batch = this.queued.shift()!;
+    while (this.inFlight < this.opts.concurrency) {
+      let batch = this.queued.shift();
+      if (!batch && this.due && this.current.entries.length > 0) {
+        batch = this.current;
+        this.current = { entries: [], weight: 0, flushed: [] };
+        this.due = false;
+      }
+      if (!batch) return;
+      const sealed = batch;
       this.inFlight++;
-      void this.write(batch.entries).then(() => {
+      void this.write(sealed.entries).then(() => {
         // Before the next batch starts: a caller whose rows are written must see them gone from the pending count.
         this.inFlight--;
-        for (const f of batch.flushed) f();
+        for (const f of sealed.flushed) f();
         queueMicrotask(() => this.drain());
       });
     }
