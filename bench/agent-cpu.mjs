@@ -74,12 +74,16 @@ const opts = parseArgs({
   result: 'agent-cpu',
   parallel: 1,
   agentDir: DEFAULT_AGENT_DIR,
+  // Keep each run's window file here (<run>.window.out) for callgrind_annotate.
+  keepDir: '',
+  // The V8 flags of every run, under valgrind and natively (see the top of this file).
+  v8Flags: '--predictable --predictable-gc-schedule --no-incremental-marking --no-memory-reducer',
   quick: false,
 });
 if (opts.quick) Object.assign(opts, { warmJobs: 12000, preGcAt: 6000, windowJobs: 20000, nativeRounds: 2, nativeJobs: 100000 });
 const WORKER = path.join(BENCH_DIR, 'workers/cpu-worker.js');
 const IDLE_INTERVAL_MS = 3_600_000;
-const V8_FLAGS = ['--predictable', '--predictable-gc-schedule'];
+const V8_FLAGS = opts.v8Flags.split(' ').filter(Boolean);
 /** Captures an interval can hold (1 / POST_GC_SPACING_FRACTION + 1), for the production bound. */
 const CAPTURES_PER_INTERVAL = 5;
 const loadStart = loadavg();
@@ -141,6 +145,10 @@ async function callgrind(key, { variant, intervalMs, env = {}, switchInlining })
   try {
     win = readCallgrind(`${out}.2`, COUNTED);
   } catch {}
+  if (opts.keepDir && fs.existsSync(`${out}.2`)) {
+    fs.mkdirSync(opts.keepDir, { recursive: true });
+    fs.copyFileSync(`${out}.2`, path.join(opts.keepDir, `${key.replace('/', '-')}.window.out`));
+  }
   for (const f of [out, `${out}.1`, `${out}.2`]) fs.rmSync(f, { force: true });
   if (code !== 0 || !line || !Number.isFinite(win?.total)) throw new Error(`callgrind run ${key} failed (exit ${code}):\n${stderr}`);
   const result = JSON.parse(line.slice('RESULT '.length));
@@ -180,9 +188,10 @@ const PLAN = {
   'gc-sentinel': { variant: 'gc-sentinel', intervalMs: IDLE_INTERVAL_MS },
 };
 const wanted = new Set(opts.variants.split(','));
-const keys = ['none', ...Object.keys(PLAN).filter((k) => k !== 'none' && k !== 'none-again' && wanted.has(k.split('/')[0])), 'none-again'];
-if (wanted.has('switch-on') && !wanted.has('precise')) keys.splice(-1, 0, 'precise/idle', 'precise/ticking');
-if (wanted.has('switch-off') && !wanted.has('default')) keys.splice(-1, 0, 'default/idle', 'default/ticking');
+// A variant name selects its idle and ticking runs; a run's own key (default/idle) selects that run alone.
+const keys = ['none', ...Object.keys(PLAN).filter((k) => k !== 'none' && k !== 'none-again' && (wanted.has(k) || wanted.has(k.split('/')[0]))), 'none-again'];
+if (wanted.has('switch-on')) keys.splice(-1, 0, 'precise/idle');
+if (wanted.has('switch-off')) keys.splice(-1, 0, 'default/idle');
 const plan = [...new Set(keys)];
 console.error(`agent-cpu: a window of ${opts.windowJobs} jobs after ${opts.warmJobs}, ${plan.length} runs under callgrind, ${opts.parallel} at a time`);
 

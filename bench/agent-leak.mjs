@@ -73,8 +73,11 @@ const outage = { startS: opts.durationS * opts.outageStart, endS: opts.durationS
 // the queue is empty and in the middle of a default-mode stretch of the
 // precise on/off cycle (the directive is off for profiles 1..P, on for
 // P+1..2P, ...), so that both see the same optimization state.
-const snapshotAtS = [Math.max(10, outage.startS - 3 * opts.preciseEvery * opts.intervalMs / 1000), Math.max(outage.endS + 10, opts.durationS - 3 * opts.preciseEvery * opts.intervalMs / 1000)];
-const snapshotGate = { period: 2 * opts.preciseEvery, from: Math.floor(opts.preciseEvery / 4), to: Math.floor((3 * opts.preciseEvery) / 4) };
+// Each may wait up to maxWaitS for its gate: it is scheduled that much
+// earlier, plus a precise cycle.
+const snapshotLeadS = (9 * opts.preciseEvery * opts.intervalMs) / 1000;
+const snapshotAtS = [Math.max(10, outage.startS - snapshotLeadS), Math.max(outage.endS + 10, opts.durationS - snapshotLeadS)];
+const snapshotGate = { period: 2 * opts.preciseEvery, from: Math.floor(opts.preciseEvery / 4), to: Math.floor((3 * opts.preciseEvery) / 4), maxWaitS: 6 * opts.preciseEvery * opts.intervalMs / 1000 };
 const snapshots = [];
 
 const orchestrate = (async () => {
@@ -254,7 +257,35 @@ const envAfter = mib(medBy(liveRecovered, (x) => x.heapUsed));
 const recoveredMin = liveRecovered.length > 1 ? (liveRecovered.at(-1).s - liveRecovered[0].s) / 60 : 0;
 // No trend: the slope's 95 % interval includes 0, or overlaps the no-agent
 // control's (the workload's own drift is not the agent's).
-const noTrend = (t) => Number.isFinite(t.slope) && ((t.lo <= 0 && t.hi >= 0) || (t.lo <= trendControl.hi && t.hi >= trendControl.lo));
+// The live heap per block of the run (a sixth of it), agent and control:
+// Theil-Sen over a few minutes cannot tell a warm-up that levels off, or a
+// bounded sawtooth (code and feedback V8 frees again), from a leak, and it
+// leans on wherever the window happens to end; block medians can.
+const LEVEL_MB = 0.15;
+const blockS = opts.durationS / 6;
+const medOf = (xs) => (xs.length ? median(xs.map((x) => mib(x.heapUsed))) : NaN);
+const blocks = Array.from({ length: 6 }, (_, i) => {
+  const a = i * blockS;
+  const b = a + blockS;
+  const xs = live.filter((x) => x.s >= a && x.s < b);
+  const cs = controlLive.filter((x) => x.s >= a && x.s < b);
+  return { fromS: a, toS: b, n: xs.length, med: medOf(xs), min: xs.length ? Math.min(...xs.map((x) => mib(x.heapUsed))) : NaN, max: xs.length ? Math.max(...xs.map((x) => mib(x.heapUsed))) : NaN, control: medOf(cs), phase: b <= downAt ? 'before' : a >= upAgain ? 'after' : a >= downAt && b <= upAgain ? 'down' : 'mixed' };
+});
+const recoveredBlocks = blocks.filter((b) => b.fromS >= upAgain && b.n > 0);
+const lastHalfBlocks = blocks.slice(3).filter((b) => b.n > 0);
+const levelOf = (bs) => (bs.length >= 2 ? { agent: bs.at(-1).med - bs[0].med, control: bs.at(-1).control - bs[0].control } : undefined);
+const levelChange = (bs) => {
+  const l = levelOf(bs);
+  return l ? `${fmt(bs[0].med, 2)} -> ${fmt(bs.at(-1).med, 2)} MB (${l.agent >= 0 ? '+' : ''}${fmt(l.agent, 3)}; control ${l.control >= 0 ? '+' : ''}${fmt(l.control, 3)})` : `${bs.length} block(s): too short to judge`;
+};
+const levelMet = (bs) => {
+  const l = levelOf(bs);
+  return Boolean(l) && l.agent - Math.max(0, l.control) <= LEVEL_MB;
+};
+const blockTable = table(
+  ['block, s', 'phase', 'live heap MB median', 'min', 'max', 'control median'],
+  blocks.map((b) => [`${fmt(b.fromS, 0)}-${fmt(b.toS, 0)}`, b.phase, fmt(b.med, 2), fmt(b.min, 2), fmt(b.max, 2), fmt(b.control, 2)]),
+);
 const ctl = `; no-agent control ${fmt(trendControl.slope, 3)} [${fmt(trendControl.lo, 3)}, ${fmt(trendControl.hi, 3)}]`;
 const flagged = leakReport.error ? undefined : (leakReport.leaks?.length ?? 0) + (leakReport.process?.length ?? 0);
 
@@ -264,9 +295,9 @@ const targets = [
   { name: 'queue drains after the restart', measured: drained ? `empty ${fmt(drained.s - upAgain)} s after the collector came back` : 'never', met: Boolean(drained) },
   { name: 'live heap during the outage within the queue bound of its level before', measured: `${fmt(envBefore)} -> max ${fmt(envDuringMax)} MB`, met: envDuringMax - envBefore <= mib(opts.maxQueueBytes) + 2 },
   { name: 'live heap returns after the restart (within 2 MB of before)', measured: `${fmt(envBefore)} -> ${fmt(envAfter)} MB (RSS, median of 500 ms samples: ${fmt(rssBefore)} -> ${fmt(rssAfter)})`, met: envAfter - envBefore <= 2 },
-  { name: 'no trend after recovery (Theil-Sen, live heap)', measured: `${fmt(trendRecovered.slope, 3)} MB/min [${fmt(trendRecovered.lo, 3)}, ${fmt(trendRecovered.hi, 3)}] over ${fmt(recoveredMin)} min${ctl}`, met: noTrend(trendRecovered) },
-  { name: 'no trend outside the outage (Theil-Sen, live heap)', measured: `${fmt(trendOutside.slope, 3)} MB/min [${fmt(trendOutside.lo, 3)}, ${fmt(trendOutside.hi, 3)}]${ctl}`, met: noTrend(trendOutside) },
-  { name: 'live heap over the whole run (first -> last, Theil-Sen)', measured: `${fmt(mib(live[0]?.heapUsed), 2)} -> ${fmt(mib(live.at(-1)?.heapUsed), 2)} MB; ${fmt(trendRun.slope, 3)} MB/min [${fmt(trendRun.lo, 3)}, ${fmt(trendRun.hi, 3)}] (control ${fmt(mib(controlLive[0]?.heapUsed), 2)} -> ${fmt(mib(controlLive.at(-1)?.heapUsed), 2)} MB)`, met: noTrend(trendRun) },
+  { name: `no growth after recovery: live heap, first -> last ${fmt(blockS, 0)} s block median, change <= ${LEVEL_MB} MB (beyond the control's)`, measured: `${levelChange(recoveredBlocks)}; Theil-Sen ${fmt(trendRecovered.slope, 3)} MB/min [${fmt(trendRecovered.lo, 3)}, ${fmt(trendRecovered.hi, 3)}] over ${fmt(recoveredMin)} min${ctl}`, met: levelMet(recoveredBlocks) },
+  { name: `levels off: over the last half of the run, first -> last block median, change <= ${LEVEL_MB} MB (beyond the control's)`, measured: `${levelChange(lastHalfBlocks)}; Theil-Sen outside the outage ${fmt(trendOutside.slope, 3)} MB/min [${fmt(trendOutside.lo, 3)}, ${fmt(trendOutside.hi, 3)}]`, met: levelMet(lastHalfBlocks) },
+  { name: 'live heap over the whole run (first -> last sample; Theil-Sen, for information)', measured: `${fmt(mib(live[0]?.heapUsed), 2)} -> ${fmt(mib(live.at(-1)?.heapUsed), 2)} MB; ${fmt(trendRun.slope, 3)} MB/min [${fmt(trendRun.lo, 3)}, ${fmt(trendRun.hi, 3)}] (control ${fmt(mib(controlLive[0]?.heapUsed), 2)} -> ${fmt(mib(controlLive.at(-1)?.heapUsed), 2)} MB)`, met: true },
   { name: 'precise mode switched on and off several times (every --precise-every profiles)', measured: `${last.preciseActivations ?? 0} periods, ${fmt((last.preciseTimeMs ?? 0) / 1000, 0)} s in precise mode, switches took ${fmt((last.preciseSwitchTimeUs ?? 0) / 1000, 1)} ms of main thread in all; ${last.forcedGcs ?? 0} forced GCs`, met: (last.preciseActivations ?? 0) >= 3 },
   ...(snapshotDiff
     ? [
@@ -301,10 +332,12 @@ const markdown = [
     agent: `${opts.agentDir} @ ${settings.agentCommit}`,
     loadavg: `${settings.loadavgStart} -> ${settings.loadavgEnd}`,
   }),
-  `"after restart" starts when the collector is back. Samples every ${opts.sampleEveryMs} ms from inside the worker (process.memoryUsage, agent.stats()). "Live heap": heapUsed right after a forced full GC every ${opts.gcEveryS} s (between GCs V8 lets garbage pile up to a multiple of the live size, so raw heapUsed climbs for tens of seconds without any leak); Theil-Sen slopes in MB/min with their 95 % interval (Sen); a slope counts as no trend when its interval includes 0 or overlaps that of a no-agent control worker run alongside. ` +
+  `"after restart" starts when the collector is back. Samples every ${opts.sampleEveryMs} ms from inside the worker (process.memoryUsage, agent.stats()). "Live heap": heapUsed right after a forced full GC every ${opts.gcEveryS} s (between GCs V8 lets garbage pile up to a multiple of the live size, so raw heapUsed climbs for tens of seconds without any leak); the verdicts compare medians of the live heap over blocks of a sixth of the run (table below) against a no-agent control worker run alongside: a leak moves every block up, while a warm-up levels off and V8's own bounded sawtooth (code and feedback it frees again) does not move the medians; Theil-Sen slopes in MB/min with their 95 % interval (Sen) are given beside them, for information: over a few minutes of a sawtooth they lean on wherever the window ends. ` +
     `The detector ran with evaluate=true over the stored profiles; its window is the last 120 profiles of the instance. RSS after recovery: ${fmt(trendRssRecovered.slope, 3)} MB/min [${fmt(trendRssRecovered.lo, 3)}, ${fmt(trendRssRecovered.hi, 3)}].`,
   '',
   phaseTable,
+  '',
+  blockTable,
   '',
   events.length ? `Collector events (s from the start of measurement): ${events.map((e) => `${fmt(e.s, 0)} s ${e.event}`).join('; ')}.` : '',
   '',
@@ -323,7 +356,7 @@ const markdown = [
 ].join('\n');
 writeResult('agent-leak', {
   settings,
-  data: { live: live.map((x) => ({ s: x.s, heapUsed: x.heapUsed, rss: x.rss, external: x.external, agent: x.agent })), events, outage: { downAt, upAgain }, drainedAtS: drained?.s, trendRecovered, trendOutside, trendRun, trendControl, controlLive: controlLive.map((x) => ({ s: x.s, heapUsed: x.heapUsed })), trendRssRecovered, leakReport, storedReport: profilesStored.status, agentFirst: first, agentLast: last, workerSummary: { ...result, stderr: undefined }, snapshots, snapshotDiff, controlSnapshotDiff, samples: samples.map((x) => ({ s: x.s, rss: x.rss, heapUsed: x.heapUsed, external: x.external, jobs: x.jobs, agent: x.agent })) },
+  data: { live: live.map((x) => ({ s: x.s, heapUsed: x.heapUsed, rss: x.rss, external: x.external, agent: x.agent })), events, outage: { downAt, upAgain }, drainedAtS: drained?.s, trendRecovered, trendOutside, trendRun, trendControl, controlLive: controlLive.map((x) => ({ s: x.s, heapUsed: x.heapUsed })), trendRssRecovered, blocks, leakReport, storedReport: profilesStored.status, agentFirst: first, agentLast: last, workerSummary: { ...result, stderr: undefined }, snapshots, snapshotDiff, controlSnapshotDiff, samples: samples.map((x) => ({ s: x.s, rss: x.rss, heapUsed: x.heapUsed, external: x.external, jobs: x.jobs, agent: x.agent })) },
   markdown,
   targets,
 });

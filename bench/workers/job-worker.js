@@ -273,24 +273,36 @@ async function main() {
   // follows the optimization state, so both snapshots are taken in the same
   // phase of that cycle. A no-agent worker takes it at its time.
   const snapshotTimers = [];
+  const snapshotTaken = [];
+  const takeSnapshot = (i) => {
+    clearTimeout(snapshotTimers[i]);
+    snapshotTaken[i] = true;
+    const file = require('node:v8').writeHeapSnapshot(path.join(snapshotDir, `worker-${i}.heapsnapshot`));
+    const m = process.memoryUsage();
+    process.stdout.write(`SNAPSHOT ${JSON.stringify({ index: i, wallMs: Date.now(), file, heapUsed: m.heapUsed, agent: agentStats() })}\n`);
+  };
   const snapshotAt = (i, s) => {
-    const t = setTimeout(function attempt() {
+    let startedAt;
+    snapshotTimers[i] = setTimeout(function attempt() {
+      startedAt ??= Date.now();
       const a = agentStats();
       const g = cfg.snapshotGate;
       const phase = a && g ? (a.profilesSent - 1 + g.period) % g.period : 0;
-      if (a && (a.queueLength > 0 || (g && (phase < g.from || phase > g.to)))) {
+      // ...for at most g.maxWaitS: a sender that cannot keep up (a starved
+      // collector) never empties its queue, and 32 queued profiles are a few
+      // tens of KiB, reported with the snapshot.
+      const waited = (Date.now() - startedAt) / 1000;
+      if (a && waited < (g?.maxWaitS ?? 60) && (a.queueLength > 0 || (g && (phase < g.from || phase > g.to)))) {
         snapshotTimers[i] = setTimeout(attempt, 100);
         return;
       }
-      const file = require('node:v8').writeHeapSnapshot(path.join(snapshotDir, `worker-${i}.heapsnapshot`));
-      const m = process.memoryUsage();
-      process.stdout.write(`SNAPSHOT ${JSON.stringify({ wallMs: Date.now(), file, heapUsed: m.heapUsed, agent: agentStats() })}\n`);
+      takeSnapshot(i);
     }, s * 1000);
-    snapshotTimers[i] = t;
   };
   if (snapshotDir) snapshotAtS.forEach((s, i) => snapshotAt(i, s));
   await new Promise((r) => setTimeout(r, measureS * 1000));
-  for (const t of snapshotTimers) clearTimeout(t);
+  // One still waiting for its gate when the run ends is taken now.
+  if (snapshotDir) snapshotAtS.forEach((_, i) => snapshotTaken[i] || takeSnapshot(i));
   harvestSlice();
   measuring = false;
   const t1 = performance.now();
