@@ -100,7 +100,8 @@ async function main() {
   // tsc is synchronous: build before any scenario runs, so no poll waits on it.
   for (const sc of scenarios) buildScenario(sc);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-real-scorecard-'));
-  const collector = await startCollector(dataDir, INTERVAL_MS);
+  // The collector's defaults: its minimum growth time is real time here.
+  const collector = await startCollector(dataDir);
   const started = new Date().toISOString();
   let results;
   try {

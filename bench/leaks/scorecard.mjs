@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { pool } from '../lib/pool.mjs';
-import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, startCollector } from '../scenarios/runner.mjs';
+import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, scaledMinGrowthMs, startCollector } from '../scenarios/runner.mjs';
 
 // The detection-time formula (docs/detector.md#detection-time), from the build.
 const { profilesToFlag } = createRequire(import.meta.url)('../../collector/dist/leaks/detection-time.js');
@@ -114,7 +114,7 @@ async function main() {
   const all = {};
   for (const samplingBytes of SAMPLINGS) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-scorecard-'));
-    const collector = await startCollector(dataDir);
+    const collector = await startCollector(dataDir, { minGrowthMs: scaledMinGrowthMs(INTERVAL_MS) });
     try {
       const runs = [];
       for (const sc of scenarios) {
