@@ -183,6 +183,16 @@ describe('detect', () => {
     });
   });
 
+  it('a leak judged on its post-GC profiles began growing where its whole series began rising, not where precise mode began', () => {
+    // Default mode (one major GC every 20 profiles) for 60 profiles, then precise mode: every profile post-GC.
+    const n = 100;
+    const list = gcProfiles('a', n, 20).map((p, i) => (i >= 60 ? { ...p, majorGcs: i, afterMajorGc: true } : p));
+    const leak = leakSeries(n, 2, 21, 2);
+    const last = detect(list, points('a', 'leak', leak)).sites.get('leak')!.steps.at(-1)!;
+    expect(last.trend).toBe('rising');
+    expect(last.sinceMs).toBe(0);
+  });
+
   describe('history beyond the window', () => {
     const n = 600;
     // Precise mode: every profile post-GC. Heap used follows the site.

@@ -171,10 +171,25 @@ export function decideSite(ys: readonly number[], len: number, s: InstanceSeries
     // Slope per post-GC point -> per profile, so growth per hour keeps its meaning.
     const span = post[post.length - 1]! - post[0]!;
     const slopePerProfile = span > 0 ? (v.slopePerProfile * (post.length - 1)) / span : v.slopePerProfile;
-    return { ...v, slopePerProfile, last: ys[len - 1]!, from: post[Math.max(0, post.length - v.profiles)]! };
+    const from = post[Math.max(0, post.length - v.profiles)]!;
+    return { ...v, slopePerProfile, last: ys[len - 1]!, from: v.rising ? growingFrom(ys.slice(0, len), from, opts.rule) : from };
   }
   const v = decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.rule, s.resets, s.afterGc);
   return { ...v, from: len - v.profiles };
+}
+
+/**
+ * Where the growth of a series judged rising on its post-GC points began,
+ * at the latest: that window's first point (`from`), or earlier, the start
+ * of the window over which the whole series, garbage included, rises (the
+ * suspect signal, judged without GC gating). In the default mode post-GC
+ * profiles come once precise mode is on, which the growth itself turned on:
+ * their window starts after the growth did. Only the alert's minimum growth
+ * time uses it, and a flag still needs the rule's verdict at the time.
+ */
+function growingFrom(ys: readonly number[], from: number, rule: RuleOptions): number {
+  const plain = decideSeries(ys, { ...rule, profilesWithoutGc: 0 });
+  return plain.rising ? Math.min(from, ys.length - plain.profiles) : from;
 }
 
 /** A verdict and where its judged window starts: `from`, an index into the instance's profiles. */
@@ -217,7 +232,13 @@ function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: 
   const span = idx.length > 1 ? idx[idx.length - 1]! - idx[0]! : 0;
   const slope = span > 0 ? (theilSen(ys).slope * (idx.length - 1)) / span : 0;
   const from = idx.length ? idx[Math.max(0, idx.length - v.profiles)]! : Math.max(0, len - 1);
-  return { ...v, slopePerProfile: slope, last: ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0), from };
+  const last = ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0);
+  if (!v.rising || !s.reportsGc) return { ...v, slopePerProfile: slope, last, from };
+  // As for sites (growingFrom): the gauge as the agent reports it, garbage included.
+  const start = Math.max(0, len - opts.processRule.maxProfiles);
+  const raw = values.slice(start, len);
+  const whole = kind === 'heap' ? trailingMin(raw, HEAP_FLOOR_PROFILES) : raw;
+  return { ...v, slopePerProfile: slope, last, from: start + growingFrom(whole, from - start, opts.processRuleWithoutGc) };
 }
 
 /** Profiles over which heap used's floor is taken (see trailingMin). */
