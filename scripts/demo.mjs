@@ -44,7 +44,9 @@ function start(args, env = {}) {
   return child;
 }
 
-const collector = await startCollectorProcess({ dataDir, args: ['--leak-interval-ms', '2000'] });
+// 1 s profiles for a demo of a minute or two: the leak's minimum growth time
+// (10 minutes by default, docs/detector.md#minimum-growth-time) is shortened to match.
+const collector = await startCollectorProcess({ dataDir, args: ['--leak-interval-ms', '2000', '--leak-min-growth-ms', '20000'] });
 children.push(collector.process);
 const ports = { grpc: collector.grpcAddress, http: collector.httpUrl };
 console.log(`collector: gRPC ${ports.grpc}, HTTP ${ports.http}, embedded store in ${dataDir}`);

@@ -13,18 +13,23 @@
  *
  *   node bench/leaks/real-scorecard.mjs [--interval-ms 5000] [--minutes 20]
  *        [--parallel 4] [--only a,b] [--sampling <bytes>] [--quick] [--json]
+ *        [--from-json FILE]
  *
- * --quick: 4 minutes a scenario. Writes bench/results/leaks-real.md and a
- * summary line per scenario on stdout.
+ * --quick: 4 minutes a scenario. Writes bench/results/leaks-real.md (a part
+ * of REPORT.md, with its targets) and a summary line per scenario on
+ * stdout. --from-json rewrites the Markdown from a --json output without
+ * running anything.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
 import { pool } from '../lib/pool.mjs';
+import { header, targetsTable } from '../lib/report.mjs';
 import { startCollector } from '../scenarios/runner.mjs';
-import { buildScenario, listRealScenarios, missingService, runRealScenario, servicesAnswer } from '../scenarios/real-runner.mjs';
+import { buildScenario, listRealScenarios, missingService, readRealScenario, runRealScenario, servicesAnswer } from '../scenarios/real-runner.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values: args } = parseArgs({
@@ -36,8 +41,12 @@ const { values: args } = parseArgs({
     sampling: { type: 'string' },
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    'from-json': { type: 'string' },
   },
 });
+// The detection-time formula (docs/detector.md#detection-time), from the build.
+const { secondsToFlag } = createRequire(import.meta.url)('../../collector/dist/leaks/detection-time.js');
+const DEFAULT_SAMPLING = 512 * 1024;
 const INTERVAL_MS = Number(args['interval-ms']);
 const MINUTES = Number(args.minutes ?? (args.quick ? 4 : 20));
 const PARALLEL = Math.max(1, Number(args.parallel));
@@ -59,6 +68,7 @@ function row(r) {
     r.kind === 'leak' ? (r.offHeap ? 'leak/off-heap' : 'leak') : 'ok',
     verdict(r),
     r.secondsToFlag === null ? '-' : `${r.secondsToFlag} s / ${r.profilesToFlag}`,
+    formula(r),
     r.kind === 'leak' ? `${r.trueSite}${r.trueFile ? ` (${r.trueFile})` : ''}` : '-',
     site,
     r.kind === 'leak' ? (r.siteMatch ? 'yes' : 'NO') : '-',
@@ -69,22 +79,47 @@ function row(r) {
   ];
 }
 
-const HEAD = ['SCENARIO', 'KIND', 'RESULT', 'FIRST FLAG (time / profiles)', 'TRUE SITE', 'REPORTED SITE', 'TOP-1', 'HOLDER ON STACK', 'FLICKER', 'PROCESS', 'FALSE FINDINGS / NOTE'];
+/** What the detection-time formula predicts for a leak at its header's rate (median-p90, seconds), or '-'. */
+function formula(r) {
+  const rate = r.bytesPerJob * r.jobsPerSec;
+  if (r.kind !== 'leak' || !(rate > 0)) return '-';
+  const at = (q) => Math.round(secondsToFlag(rate, r.samplingBytes ?? DEFAULT_SAMPLING, r.intervalMs ?? INTERVAL_MS, q));
+  return `${at('median')}-${at('p90')} s`;
+}
+
+const HEAD = ['SCENARIO', 'KIND', 'RESULT', 'FIRST FLAG (time / profiles)', 'FORMULA', 'TRUE SITE', 'REPORTED SITE', 'TOP-1', 'HOLDER ON STACK', 'FLICKER', 'PROCESS', 'FALSE FINDINGS / NOTE'];
 
 function markdown(results, meta) {
   const esc = (c) => c.replace(/\|/g, '\\|');
+  const leaks = results.filter((r) => r.kind === 'leak');
+  const oks = results.filter((r) => r.kind === 'ok');
+  const withinFormula = leaks.filter((r) => r.flagged && formula(r) !== '-' && r.secondsToFlag <= 1.3 * Number(formula(r).split('-')[1].replace(' s', '')));
+  const targets = [
+    { name: 'every leak flagged', measured: meta.summary.flagged, met: leaks.every((r) => r.flagged) },
+    { name: 'at an actionable site (the true function; off-heap: a site or an external finding)', measured: `${leaks.filter((r) => r.siteMatch || (r.offHeap && r.flagged)).length}/${leaks.length}`, met: leaks.every((r) => r.siteMatch || (r.offHeap && r.flagged)) },
+    { name: 'zero false findings on non-leaks', measured: meta.summary.falseFindings, met: oks.every((r) => r.falseFindings.length === 0) },
+    { name: 'zero flicker', measured: String(meta.summary.flicker), met: meta.summary.flicker === 0 },
+    { name: "first flag within the formula's p90 (+30 %)", measured: `${withinFormula.length}/${leaks.length}`, met: withinFormula.length === leaks.length },
+  ];
   const lines = [
-    '# Real-worker leak scorecard',
+    header('Leak detector on real workers (real-worker scorecard)', {
+      minutes: meta.minutes,
+      intervalMs: meta.intervalMs,
+      sampling: meta.sampling,
+      parallel: meta.parallel,
+      started: meta.date,
+      loadavg: `${meta.loadStart ?? 'n/a'} -> ${meta.loadEnd ?? 'n/a'}`,
+    }).trimEnd(),
     '',
-    `${meta.date}; ${meta.minutes} min a scenario, profile interval ${meta.intervalMs} ms, sampling ${meta.sampling}, ${meta.parallel} at a time; node ${process.version}; ${os.cpus().length} cores.`,
+    targetsTable(targets),
     '',
     `| ${HEAD.join(' | ')} |`,
     `| ${HEAD.map(() => '---').join(' | ')} |`,
     ...results.map((r) => `| ${row(r).map(esc).join(' | ')} |`),
     '',
-    `leaks flagged ${meta.summary.flagged}, at the true site ${meta.summary.top1}, holder on stack ${meta.summary.holder}; false findings ${meta.summary.falseFindings}; flicker ${meta.summary.flicker}.`,
+    `leaks flagged ${meta.summary.flagged}, at the true site ${meta.summary.top1}, holder on stack ${meta.summary.holder}; false findings ${meta.summary.falseFindings}; flicker ${meta.summary.flicker}. FORMULA: the detection-time formula at the header's rate (@bytes-per-job x @jobs-per-sec), median-p90.`,
     '',
-    '## Stacks of the reported sites',
+    '### Stacks of the reported sites',
     '',
   ];
   for (const r of results.filter((x) => x.stack.length)) {
@@ -94,14 +129,47 @@ function markdown(results, meta) {
   return lines.join('\n');
 }
 
+const loadavg = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+
+/** A result with its scenario's header rate and the run's settings, for the formula column. */
+function withSettings(r, meta) {
+  const sc = readRealScenario(r.scenario);
+  return { ...r, bytesPerJob: sc.bytesPerJob, jobsPerSec: sc.jobsPerSec, intervalMs: meta.intervalMs, samplingBytes: meta.samplingBytes };
+}
+
+function summarize(results) {
+  const leaks = results.filter((r) => r.kind === 'leak');
+  const oks = results.filter((r) => r.kind === 'ok');
+  return {
+    flagged: `${leaks.filter((r) => r.flagged).length}/${leaks.length}`,
+    top1: `${leaks.filter((r) => r.siteMatch).length}/${leaks.length}`,
+    holder: `${leaks.filter((r) => r.holderOnStack).length}/${leaks.length}`,
+    falseFindings: `${oks.filter((r) => r.falseFindings.length).length}/${oks.length}`,
+    flicker: results.reduce((s, r) => s + r.flicker, 0),
+  };
+}
+
+function write(meta, results) {
+  fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench/results/leaks-real.md'), markdown(results, meta));
+}
+
 async function main() {
+  if (args['from-json']) {
+    const saved = JSON.parse(fs.readFileSync(args['from-json'], 'utf8'));
+    const meta = { samplingBytes: DEFAULT_SAMPLING, ...saved.meta };
+    write(meta, saved.results.map((r) => withSettings(r, meta)));
+    return;
+  }
   const up = await servicesAnswer();
   const scenarios = listRealScenarios().filter((s) => !ONLY || ONLY.has(s.name));
   // tsc is synchronous: build before any scenario runs, so no poll waits on it.
   for (const sc of scenarios) buildScenario(sc);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-real-scorecard-'));
-  const collector = await startCollector(dataDir, INTERVAL_MS);
+  // The collector's defaults: its minimum growth time is real time here.
+  const collector = await startCollector(dataDir);
   const started = new Date().toISOString();
+  const loadStart = loadavg();
   let results;
   try {
     results = await pool(
@@ -119,26 +187,28 @@ async function main() {
     await collector.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  const leaks = results.filter((r) => r.kind === 'leak');
-  const oks = results.filter((r) => r.kind === 'ok');
-  const summary = {
-    flagged: `${leaks.filter((r) => r.flagged).length}/${leaks.length}`,
-    top1: `${leaks.filter((r) => r.siteMatch).length}/${leaks.length}`,
-    holder: `${leaks.filter((r) => r.holderOnStack).length}/${leaks.length}`,
-    falseFindings: `${oks.filter((r) => r.falseFindings.length).length}/${oks.length}`,
-    flicker: results.reduce((s, r) => s + r.flicker, 0),
+  const meta = {
+    date: started,
+    minutes: MINUTES,
+    intervalMs: INTERVAL_MS,
+    samplingBytes: SAMPLING ?? DEFAULT_SAMPLING,
+    sampling: SAMPLING ? `${SAMPLING} B` : "the agent's default (512 KiB)",
+    parallel: PARALLEL,
+    loadStart,
+    loadEnd: loadavg(),
+    summary: summarize(results),
   };
-  const meta = { date: started, minutes: MINUTES, intervalMs: INTERVAL_MS, sampling: SAMPLING ? `${SAMPLING} B` : "the agent's default (512 KiB)", parallel: PARALLEL, summary };
-  fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench/results/leaks-real.md'), markdown(results, meta));
+  results = results.map((r) => withSettings(r, meta));
+  write(meta, results);
   if (args.json) {
     console.log(JSON.stringify({ meta, results }, null, 2));
     return;
   }
   for (const r of results) {
-    const [name, kind, res, first, truth, site, top1, holder, flicker] = row(r);
-    console.log(`${name}: ${kind} ${res}; first flag ${first}; true ${truth}; reported ${site}; top-1 ${top1}; holder on stack ${holder}; flicker ${flicker}${r.falseFindings?.length ? `; false: ${r.falseFindings.join('; ')}` : ''}${r.error ? `; ${r.error}` : ''}`);
+    const [name, kind, res, first, predicted, truth, site, top1, holder, flicker] = row(r);
+    console.log(`${name}: ${kind} ${res}; first flag ${first} (formula ${predicted}); true ${truth}; reported ${site}; top-1 ${top1}; holder on stack ${holder}; flicker ${flicker}${r.falseFindings?.length ? `; false: ${r.falseFindings.join('; ')}` : ''}${r.error ? `; ${r.error}` : ''}`);
   }
+  const summary = meta.summary;
   console.log(`summary: leaks flagged ${summary.flagged}, top-1 ${summary.top1}, holder on stack ${summary.holder}, false findings ${summary.falseFindings}, flicker ${summary.flicker}; bench/results/leaks-real.md`);
 }
 

@@ -44,7 +44,7 @@ import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import { pool } from '../lib/pool.mjs';
 import { header, table, targetsTable, writeResult } from '../lib/report.mjs';
-import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, startCollector } from '../scenarios/runner.mjs';
+import { SCENARIO_GC_ASSIST_BUDGET, listScenarios, runScenario, scaledMinGrowthMs, startCollector } from '../scenarios/runner.mjs';
 
 // The detection-time formula (docs/detector.md#detection-time), from the build.
 const { profilesToFlag } = createRequire(import.meta.url)('../../collector/dist/leaks/detection-time.js');
@@ -174,7 +174,7 @@ async function main() {
   for (const samplingBytes of SAMPLINGS) {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-scorecard-'));
     // The collector's suspicion (the precise-mode directive) in the proportion of production's 60 s interval to its 30 s cache.
-    const collector = await startCollector(dataDir, { suspectTtlMs: Math.round(INTERVAL_MS / 2) });
+    const collector = await startCollector(dataDir, { suspectTtlMs: Math.round(INTERVAL_MS / 2), minGrowthMs: scaledMinGrowthMs(INTERVAL_MS) });
     try {
       const runs = [];
       for (const sc of scenarios) {

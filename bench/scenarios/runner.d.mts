@@ -41,7 +41,8 @@ export interface ScenarioCollector {
 export declare function readScenario(file: string): Scenario;
 export declare function listScenarios(): Scenario[];
 export declare function okEnv(name: string, intervalMs: number): Record<string, string>;
-export declare function startCollector(dataDir: string, opts?: { suspectTtlMs?: number }): Promise<ScenarioCollector>;
+export declare function startCollector(dataDir: string, opts?: { suspectTtlMs?: number; minGrowthMs?: number }): Promise<ScenarioCollector>;
+export declare function scaledMinGrowthMs(intervalMs: number): number;
 export declare const SCENARIO_GC_ASSIST_BUDGET: number;
 export declare const WALL_CLOCK_CEILING: number;
 export declare function spawnScenario(

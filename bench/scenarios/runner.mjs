@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCollectorProcess } from '../../scripts/lib/collector-process.mjs';
@@ -62,15 +63,29 @@ export function okEnv(name, intervalMs) {
 }
 
 /**
+ * The collector's minimum growth time (leaks/alert.ts minGrowthMs) for a run
+ * whose profile interval stands for production's 60 s (the corpus's periods
+ * are in intervals): it is wall-clock, so it is scaled like the interval
+ * (10 minutes at 60 s, 5 s at 500 ms, where the window's 14 profiles
+ * decide). docs/detector.md#minimum-growth-time.
+ */
+export function scaledMinGrowthMs(intervalMs) {
+  const { DEFAULT_ALERT } = createRequire(import.meta.url)('../../collector/dist/leaks/alert.js');
+  return Math.round((DEFAULT_ALERT.minGrowthMs * intervalMs) / 60_000);
+}
+
+/**
  * A collector for scenario runs. Its periodic evaluation is off: runScenario
  * evaluates once per interval itself, so a finding is first seen by an
  * evaluation whose profile count it knows. `suspectTtlMs`: how long the
  * collector reuses a service's suspicion (the precise-mode directive); the
  * default 30 s is half of production's 60 s interval but 60 intervals at
- * 500 ms, so a scorecard passes half its own interval.
+ * 500 ms, so a scorecard passes half its own interval. `minGrowthMs`: the
+ * alert's minimum growth time (default: the collector's own).
  */
-export async function startCollector(dataDir, { suspectTtlMs } = {}) {
+export async function startCollector(dataDir, { suspectTtlMs, minGrowthMs } = {}) {
   const args = ['--leak-interval-ms', '0', ...(suspectTtlMs !== undefined ? ['--suspect-ttl-ms', String(suspectTtlMs)] : [])];
+  if (minGrowthMs !== undefined) args.push('--leak-min-growth-ms', String(minGrowthMs));
   const c = await startCollectorProcess({ dataDir, cli: CLI, args });
   return { grpc: c.grpcAddress, http: c.httpUrl, output: c.output, stop: c.stop };
 }

@@ -9,7 +9,7 @@ import { checkSpec, parseTokensFile, TokenError, Tokens, type TokenSpec } from '
 import { DEFAULT_OPTIONS, ROLES, startCollector, type CollectorOptions, type Role } from './collector';
 import { DEFAULT_ADMISSION } from './ingest/admission';
 import { DEFAULT_LIMITS, type Limits } from './ingest/validate';
-import { formatLeakTable, type LeakReport } from './leaks';
+import { DEFAULT_ALERT, formatLeakTable, type LeakReport } from './leaks';
 import { isLogLevel } from './log';
 import { DAY_MS, MINUTE_MS } from './units';
 
@@ -47,6 +47,9 @@ serve options (environment variable in brackets):
   --suspect-ttl-ms N       how long a service's suspicion (precise mode on or off for its
                            agents) is reused before the stored report is read again
                            [HEAPWATCH_SUSPECT_TTL_MS] (default 30000)
+  --leak-min-growth-ms N   a leak is flagged only once its growth has lasted this long (a bounded
+                           cache filling faster is never flagged), 0 = no minimum
+                           [HEAPWATCH_LEAK_MIN_GROWTH_MS] (default ${DEFAULT_ALERT.minGrowthMs})
   --alert-webhook URL      POST a JSON (Slack-compatible) message when a leak is flagged or
                            cleared; repeatable [HEAPWATCH_ALERT_WEBHOOKS, comma-separated]
   --public-url URL         the HTTP API's address as alert receivers reach it, for links
@@ -104,6 +107,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'log-level': { type: 'string' },
       'leak-interval-ms': { type: 'string' },
       'suspect-ttl-ms': { type: 'string' },
+      'leak-min-growth-ms': { type: 'string' },
       'alert-webhook': { type: 'string', multiple: true },
       'public-url': { type: 'string' },
       'max-in-flight-requests': { type: 'string' },
@@ -144,6 +148,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     logLevel,
     leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, DAY_MS),
     suspectTtlMs: int('--suspect-ttl-ms', values['suspect-ttl-ms'] ?? env.HEAPWATCH_SUSPECT_TTL_MS, 0, DAY_MS),
+    leakMinGrowthMs: int('--leak-min-growth-ms', values['leak-min-growth-ms'] ?? env.HEAPWATCH_LEAK_MIN_GROWTH_MS, 0, DAY_MS),
     alertWebhooks: webhooks.length ? webhooks : undefined,
     publicUrl,
   };

@@ -17,7 +17,7 @@ import { Access } from './auth/access';
 import type { ThrottleOptions } from './auth/throttle';
 import { Tokens, type TokenSpec } from './auth/tokens';
 import { Readiness, type ReadinessOptions } from './health/readiness';
-import { evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakEvent, type LeakReport } from './leaks';
+import { DEFAULT_ALERT, evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakEvent, type LeakReport } from './leaks';
 import { LeaseKeeper, newHolderId } from './leaks/lease';
 import { Coalescer, Limiter, type LimiterOptions } from './query/limiter';
 import { createLogger, type Logger, type LogLevel } from './log';
@@ -54,6 +54,8 @@ export interface CollectorOptions {
   leakEvaluationMs: number;
   /** How long a service's suspicion (the directive its agents get) is reused before its stored report is read again. */
   suspectTtlMs?: number;
+  /** How long a leak's growth must have lasted before it is flagged (leaks/alert.ts minGrowthMs); default DEFAULT_ALERT's. */
+  leakMinGrowthMs?: number;
   ingest?: IngesterOptions;
   /** Ingest requests (and their bytes) worked on at once; more get RESOURCE_EXHAUSTED. */
   admission?: Partial<AdmissionOptions>;
@@ -152,6 +154,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   const evaluations = new Limiter('leak evaluations', opts.queryLimits.evaluations);
   const coalesced = new Coalescer<LeakReport | null>();
   let evaluated = 0;
+  const alert = { ...DEFAULT_ALERT, ...(opts.leakMinGrowthMs !== undefined ? { minGrowthMs: opts.leakMinGrowthMs } : {}) };
   const monitor =
     opts.leakEvaluationMs > 0 && opts.role !== 'ingest'
       ? new LeakMonitor(store, {
@@ -160,6 +163,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
           lease: new LeaseKeeper(store, 'leak-evaluator', newHolderId(), { ttlMs: opts.leaseTtlMs ?? Math.max(3 * opts.leakEvaluationMs, MINUTE_MS) }),
           run: (task) => evaluations.run(task),
           onEvents,
+          alert,
         })
       : undefined;
   // Only the lease holder stores reports (their alert state has one writer);
@@ -171,7 +175,7 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
         if (!(await tenantStore.serviceExists(service))) return null;
         const persist = opts.role === 'ingest' ? false : monitor ? await monitor.holdLease() : true;
         evaluated++;
-        return evaluateLeaks(tenantStore, service, { persist, onEvents });
+        return evaluateLeaks(tenantStore, service, { persist, onEvents, alert });
       }),
     );
   const readiness = new Readiness(

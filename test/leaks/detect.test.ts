@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DETECT, detect, gcResets, majorGcResets, needsLongerWindow, risingWhilePrecise } from '../../collector/src/leaks/detect';
+import { DEFAULT_DETECT, detect, gcResets, historyWindow, majorGcResets, needsLongerWindow, risingWhilePrecise, sustainedOver } from '../../collector/src/leaks/detect';
 import type { ProfilePoint, SitePoint } from '../../collector/src/store/store';
-import { churnSeries, leakSeries, poisson, QUANTUM, retainedSeries, rng } from './synthetic';
+import { cacheSeries, churnSeries, leakSeries, poisson, QUANTUM, retainedSeries, rng } from './synthetic';
 
 const MB = 1 << 20;
 
@@ -82,7 +82,14 @@ describe('detect', () => {
     const d2 = detect(profiles('a', n, heap), points('a', 'leak', leak));
     expect(d2.sites.get('leak')).toMatchObject({ positive: true, instancesRising: 1, instancesSeen: 1 });
     expect(d2.sites.get('leak')!.steps.length).toBe(20);
-    expect(d2.sites.get('leak')!.steps.at(-1)).toBe('rising');
+    expect(d2.sites.get('leak')!.steps.at(-1)?.trend).toBe('rising');
+    // Each step carries what the alert's minimum growth time needs: the profile's time, the
+    // first profile of the judged window (the series is shorter than the window: its start),
+    // and when the heap would reach its limit at the site's pace (~1 MiB a second here).
+    const last = d2.sites.get('leak')!.steps.at(-1)!;
+    expect(last).toMatchObject({ atMs: (n - 1) * 1000, sinceMs: 0 });
+    expect(last.timeToLimitMs! / 1000).toBeGreaterThan(2000);
+    expect(last.timeToLimitMs! / 1000).toBeLessThan(8000);
     // A service silent for more than 5 of its intervals (collector clock) has no current instance.
     expect(detect(profiles('a', n, heap), points('a', 'leak', leak), undefined, 0, 4_000).sites.get('leak')).toBeDefined();
     const silent = detect(profiles('a', n, heap), points('a', 'leak', leak), undefined, 0, 6_000);
@@ -100,7 +107,7 @@ describe('detect', () => {
         afterMajorGc: i % period === 0 && marked(i),
       }));
     }
-    const everyStep = (d: ReturnType<typeof detect>, kind: string) => d.process.find((p) => p.kind === kind)!.steps;
+    const everyStep = (d: ReturnType<typeof detect>, kind: string) => d.process.find((p) => p.kind === kind)!.steps.map((s) => s.trend);
     const r = rng(11);
     const jitter = () => Math.floor(r() * 3) * MB;
 
@@ -173,6 +180,50 @@ describe('detect', () => {
       expect(risingWhilePrecise([1, 2, 3, 3, 3], on, 1)).toBe(false);
       expect(risingWhilePrecise([1, 2, 3, 3, 4], on, 1)).toBe(true);
       expect(risingWhilePrecise([1, 2, 3, 3, 4], on, 2)).toBe(false);
+    });
+  });
+
+  it('a leak judged on its post-GC profiles began growing where its whole series began rising, not where precise mode began', () => {
+    // Default mode (one major GC every 20 profiles) for 60 profiles, then precise mode: every profile post-GC.
+    const n = 100;
+    const list = gcProfiles('a', n, 20).map((p, i) => (i >= 60 ? { ...p, majorGcs: i, afterMajorGc: true } : p));
+    const leak = leakSeries(n, 2, 21, 2);
+    const last = detect(list, points('a', 'leak', leak)).sites.get('leak')!.steps.at(-1)!;
+    expect(last.trend).toBe('rising');
+    expect(last.sinceMs).toBe(0);
+  });
+
+  describe('history beyond the window', () => {
+    const n = 600;
+    // Precise mode: every profile post-GC. Heap used follows the site.
+    const all = (heap: (i: number) => number) => gcProfiles('a', n, 1).map((p, i) => ({ ...p, afterMajorGc: true, heapUsedBytes: heap(i) }));
+
+    it('judges at most 120 evenly spaced profiles of each instance, its post-GC ones where it has enough', () => {
+      const w = historyWindow([...all(() => 50 * MB), ...profiles('b', 100, () => 50 * MB)]);
+      const a = w.filter((p) => p.instance === 'a');
+      expect(a).toHaveLength(120);
+      expect(a[0]!.timeMs).toBe(0);
+      expect(a.at(-1)!.timeMs).toBe((n - 1) * 1000);
+      // b reports no post-GC profile: all of its 100.
+      expect(w.filter((p) => p.instance === 'b')).toHaveLength(100);
+    });
+
+    it('a cache that filled and holds its bound is not sustained; a leak, and a leak that began late, are', () => {
+      // 5,000 entries filled over 60 profiles, then replaced as new keys come: 40 samples that wander.
+      const cache = cacheSeries(n, { capacity: 5000, arrivals: () => 5000 / 60, population: Infinity, samplesPerEntry: 40 / 5000, churn: 2 }, 3);
+      const leak = leakSeries(n, 0.3, 4, 2);
+      const late = leakSeries(n, 0.5, 5, 2).map((y, i) => (i < 450 ? 0 : y - leakSeries(450, 0.5, 5, 2).at(-1)! + 0));
+      const w = historyWindow(all((i) => 50 * MB + i * 0.1 * MB));
+      const pts = [...points('a', 'cache', cache), ...points('a', 'leak', leak), ...points('a', 'late', late.map((y) => Math.max(0, y)))];
+      const v = sustainedOver(['site:cache', 'site:leak', 'site:late', 'site:none', 'heap:a', 'external:a', 'heap:b'], w, pts);
+      expect(v.get('site:cache')).toBe(false);
+      expect(v.get('site:leak')).toBe(true);
+      expect(v.get('site:late')).toBe(true);
+      // The heap grows 0.1 MB a profile; external does not move; no history, no answer.
+      expect(v.get('heap:a')).toBe(true);
+      expect(v.get('external:a')).toBe(false);
+      expect(v.has('site:none')).toBe(false);
+      expect(v.has('heap:b')).toBe(false);
     });
   });
 });

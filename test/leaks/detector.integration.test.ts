@@ -30,7 +30,7 @@ let results: Result[];
 
 beforeAll(async () => {
   runner = (await import(path.join(SCENARIOS, 'runner.mjs'))) as typeof Runner;
-  collector = await runner.startCollector(tempDir('leaks-it'));
+  collector = await runner.startCollector(tempDir('leaks-it'), { minGrowthMs: runner.scaledMinGrowthMs(INTERVAL_MS) });
   expect(runner.WALL_CLOCK_CEILING * MAX_PROFILES * INTERVAL_MS).toBe(CEILING_MS);
   const runs: Array<[string, string, number]> = [
     // [file, mode, profiles]: leaks stop as soon as they are flagged.

@@ -10,7 +10,8 @@ import { startCollector, type Collector } from '../../collector/src';
 import { evaluateLeaks, formatLeakTable, latestLeakReport, type LeakReport } from '../../collector/src/leaks';
 import { tempDir } from '../helpers/collector';
 import { buildProfile, gzipProfile, type TestStack } from '../helpers/pprof';
-import { leakSeries, QUANTUM, retainedSeries } from './synthetic';
+import { DEFAULT_ALERT } from '../../collector/src/leaks/alert';
+import { cacheSeries, leakSeries, QUANTUM, retainedSeries } from './synthetic';
 
 let collector: Collector;
 let client: IngestServiceClient;
@@ -168,3 +169,56 @@ describe('evaluateLeaks', () => {
   });
 });
 
+describe('a bounded cache and a leak at 5 s profiles, through the store', () => {
+  // The issue's LRU: 5,000 sessions of ~20 samples (10 MiB at 512 KiB), full
+  // after 3 minutes, then replaced as new users come; beside it a leak of
+  // 1 MB a minute. Every profile post-GC, as in precise mode.
+  const FIVE_S = 5000;
+  const n = 240;
+  const lru = cacheSeries(n, { capacity: 5000, arrivals: () => 5000 / 36, population: Infinity, samplesPerEntry: 20 / 5000, churn: 5 }, 104);
+  const leak1 = leakSeries(n, 1_000_000 / 12 / QUANTUM, 9, 5);
+  const T5 = Math.floor(Date.now() / 1000) * 1000 - 2 * 3600_000;
+
+  function at(service: string, i: number, ys: readonly number[]): IngestRequest {
+    const frames: TestStack['frames'] = [['loadSession', '/app/sessions.js', 20], ['authorize', '/app/worker.js', 40]];
+    return {
+      profileId: `${service}-${i}`,
+      service,
+      labels: {},
+      instance: { hostname: 'h', pid: 2, processStartTimeMs: T5 - 1000, threadId: 0, runtimeVersion: 'v20', agentVersion: 'test' },
+      startTimeMs: T5 + (i - 1) * FIVE_S,
+      endTimeMs: T5 + i * FIVE_S,
+      pprofGzip: gzipProfile(buildProfile(ys[i]! > 0 ? [{ frames, objects: ys[i]! / 1024, bytes: ys[i]! }] : [])),
+      memory: { rssBytes: 300 << 20, heapUsedBytes: (60 << 20) + ys[i]!, heapTotalBytes: 250 << 20, externalBytes: 2 << 20, arrayBuffersBytes: 1 << 20, heapSizeLimitBytes: 4144 * 2 ** 20 },
+      agent: {},
+      gc: { majorGcs: i + 1, lastMajorGcEndMs: T5 + i * FIVE_S, afterMajorGc: true },
+      inliningDisabled: true,
+    };
+  }
+
+  /** Profiles sent and evaluated every 12 (each evaluation replays them one by one), until `stop` says so; the profile of each finding. */
+  async function run(service: string, ys: readonly number[], stop: (r: LeakReport, i: number) => boolean): Promise<{ findings: string[]; at: number | null }> {
+    const findings: string[] = [];
+    let first: number | null = null;
+    for (let i = 0; i < n; i++) {
+      await send(at(service, i, ys));
+      if (i % 12 !== 11 && i !== n - 1) continue;
+      await collector.ingester.flush();
+      const r = await evaluateLeaks(collector.store.forTenant(''), service, { now: () => T5 + i * FIVE_S + 1000 });
+      for (const f of [...r.leaks.map((l) => `${l.function} at ${i + 1}`), ...r.process.map((p) => `${p.kind} at ${i + 1}`)]) findings.push(f);
+      if ((r.leaks.length || r.process.length) && first === null) first = i + 1;
+      if (stop(r, i)) break;
+    }
+    return { findings, at: first };
+  }
+
+  it('the cache that filled in 3 minutes gets no finding (site, heap or external) in 20 minutes; the leak is flagged once its growth has lasted the minimum', async () => {
+    const cache = await run('lru-5s', lru, () => false);
+    expect(cache.findings).toEqual([]);
+    const leaking = await run('leak-5s', leak1, (r) => r.leaks.length > 0);
+    expect(leaking.at, JSON.stringify(leaking.findings)).not.toBeNull();
+    // Not before the minimum growth time (13 minutes: 157 profiles), and within the formula's p90 (+30 %).
+    expect((leaking.at! - 1) * FIVE_S).toBeGreaterThanOrEqual(DEFAULT_ALERT.minGrowthMs);
+    expect(leaking.at!).toBeLessThanOrEqual(1.3 * 158 + 12);
+  }, 600_000);
+});

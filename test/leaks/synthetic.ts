@@ -69,3 +69,40 @@ export function retainedSeries(n: number, target: (i: number) => number, seed: n
   }
   return out;
 }
+
+/**
+ * A bounded cache as the sampler sees it (an LRU over keys that keep coming,
+ * as lru-cache and a Map in insertion order are used). Keys arrive at
+ * `arrivals(i)` per profile; a key not in the cache is inserted, and once the
+ * cache holds `capacity` keys each insert evicts the oldest. A key is new
+ * with probability 1 - (keys cached) / `population` (Infinity: every key is
+ * new, so the cache fills linearly; a finite population fills it ever more
+ * slowly, as a cache of a fixed set of users does). Each inserted entry is
+ * sampled with probability `samplesPerEntry` (its size over the sampling
+ * interval), so the series counts sampled entries still cached, plus
+ * `churn` samples of transient objects, in bytes (QUANTUM a sample).
+ */
+export function cacheSeries(
+  n: number,
+  o: { capacity: number; arrivals: (i: number) => number; population: number; samplesPerEntry: number; churn: number },
+  seed: number,
+): number[] {
+  const r = rng(seed);
+  let inserted = 0; // keys ever inserted: the cache holds the newest min(inserted, capacity)
+  const sampled: number[] = []; // insert positions of the sampled entries, oldest first
+  let head = 0;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const cached = Math.min(inserted, o.capacity);
+    const newShare = Number.isFinite(o.population) ? Math.max(0, 1 - cached / o.population) : 1;
+    const inserts = poisson(o.arrivals(i) * newShare, r);
+    // Sampled entries among this profile's inserts, at uniform positions.
+    const k = poisson(inserts * o.samplesPerEntry, r);
+    const at = Array.from({ length: k }, () => inserted + r() * inserts).sort((a, b) => a - b);
+    sampled.push(...at);
+    inserted += inserts;
+    while (head < sampled.length && sampled[head]! < inserted - o.capacity) head++;
+    out.push((sampled.length - head + poisson(o.churn, r)) * QUANTUM);
+  }
+  return out;
+}

@@ -88,7 +88,8 @@ describe('alerts: webhook and /metrics', () => {
   it('one "flagged" and one "cleared" for a leak fixed mid-run, delivered after the receiver was down', async () => {
     await receiver.reserve();
     const hook = `http://127.0.0.1:${receiver.port}/hooks/heapwatch`;
-    collector = await startCollectorProcess({ args: ['--leak-interval-ms', '1000', '--alert-webhook', hook, '--public-url', 'https://heapwatch.example'] });
+    // 500 ms profiles: the minimum growth time (10 minutes at production's 60 s) scaled alike.
+    collector = await startCollectorProcess({ args: ['--leak-interval-ms', '1000', '--leak-min-growth-ms', '5000', '--alert-webhook', hook, '--public-url', 'https://heapwatch.example'] });
     const base = collector.httpUrl;
     worker = spawn(process.execPath, ['--require', AGENT_REGISTER, path.join(ROOT, 'test/fixtures/retaining-worker.js')], {
       env: {

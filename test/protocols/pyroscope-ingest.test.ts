@@ -22,7 +22,8 @@ describe('Pyroscope agents -> heapwatch', () => {
   let base: string;
 
   beforeAll(async () => {
-    collector = await startCollectorProcess({ args: ['--leak-interval-ms', '1000'] });
+    // 1 s flushes: the leak's minimum growth time (10 minutes at production's 60 s) scaled alike.
+    collector = await startCollectorProcess({ args: ['--leak-interval-ms', '1000', '--leak-min-growth-ms', '10000'] });
     base = collector.httpUrl;
   });
 

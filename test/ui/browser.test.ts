@@ -45,7 +45,7 @@ beforeAll(async () => {
   if (missing) return;
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const runner = (await import(path.join(SCENARIOS, 'runner.mjs'))) as typeof Runner;
-  collector = await runner.startCollector(tempDir('ui-browser'));
+  collector = await runner.startCollector(tempDir('ui-browser'), { minGrowthMs: runner.scaledMinGrowthMs(INTERVAL_MS) });
   // The agents run in precise mode from the start, with GC assist at its
   // largest budget (20 % of wall time) and a pause cap of 2 s: on a loaded
   // machine a forced GC of these small heaps can take 100 ms or more, over

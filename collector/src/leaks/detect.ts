@@ -4,10 +4,10 @@
  * restart starts a new series), decides each with the rule, then combines
  * instances. Pure: no I/O, no clock.
  */
-import type { Trend } from './alert';
+import type { Step, Trend } from './alert';
 import type { ProfilePoint, SitePoint } from '../store/store';
 import { HOUR_MS } from '../units';
-import { cycleMinima, DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
+import { cycleMinima, decimate, DEFAULT_RULE, decideSeries, HISTORY_POINTS, sustainedOverHistory, type RuleOptions, type SeriesVerdict } from './rule';
 import { median, theilSen } from './stats';
 
 export interface DetectOptions {
@@ -43,6 +43,16 @@ export interface DetectOptions {
    * evaluation (each one is a step of the alert counters, see alert.ts).
    */
   maxReplayProfiles: number;
+  /**
+   * How far back a key about to be flagged is judged besides its window
+   * (rule.ts sustainedOverHistory, alert.ts Step.sustained): the window of
+   * the rule at the default 60 s profile interval, so that a shorter
+   * interval, whose window covers less time, does not flag what the
+   * default would not. 0 turns the check off.
+   */
+  historyMs: number;
+  /** Most profiles per instance read for that history (HISTORY_POINTS of them are judged). */
+  maxHistoryProfiles: number;
 }
 
 export const DEFAULT_DETECT: DetectOptions = {
@@ -67,13 +77,16 @@ export const DEFAULT_DETECT: DetectOptions = {
   staleProfiles: 5,
   minInstanceFraction: 0.3,
   maxReplayProfiles: 20,
+  historyMs: 2 * HOUR_MS,
+  // 2 hours at a 5 s interval; at shorter intervals the history is shorter.
+  maxHistoryProfiles: 1440,
 };
 
 export interface SiteDecision {
   siteId: string;
   positive: boolean;
-  /** Trends at each new profile since the previous evaluation, oldest first (the last is `positive`'s). */
-  steps: Trend[];
+  /** Steps at each new profile since the previous evaluation, oldest first (the last is `positive`'s). */
+  steps: Step[];
   growthBytesPerInterval: number;
   growthBytesPerHour: number;
   retainedBytes: number;
@@ -113,7 +126,7 @@ export interface ProcessDecision {
   kind: 'heap' | 'external';
   instance: string;
   positive: boolean;
-  steps: Trend[];
+  steps: Step[];
   growthBytesPerHour: number;
   timeToLimitSeconds: number | null;
 }
@@ -170,16 +183,41 @@ export function judgedPostGc(len: number, s: InstanceSeries, opts: DetectOptions
  * GCs) the whole series is judged, gated on GC cycles, with post-GC profiles
  * as the cycles' floors where there are any.
  */
-export function decideSite(ys: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
-  if (s.noGcInfo) return decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.ruleWithoutGc, s.resets, s.afterGc);
+export function decideSite(ys: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): JudgedVerdict {
+  if (s.noGcInfo) {
+    const v = decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.ruleWithoutGc, s.resets, s.afterGc);
+    return { ...v, from: len - v.profiles };
+  }
   const post = judgedPostGc(len, s, opts);
   if (post) {
     const v = decideSeries(post.map((i) => ys[i]!), opts.postGcRule);
     // Slope per post-GC point -> per profile, so growth per hour keeps its meaning.
     const span = post[post.length - 1]! - post[0]!;
-    return { ...v, slopePerProfile: span > 0 ? (v.slopePerProfile * (post.length - 1)) / span : v.slopePerProfile, last: ys[len - 1]! };
+    const slopePerProfile = span > 0 ? (v.slopePerProfile * (post.length - 1)) / span : v.slopePerProfile;
+    const from = post[Math.max(0, post.length - v.profiles)]!;
+    return { ...v, slopePerProfile, last: ys[len - 1]!, from: v.rising ? growingFrom(ys.slice(0, len), from, opts.rule) : from };
   }
-  return decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.rule, s.resets, s.afterGc);
+  const v = decideSeries(len === ys.length ? ys : ys.slice(0, len), opts.rule, s.resets, s.afterGc);
+  return { ...v, from: len - v.profiles };
+}
+
+/**
+ * Where the growth of a series judged rising on its post-GC points began,
+ * at the latest: that window's first point (`from`), or earlier, the start
+ * of the window over which the whole series, garbage included, rises (the
+ * suspect signal, judged without GC gating). In the default mode post-GC
+ * profiles come once precise mode is on, which the growth itself turned on:
+ * their window starts after the growth did. Only the alert's minimum growth
+ * time uses it, and a flag still needs the rule's verdict at the time.
+ */
+function growingFrom(ys: readonly number[], from: number, rule: RuleOptions): number {
+  const plain = decideSeries(ys, { ...rule, profilesWithoutGc: 0 });
+  return plain.rising ? Math.min(from, ys.length - plain.profiles) : from;
+}
+
+/** A verdict and where its judged window starts: `from`, an index into the instance's profiles. */
+export interface JudgedVerdict extends SeriesVerdict {
+  from: number;
 }
 
 /**
@@ -211,12 +249,19 @@ export function gaugePoints(kind: 'heap' | 'external', values: readonly number[]
   return { idx, ys: cycleMinima(len === values.length ? values : values.slice(0, len), idx, s.afterGc) };
 }
 
-function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): SeriesVerdict {
+function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): JudgedVerdict {
   const { idx, ys } = gaugePoints(kind, values, len, s, opts);
   const v = decideSeries(ys, s.reportsGc ? opts.processRule : opts.processRuleWithoutGc);
   const span = idx.length > 1 ? idx[idx.length - 1]! - idx[0]! : 0;
   const slope = span > 0 ? (theilSen(ys).slope * (idx.length - 1)) / span : 0;
-  return { ...v, slopePerProfile: slope, last: ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0) };
+  const from = idx.length ? idx[Math.max(0, idx.length - v.profiles)]! : Math.max(0, len - 1);
+  const last = ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0);
+  if (!v.rising || !s.reportsGc) return { ...v, slopePerProfile: slope, last, from };
+  // As for sites (growingFrom): the gauge as the agent reports it, garbage included.
+  const start = Math.max(0, len - opts.processRule.maxProfiles);
+  const raw = values.slice(start, len);
+  const whole = kind === 'heap' ? trailingMin(raw, HEAP_FLOOR_PROFILES) : raw;
+  return { ...v, slopePerProfile: slope, last, from: start + growingFrom(whole, from - start, opts.processRuleWithoutGc) };
 }
 
 /** Profiles over which heap used's floor is taken (see trailingMin). */
@@ -269,26 +314,63 @@ export function trendOf(v: SeriesVerdict): Trend {
   return v.rising ? 'rising' : v.flat ? 'flat' : 'growing';
 }
 
+/** One instance's verdict at one profile, with what the alert's minimum growth time needs (alert.ts Step). */
+interface InstanceStep {
+  v: SeriesVerdict;
+  atMs: number;
+  sinceMs: number;
+  timeToLimitMs: number | null;
+}
+
 /**
- * Combines per-instance verdicts aligned on their last profile: rising where
- * enough instances rise (minFraction), flat where every instance is flat,
- * growing otherwise.
+ * The step of an instance's verdict `v` on its first `len` profiles: the
+ * profile's time, the time of the judged window's first profile, and when
+ * the instance's heap would reach its limit if it kept growing at the
+ * verdict's slope (`heapShare`: the share of that slope the heap grows by; 1
+ * for a site, whose bytes are heap, or the heap itself; 0 for off-heap).
  */
-function combineSteps(perInstance: readonly SeriesVerdict[][], minFraction: number): Trend[] {
+function instanceStep(v: JudgedVerdict, len: number, s: InstanceSeries, heapShare: number): InstanceStep {
+  const p = s.profiles[len - 1]!;
+  const perMs = s.intervalMs > 0 ? (heapShare * v.slopePerProfile) / s.intervalMs : 0;
+  const headroom = p.heapSizeLimitBytes - p.heapUsedBytes;
+  return {
+    v,
+    atMs: s.times[len - 1]!,
+    sinceMs: s.times[Math.min(len - 1, Math.max(0, v.from))]!,
+    timeToLimitMs: perMs > 0 && p.heapSizeLimitBytes > 0 ? Math.max(0, headroom) / perMs : null,
+  };
+}
+
+/**
+ * Combines per-instance steps aligned on their last profile: rising where
+ * enough instances rise (minFraction), flat where every instance is flat,
+ * growing otherwise. A rising step's growth began at the earliest judged
+ * window of its rising instances, and reaches a heap limit at the soonest.
+ */
+function combineSteps(perInstance: readonly InstanceStep[][], minFraction: number): Step[] {
   const steps = Math.max(0, ...perInstance.map((v) => v.length));
-  const out: Trend[] = [];
+  const out: Step[] = [];
   for (let back = steps - 1; back >= 0; back--) {
     let seen = 0;
-    let rising = 0;
     let flat = 0;
+    let atMs = 0;
+    const rising: InstanceStep[] = [];
     for (const v of perInstance) {
       const x = v[v.length - 1 - back];
       if (!x) continue;
       seen++;
-      if (x.rising) rising++;
-      else if (x.flat) flat++;
+      atMs = Math.max(atMs, x.atMs);
+      if (x.v.rising) rising.push(x);
+      else if (x.v.flat) flat++;
     }
-    out.push(rising >= 1 && rising >= Math.ceil(minFraction * seen) ? 'rising' : flat === seen ? 'flat' : 'growing');
+    const trend: Trend = rising.length >= 1 && rising.length >= Math.ceil(minFraction * seen) ? 'rising' : flat === seen ? 'flat' : 'growing';
+    const limits = rising.flatMap((x) => (x.timeToLimitMs === null ? [] : [x.timeToLimitMs]));
+    out.push({
+      trend,
+      atMs,
+      sinceMs: rising.length ? Math.min(...rising.map((x) => x.sinceMs)) : atMs,
+      timeToLimitMs: limits.length ? Math.min(...limits) : null,
+    });
   }
   return out;
 }
@@ -388,13 +470,13 @@ export function detect(
   const sites = new Map<string, SiteDecision>();
   for (const [siteId, perInstance] of values) {
     const verdicts: Array<{ v: SeriesVerdict; s: InstanceSeries; ys: number[] }> = [];
-    const stepVerdicts: SeriesVerdict[][] = [];
+    const stepVerdicts: InstanceStep[][] = [];
     for (const [instance, ys] of perInstance) {
       const s = series.get(instance)!;
-      const replayed: SeriesVerdict[] = [];
-      for (let j = Math.min(s.replay, ys.length) - 1; j >= 0; j--) replayed.push(decideSite(ys, ys.length - j, s, opts));
+      const replayed: InstanceStep[] = [];
+      for (let j = Math.min(s.replay, ys.length) - 1; j >= 0; j--) replayed.push(instanceStep(decideSite(ys, ys.length - j, s, opts), ys.length - j, s, 1));
       stepVerdicts.push(replayed);
-      verdicts.push({ v: replayed[replayed.length - 1]!, s, ys });
+      verdicts.push({ v: replayed[replayed.length - 1]!.v, s, ys });
     }
     const rising = verdicts.filter((x) => x.v.rising);
     const seen = verdicts.length;
@@ -426,10 +508,13 @@ export function detect(
   const process: ProcessDecision[] = [];
   for (const s of series.values()) {
     const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * HOUR_MS) / s.intervalMs : 0);
-    const judge = (kind: 'heap' | 'external', values: readonly number[]): { steps: SeriesVerdict[]; now: SeriesVerdict } => {
-      const steps: SeriesVerdict[] = [];
-      for (let j = Math.min(s.replay, values.length) - 1; j >= 0; j--) steps.push(decideGauge(kind, values, values.length - j, s, opts));
-      return { steps, now: steps[steps.length - 1]! };
+    const judge = (kind: 'heap' | 'external', values: readonly number[]): { steps: Step[]; now: SeriesVerdict } => {
+      const steps: InstanceStep[] = [];
+      for (let j = Math.min(s.replay, values.length) - 1; j >= 0; j--) {
+        const len = values.length - j;
+        steps.push(instanceStep(decideGauge(kind, values, len, s, opts), len, s, kind === 'heap' ? 1 : 0));
+      }
+      return { steps: combineSteps([steps], 1), now: steps[steps.length - 1]!.v };
     };
     const heap = judge('heap', s.profiles.map((p) => p.heapUsedBytes));
     const limit = s.profiles[s.profiles.length - 1]!.heapSizeLimitBytes;
@@ -439,7 +524,7 @@ export function detect(
       kind: 'heap',
       instance: s.instance,
       positive: heap.now.rising,
-      steps: heap.steps.map(trendOf),
+      steps: heap.steps,
       growthBytesPerHour: perHour(heap.now.slopePerProfile),
       // Reported only while flagged (index.ts); "where the trend allows" = a positive slope.
       timeToLimitSeconds: slopePerSec > 0 && limit > heap.now.last ? (limit - heap.now.last) / slopePerSec : null,
@@ -451,10 +536,80 @@ export function detect(
       kind: 'external',
       instance: s.instance,
       positive: ext.now.rising,
-      steps: ext.steps.map(trendOf),
+      steps: ext.steps,
       growthBytesPerHour: perHour(ext.now.slopePerProfile),
       timeToLimitSeconds: null,
     });
   }
   return { latestProfileMs, sites, process };
+}
+
+/**
+ * The profiles a key's history is judged on (sustainedOver), per instance:
+ * of the profiles `history` holds (profilePoints over historyMs), the
+ * post-major-GC ones where there are postGcRule.minProfiles of them (the
+ * same garbage-free points the window is judged on), else all; at most
+ * HISTORY_POINTS, evenly spaced, the newest always in.
+ */
+export function historyWindow(history: readonly ProfilePoint[], opts: DetectOptions = DEFAULT_DETECT): ProfilePoint[] {
+  const byInstance = new Map<string, ProfilePoint[]>();
+  for (const p of history) {
+    let list = byInstance.get(p.instance);
+    if (!list) byInstance.set(p.instance, (list = []));
+    list.push(p);
+  }
+  const out: ProfilePoint[] = [];
+  for (const list of byInstance.values()) {
+    list.sort((a, b) => a.timeMs - b.timeMs);
+    const post = list.filter((p) => p.afterMajorGc);
+    const judged = post.length >= opts.postGcRule.minProfiles ? post : list;
+    for (const i of decimate(judged.length, HISTORY_POINTS)) out.push(judged[i]!);
+  }
+  return out;
+}
+
+/**
+ * For each of `keys` ('site:<id>', 'heap:<instance>', 'external:<instance>')
+ * that has a history longer than its window in `window` (historyWindow) and
+ * `points` (sitePoints over that window): whether its growth is sustained
+ * over that history, on at least one instance (rule.ts
+ * sustainedOverHistory). Keys without such a history are left out.
+ */
+export function sustainedOver(keys: Iterable<string>, window: readonly ProfilePoint[], points: readonly SitePoint[], opts: DetectOptions = DEFAULT_DETECT): Map<string, boolean> {
+  const series = new Map<string, ProfilePoint[]>();
+  for (const p of window) {
+    let list = series.get(p.instance);
+    if (!list) series.set(p.instance, (list = []));
+    list.push(p);
+  }
+  const index = new Map<string, Map<number, number>>();
+  for (const [instance, list] of series) index.set(instance, new Map(list.map((p, i) => [p.timeMs, i])));
+  const siteYs = new Map<string, Map<string, number[]>>();
+  for (const p of points) {
+    const i = index.get(p.instance)?.get(p.timeMs);
+    if (i === undefined) continue;
+    let perInstance = siteYs.get(p.siteId);
+    if (!perInstance) siteYs.set(p.siteId, (perInstance = new Map()));
+    let ys = perInstance.get(p.instance);
+    if (!ys) perInstance.set(p.instance, (ys = new Array<number>(series.get(p.instance)!.length).fill(0)));
+    ys[i] = (ys[i] ?? 0) + p.bytes;
+  }
+  const out = new Map<string, boolean>();
+  for (const key of keys) {
+    const colon = key.indexOf(':');
+    const kind = key.slice(0, colon);
+    const rest = key.slice(colon + 1);
+    if (kind === 'site') {
+      const perInstance = siteYs.get(rest);
+      if (perInstance) out.set(key, [...perInstance.values()].some((ys) => sustainedOverHistory(ys, opts.postGcRule)));
+    } else if (kind === 'heap' || kind === 'external') {
+      const list = series.get(rest);
+      // Gauges are judged across major GCs only: a history without post-GC points is not judged.
+      if (list && list.every((p) => p.afterMajorGc)) {
+        const ys = list.map((p) => (kind === 'heap' ? p.heapUsedBytes : p.externalBytes));
+        out.set(key, sustainedOverHistory(ys, opts.processRule));
+      }
+    }
+  }
+  return out;
 }

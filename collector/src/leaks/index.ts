@@ -25,9 +25,9 @@
  * The decision rule is documented in rule.ts (per series), detect.ts (across
  * instances) and alert.ts (consecutive evaluations).
  */
-import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, type AlertOptions, type AlertState, type Trend } from './alert';
+import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, isUrgent, type AlertOptions, type AlertState, type Step } from './alert';
 import { transitions, type LeakEvent } from './transitions';
-import { DEFAULT_DETECT, detect, instanceSeries, needsLongerWindow, siteValues, type DetectOptions } from './detect';
+import { DEFAULT_DETECT, detect, historyWindow, instanceSeries, needsLongerWindow, siteValues, sustainedOver, type DetectOptions } from './detect';
 import { analyzeJobs, DEFAULT_JOBS, type JobsOptions, type SiteSeries } from './jobs';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
@@ -43,6 +43,7 @@ export type { LeakEvidence } from './evidence';
 export type { LeakReport, LeakSite, ProcessFinding } from './report';
 export type { JobsReport, JobTypeReport } from './jobs';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
+export { DEFAULT_ALERT, type AlertOptions } from './alert';
 
 export interface EvaluateOptions {
   detect: DetectOptions;
@@ -122,9 +123,11 @@ export async function evaluateLeaks(
   const silentMs = newest > prev.latestProfileMs || prev.advancedAtMs === undefined ? 0 : Math.max(0, nowMs - prev.advancedAtMs);
   const d = detect(profiles, points, o.detect, prev.latestProfileMs, silentMs);
 
-  const steps = new Map<string, Trend[]>();
-  for (const s of d.sites.values()) if (s.steps.includes('rising') || prev.entries[`site:${s.siteId}`]) steps.set(`site:${s.siteId}`, s.steps);
-  for (const p of d.process) if (p.steps.includes('rising') || prev.entries[p.key]) steps.set(p.key, p.steps);
+  const steps = new Map<string, Step[]>();
+  const rises = (x: readonly Step[]): boolean => x.some((t) => t.trend === 'rising');
+  for (const s of d.sites.values()) if (rises(s.steps) || prev.entries[`site:${s.siteId}`]) steps.set(`site:${s.siteId}`, s.steps);
+  for (const p of d.process) if (rises(p.steps) || prev.entries[p.key]) steps.set(p.key, p.steps);
+  await judgeHistory(store, service, prev, steps, o);
   const state = advanceAlerts(prev, steps, d.latestProfileMs, evaluatedAt, o.alert);
   const flagged = (key: string): string | null => {
     const e = state.entries[key];
@@ -210,6 +213,36 @@ export async function evaluateLeaks(
     }
   }
   return report;
+}
+
+/**
+ * Keys that this evaluation could flag (enough rising steps, growth old
+ * enough, not flagged yet) are judged over their longer history too
+ * (detect.ts sustainedOver): the rising steps of each get `sustained`. One
+ * more read of the profiles (at most maxHistoryProfiles per instance) and,
+ * for sites, of at most HISTORY_POINTS of them per instance, and only when
+ * some key is about to be flagged.
+ */
+async function judgeHistory(store: TenantStore, service: string, prev: AlertState, steps: Map<string, Step[]>, o: EvaluateOptions): Promise<void> {
+  if (!(o.detect.historyMs > 0)) return;
+  const ready = [...steps].filter(([key, s]) => {
+    const e = prev.entries[key];
+    if (e?.flagged) return false;
+    const rising = s.filter((x) => x.trend === 'rising');
+    if (rising.length === 0 || (e?.positive ?? 0) + rising.length < o.alert.flagAfter) return false;
+    if (rising.every((x) => isUrgent(x, o.alert))) return false;
+    const since = Math.min(e?.growingSinceMs ?? Infinity, ...rising.map((x) => x.sinceMs));
+    return e?.sinceCleared !== undefined || rising[rising.length - 1]!.atMs - since >= o.alert.minGrowthMs;
+  });
+  if (ready.length === 0) return;
+  const window = historyWindow(await store.profilePoints(service, o.detect.maxHistoryProfiles, o.detect.historyMs), o.detect);
+  if (window.length === 0) return;
+  const points = ready.some(([key]) => key.startsWith('site:')) ? await store.sitePoints(service, window) : [];
+  const sustained = sustainedOver(ready.map(([key]) => key), window, points, o.detect);
+  for (const [key, s] of ready) {
+    const v = sustained.get(key);
+    if (v !== undefined) for (const x of s) if (x.trend === 'rising') x.sustained = v;
+  }
 }
 
 /** The series behind `report`'s flagged sites and each instance's heap floor, over the window an evaluation with `opts` reads (evidence.ts). */

@@ -289,3 +289,66 @@ function judge(
 
   return { ...verdict, rising: true, reason: 'rising' };
 }
+
+/** At most this many points of a long history are judged (evenly spaced profiles). */
+export const HISTORY_POINTS = 120;
+
+/** Evenly spaced indices (at most `points`, the last always included) of a series of `n`. */
+export function decimate(n: number, points: number = HISTORY_POINTS): number[] {
+  if (n <= points) return Array.from({ length: n }, (_, i) => i);
+  const out: number[] = [];
+  for (let k = 0; k < points; k++) out.push(Math.round(((n - 1) * k) / (points - 1)));
+  return out;
+}
+
+/**
+ * Whether a series judged over a longer history than the rule's window
+ * (oldest first, already thinned to at most HISTORY_POINTS) still shows the
+ * growth of a leak: its newest quarter is above its oldest beyond noise
+ * (noiseZ robust sigmas of the residuals around its Theil-Sen line, and
+ * minRiseSamples samples), and it has not slowed down: its recent half
+ * rises at least minRecentSlopeRatio as fast as its early half where that
+ * one rose. A cache that filled and then holds its bound (its sampled count
+ * wandering as entries are replaced) fails one or the other; a leak that
+ * began late in the history (its early half flat) passes.
+ * See docs/detector.md#minimum-growth-time.
+ */
+export function sustainedOverHistory(ys: readonly number[], opts: RuleOptions = DEFAULT_RULE): boolean {
+  const n = ys.length;
+  if (n < opts.minProfiles) return true; // no longer than the window: the rule has judged it
+  const q = Math.max(1, Math.floor(n / PREFILTER_PARTS));
+  const mean = (a: readonly number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+  const rise = mean(ys.slice(n - q)) - mean(ys.slice(0, q));
+  const line = theilSen(ys);
+  const sigma = robustSigma(ys.map((y, i) => y - (line.intercept + line.slope * i)));
+  const quantum = opts.poisson ? sampleQuantum(ys) : 0;
+  if (!(rise > 0) || rise < opts.noiseZ * sigma || rise < opts.minRiseSamples * quantum) return false;
+  // Not slowed down: wherever the history is split (from a fifth to four
+  // fifths of it), the growth after is not, beyond noise, slower than
+  // minRecentSlopeRatio of the growth before. A cache that reached its
+  // bound is split at its bound by one of them: its fill before, a flat or
+  // wandering part after. Noise: each part's rise is a Poisson count of
+  // samples (a gauge: none) plus the scatter of its points (from the
+  // profile-to-profile steps), both parts' errors together.
+  const diffs = ys.slice(1).map((y, i) => y - ys[i]!);
+  const scatter2 = (robustSigma(diffs) / Math.SQRT2) ** 2;
+  const variance = (rise: number, points: number): number => quantum * Math.max(rise, quantum) + (12 * scatter2) / points;
+  for (const at of HISTORY_SPLITS) {
+    const k = Math.round(n * at);
+    const m = n - k;
+    const rise1 = olsSlope(ys.slice(0, k)) * k;
+    const rise2 = olsSlope(ys.slice(k)) * m;
+    const r = opts.minRecentSlopeRatio;
+    const shortfall = (r * rise1) / k - rise2 / m;
+    const se = Math.sqrt((r * r * variance(rise1, k)) / (k * k) + variance(rise2, m) / (m * m));
+    if (shortfall > 0 && shortfall >= HISTORY_Z * se) return false;
+  }
+  return true;
+}
+
+/** Standard errors by which a history must have slowed down at one of its splits to be a cache at its bound. */
+const HISTORY_Z = 2.5;
+
+/** Where sustainedOverHistory splits a history to compare the growth after with the growth before. */
+const HISTORY_SPLITS = Array.from({ length: 13 }, (_, i) => 0.2 + 0.05 * i);
+

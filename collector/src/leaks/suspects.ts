@@ -4,8 +4,8 @@
  *
  * A service is suspect while its newest stored leak report has a site or a
  * process heap with a positive verdict that has not cleared: an alert entry
- * that is flagged, or that counts at least one positive step toward
- * flagging (alert.ts keeps only such entries); or a site whose series rises
+ * that is flagged, or pending (it counts positive steps toward flagging, or
+ * rose and waits for its minimum growth time: alert.ts isPending); or a site whose series rises
  * before major GCs can confirm it (the report's `suspects`, detect.ts
  * SiteDecision.suspect): in the default mode a quiet worker may run too few
  * major GCs for any positive verdict, and precise mode's GC assist is what
@@ -23,7 +23,7 @@
  * entries (the least recently refreshed go first) and `maxLookups` lookups
  * in flight; both overflows are counted.
  */
-import type { AlertState } from './alert';
+import { isPending, type AlertState } from './alert';
 
 export interface Directive {
   precise: boolean;
@@ -66,7 +66,7 @@ export function suspicionOf(raw: string | null): Suspicion {
     return { suspect: false, reason: 'unreadable leak report' };
   }
   const entries = Object.entries(report.alertState?.entries ?? {}).filter(
-    ([key, e]) => (key.startsWith('site:') || key.startsWith('heap:')) && (e.flagged || e.positive > 0),
+    ([key, e]) => (key.startsWith('site:') || key.startsWith('heap:')) && (e.flagged || isPending(e)),
   );
   const unconfirmed = report.suspects?.length ?? 0;
   if (entries.length === 0 && unconfirmed === 0) return { suspect: false, reason: 'no site or heap rising' };
