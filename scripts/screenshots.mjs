@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The documentation's screenshots (docs/img/ui-*.png) from a real run: the
 // collector on a fresh embedded store, and a worker with a retry buffer that
-// is never drained (bench/scenarios/leaks/retry-buffer.js) started with the
-// agent's one-line preload, laid out as an installed app at a neutral path
+// is never drained (bench/scenarios/leaks/retry-buffer.js, its jobs counted
+// with trackJobs) started with the agent's one-line preload, laid out as an
+// installed app at a neutral path
 // (default /srv/app: worker.js, and node_modules), so that no path of this
 // machine shows in a stack. node_modules there is a link to this checkout's,
 // and node runs with --preserve-symlinks so frames keep the app's paths, as
@@ -32,16 +33,23 @@ const GIVE_UP_MS = 600_000;
 
 if (fs.existsSync(appDir)) throw new Error(`${appDir} exists: give another --app-dir (this script creates and removes it)`);
 if (appDir.startsWith(ROOT)) throw new Error(`--app-dir must be outside this checkout (${ROOT})`);
+// The scenario as is, its jobs counted with the one line docs/integrations.md gives (trackJobs).
+const scenario = fs.readFileSync(path.join(ROOT, 'bench/scenarios/leaks/retry-buffer.js'), 'utf8');
+const worker = scenario
+  .replace("'use strict';\n", "'use strict';\nconst hw = require('@heapwatch/agent');\n")
+  .replace('runJob(nextJob()).catch', 'countedRunJob(nextJob()).catch')
+  .concat("const countedRunJob = hw.trackJobs('orders', 'push', runJob);\n");
+if (!worker.includes('countedRunJob(nextJob())') || !worker.includes("require('@heapwatch/agent')")) throw new Error('retry-buffer.js changed: update the trackJobs lines here');
 fs.mkdirSync(appDir, { recursive: true });
-fs.copyFileSync(path.join(ROOT, 'bench/scenarios/leaks/retry-buffer.js'), path.join(appDir, 'worker.js'));
+fs.writeFileSync(path.join(appDir, 'worker.js'), worker);
 fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(appDir, 'node_modules'));
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-screenshots-'));
 
-let worker;
+let child;
 let collector;
 let browser;
 async function cleanUp() {
-  worker?.kill('SIGTERM');
+  child?.kill('SIGTERM');
   await browser?.close();
   await collector?.stop();
   fs.rmSync(appDir, { recursive: true, force: true });
@@ -51,7 +59,7 @@ process.on('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
 
 try {
   collector = await startCollectorProcess({ dataDir, args: ['--leak-interval-ms', '2000'] });
-  worker = spawn(process.execPath, ['--preserve-symlinks', '--preserve-symlinks-main', '--require', '@heapwatch/agent/register', 'worker.js'], {
+  child = spawn(process.execPath, ['--preserve-symlinks', '--preserve-symlinks-main', '--require', '@heapwatch/agent/register', 'worker.js'], {
     cwd: appDir,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -69,13 +77,16 @@ try {
   const started = Date.now();
   for (;;) {
     if (Date.now() - started > GIVE_UP_MS) throw new Error(`no leak flagged with ${wantProfiles} profiles within ${GIVE_UP_MS / 1000} s:\n${collector.output().slice(-2000)}`);
-    if (worker.exitCode !== null) throw new Error(`the worker exited (${worker.exitCode})`);
+    if (child.exitCode !== null) throw new Error(`the worker exited (${child.exitCode})`);
     await new Promise((r) => setTimeout(r, 3000));
     const services = await (await fetch(`${collector.httpUrl}/api/v1/services`)).json();
     const profiles = services.find((s) => s.service === service)?.profiles ?? 0;
     const report = await (await fetch(`${collector.httpUrl}/api/v1/leaks?service=${service}`)).json();
     console.log(`  ${Math.round((Date.now() - started) / 1000)} s: ${profiles} profiles, ${report.leaks?.length ?? 0} site(s) flagged`);
-    if (profiles >= wantProfiles && report.leaks?.some((l) => l.function === 'recordFailure' && l.attribution === 'precise')) break;
+    const retains = report.jobs?.types?.some((t) => t.verdict === 'retains');
+    console.log(`    jobs: ${report.jobs ? `${report.jobs.types.map((t) => `${t.queue}/${t.name} ${t.verdict}`).join(', ')} (${report.jobs.intervals} intervals)` : 'none yet'}`);
+    // The leak flagged at its true site, and the memory per job judged (or, past twice the profiles asked for, as it stands).
+    if (profiles >= wantProfiles && report.leaks?.some((l) => l.function === 'recordFailure' && l.attribution === 'precise') && (retains || profiles >= 2 * wantProfiles)) break;
   }
 
   browser = await launchBrowser({ width: 1280, height: 900 });
