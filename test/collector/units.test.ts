@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Batcher, OverloadedError } from '../../collector/src/store/batcher';
 import { BoundedSet } from '../../collector/src/lru';
 import { StoredProfiles } from '../../collector/src/ingest/stored-profiles';
+import { Admission, isRefusal, type Ticket } from '../../collector/src/ingest/admission';
 import { profileKeyString, type ProfileKey, type ProfileStore } from '../../collector/src/store/store';
 import { combine, hashString, toDecimal } from '../../collector/src/hash';
 import { parseTime } from '../../collector/src/http/server';
@@ -76,6 +77,36 @@ describe('Batcher', () => {
     fail = false;
     await expect(b.add([3])).resolves.toBeUndefined();
     expect(b.pendingRows).toBe(0);
+  });
+});
+
+describe('Admission', () => {
+  const opts = { maxInFlightRequests: 128, maxInFlightBytes: 1000, maxHoldMs: 60_000, minInFlight: 16 };
+
+  it('with no completion to go by admits 16, not 128; one completion opens the rest up to the deadline estimate', () => {
+    const a = new Admission(opts, () => 0.5);
+    const tickets = Array.from({ length: 16 }, () => a.enter(10_000));
+    expect(tickets.every((t) => !isRefusal(t))).toBe(true);
+    const refused = a.enter(10_000);
+    expect(isRefusal(refused) && refused.refused).toMatch(/warming up/);
+    expect(isRefusal(refused) && refused.retryAfterMs).toBeGreaterThanOrEqual(250);
+    (tickets[0] as Ticket).leave(true);
+    // One completion within the window: the 16 in flight drain well within 10 s.
+    expect(isRefusal(a.enter(10_000))).toBe(false);
+    expect(a.inFlightRequests).toBe(16);
+  });
+
+  it('gives a ticket back once however often it leaves, with its bytes', () => {
+    const a = new Admission(opts);
+    const t = a.enter() as Ticket;
+    const u = a.enter() as Ticket;
+    expect(t.addBytes(600)).toBeUndefined();
+    expect(u.addBytes(600)).toMatchObject({ refused: expect.stringMatching(/bytes in flight/) });
+    t.leave(true);
+    t.leave(false);
+    expect([a.inFlightRequests, a.inFlightBytes]).toEqual([1, 0]);
+    u.leave(false);
+    expect(a.metrics()).toMatchObject({ requests_in_flight: 0, request_bytes_in_flight: 0, requests_admitted_total: 2, requests_abandoned_total: 1, requests_shed_total: 1 });
   });
 });
 

@@ -14,9 +14,14 @@
  * Whether it can finish: by Little's law a request admitted now waits about
  * (requests in flight) / (requests completed per second, recently). When
  * that is past 80 % of the time its caller has left, it would only take
- * capacity from requests that can still make it. With no completion yet to
- * go by (start-up) the fixed bounds alone decide; they stay as a ceiling on
- * memory in any case.
+ * capacity from requests that can still make it. With no completion in the
+ * last two windows to go by (start-up, or after a pause), only
+ * minInFlight (16) are admitted until one completes, as TCP starts slow: a
+ * collector started under a fleet's full load used to admit its 128 at
+ * once, whose first inserts (a cold engine, every service's stacks) took
+ * longer than their deadline; none completed, so there was never a rate to
+ * go by, and it admitted the next 128 to the same fate. The fixed bounds
+ * stay as a ceiling on memory in any case.
  *
  * The hint is the time the work in flight takes to drain at the rate the
  * collector has recently completed requests, stretched by how much more is
@@ -37,20 +42,23 @@ export interface AdmissionOptions {
    * caller that sends headers and never its body cannot hold a slot for ever.
    */
   maxHoldMs: number;
+  /**
+   * Admitted whatever the estimate says: a small fleet on a slow machine is
+   * served slowly rather than refused, and there is always a completion rate
+   * to go by. Also all that is admitted while no request has completed
+   * recently (start-up). The estimate is for congestion, which is many
+   * requests at once.
+   */
+  minInFlight: number;
 }
 
 export const DEFAULT_ADMISSION: AdmissionOptions = {
   maxInFlightRequests: 128,
   maxInFlightBytes: 128 << 20,
   maxHoldMs: 60_000,
+  minInFlight: 16,
 };
 
-/**
- * Admitted whatever the estimate says: a small fleet on a slow machine is
- * served slowly rather than refused, and there is always a completion rate
- * to go by. The estimate is for congestion, which is many requests at once.
- */
-const MIN_IN_FLIGHT = 16;
 /** A request is admitted when its expected wait is within this share of its caller's time left. */
 const DEADLINE_SHARE = 0.8;
 /** Retry hints stay within these bounds. */
@@ -148,7 +156,10 @@ export class Admission {
     if (this.requests >= this.opts.maxInFlightRequests) {
       return this.refuse(`collector is at capacity: ${this.requests} requests in flight (maxInFlightRequests ${this.opts.maxInFlightRequests})`);
     }
-    if (this.requests >= MIN_IN_FLIGHT) {
+    if (this.requests >= this.opts.minInFlight) {
+      if (!this.measured()) {
+        return this.refuse(`collector is warming up: ${this.requests} requests in flight and none completed in the last ${(2 * RATE_WINDOW_MS) / 1000} s`);
+      }
       const wait = this.expectedWaitMs();
       if (wait > DEADLINE_SHARE * timeLeftMs) {
         return this.refuse(`collector is behind: a request now would wait about ${Math.round(wait)} ms, past its deadline (${Math.round(timeLeftMs)} ms left)`);
@@ -199,6 +210,12 @@ export class Admission {
     this.shedNow++;
     const retryAfterMs = this.pushbackMs();
     return { refused: `${why}; retry in ${retryAfterMs} ms`, retryAfterMs };
+  }
+
+  /** Whether a request completed recently, so that there is a rate to go by. */
+  private measured(): boolean {
+    this.roll();
+    return this.completedNow + this.completedBefore > 0;
   }
 
   /** Little's law: requests in flight over the recent completion rate. */
