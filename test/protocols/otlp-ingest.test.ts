@@ -42,7 +42,7 @@ describe('OpenTelemetry profiles -> heapwatch', () => {
   const t0 = Date.now() - 60_000;
 
   beforeAll(async () => {
-    collector = await startCollectorProcess({ args: ['--leak-interval-ms', '0'] });
+    collector = await startCollectorProcess({ args: ['--leak-interval-ms', '0', '--leak-min-growth-ms', '10000'] });
     base = collector.httpUrl;
   });
 
@@ -116,6 +116,8 @@ describe('OpenTelemetry profiles -> heapwatch', () => {
   it('the detector judges OTLP services: a steady leak is flagged once 240 snapshots show it, not before', async () => {
     // One snapshot a second for 260 seconds: a cache that keeps 64 KiB a
     // second beside a flat pool, and no GC information (OTLP carries none).
+    // The collector's minimum growth time is 10 s here (beforeAll): its
+    // default, 13 minutes, is longer than this whole series.
     const r = rng(5);
     const snapshots = (n: number): SnapshotSpec[] =>
       Array.from({ length: n }, (_, i) => ({
