@@ -59,7 +59,10 @@ const PROFILES = 75;
 const CEILING_MS = 15 * 60_000;
 const TRUE_BYTES_PER_JOB = 16_048;
 
-const { startCollector } = (await import(path.join(BENCH, 'runner.mjs'))) as { startCollector(dir: string): Promise<RunningCollector> };
+const { startCollector, scaledMinGrowthMs } = (await import(path.join(BENCH, 'runner.mjs'))) as {
+  startCollector(dir: string, opts?: { minGrowthMs?: number }): Promise<RunningCollector>;
+  scaledMinGrowthMs(intervalMs: number): number;
+};
 const real = (await import(path.join(BENCH, 'real-runner.mjs'))) as RealRunner;
 const up = await real.servicesAnswer();
 
@@ -107,7 +110,8 @@ describe.skipIf(!up.redis || !up.rabbitmq)(
     let amqp: Run;
 
     beforeAll(async () => {
-      collector = await startCollector(tempDir('job-types'));
+      // The minimum growth time in proportion to 2 s profiles, as the scorecards run it (13 min at 60 s).
+      collector = await startCollector(tempDir('job-types'), { minGrowthMs: scaledMinGrowthMs(INTERVAL_MS) });
       // Both at once: each test waits on its own profile count.
       bull = real.startRealScenario(collector, { entry: path.join(ROOT, 'test/fixtures/jobs-bullmq-worker.js'), needs: { redis: true, rabbitmq: false } }, { service: 'jobs-bullmq', intervalMs: INTERVAL_MS, samplingBytes: SAMPLING_BYTES, env: ENV });
       amqp = real.startRealScenario(collector, { entry: path.join(ROOT, 'test/fixtures/jobs-amqp-worker.js'), needs: { redis: false, rabbitmq: true } }, { service: 'jobs-amqp', intervalMs: INTERVAL_MS, samplingBytes: SAMPLING_BYTES, env: ENV });
