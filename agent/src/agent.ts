@@ -7,6 +7,7 @@ import { Backoff, backoffCapMs } from './backoff';
 import type { AgentConfig } from './config';
 import { GC_WAIT_FRACTION, GcAlignedTimer } from './gc-aligned-timer';
 import { GcAssist } from './gc-assist';
+import { HolderCapture } from './holder-capture';
 import { jobCounters, jobRegistry, refreshQueueDepths } from './jobs/registry';
 import type { Logger } from './logger';
 import { MajorGcWatch } from './major-gc-watch';
@@ -36,6 +37,11 @@ export const POST_GC_BUDGET_FACTOR = 100;
  */
 export const POST_GC_SPACING_FRACTION = GC_WAIT_FRACTION;
 
+/** Holders sent per capture (the largest by off-heap bytes). */
+const MAX_HOLDERS_SENT = 5;
+/** Reading the snapshot in the worker is abandoned after this. */
+const HOLDER_READ_TIMEOUT_MS = 120_000;
+
 /** The newest snapshot taken right after a major GC and not yet sent (at most one is kept). */
 interface PostGcCapture extends Capture {
   timeMs: number;
@@ -59,6 +65,7 @@ export class Agent {
   private readonly gcAssist: GcAssist | undefined;
   private gcAssistEnabled: boolean | undefined;
   private readonly precise: PreciseMode;
+  private readonly holders: HolderCapture;
   private postGc: PostGcCapture | undefined;
   private nextPostGcCaptureMs = 0;
   private lastPostGcCaptureMs = -Infinity;
@@ -91,6 +98,13 @@ export class Agent {
         if (on) this.enableGcAssist();
       },
     );
+    this.holders = new HolderCapture({
+      maxHeapBytes: config.holderMaxHeapMb * 1024 * 1024,
+      cooldownMs: config.holderCooldownMs,
+      maxHolders: MAX_HOLDERS_SENT,
+      timeoutMs: HOLDER_READ_TIMEOUT_MS,
+      log,
+    });
     this.sender = new Sender(
       this.transport,
       new Backoff(backoffCapMs(config.intervalMs), config.random),
@@ -149,6 +163,7 @@ export class Agent {
   private onDirective(d: DecodedDirective): void {
     if (this.stopped) return;
     this.precise.direct(d);
+    if (d.holders?.captureId) this.holders.request(d.holders.captureId);
   }
 
   /** GC assist's gc() is obtained on the first precise period: the default mode never forces a GC. */
@@ -176,6 +191,7 @@ export class Agent {
     this.stopped = true;
     this.timer.stop();
     this.gcWatch.stop();
+    this.holders.stop();
     this.postGc = undefined;
     const deadline = Date.now() + timeoutMs;
     const hold = holdProcess(timeoutMs);
@@ -323,6 +339,7 @@ export class Agent {
         gc,
         inliningDisabled,
         jobs,
+        holders: this.holders.take(),
       },
     });
   }

@@ -43,6 +43,10 @@ export interface AgentOptions {
   sourceMaps?: boolean;
   /** Most distinct job types (queue + name) the queue integrations count; jobs of further types are counted as dropped. */
   maxJobTypes?: number;
+  /** Holder captures (a heap snapshot the collector asks for) are skipped when V8's heap used is above this many MB; 0 turns them off. */
+  holderMaxHeapMb?: number;
+  /** No holder capture sooner than this after the last one. */
+  holderCooldownMs?: number;
   /** Random source in [0,1) for backoff jitter; for testing. */
   random?: () => number;
 }
@@ -70,6 +74,8 @@ export interface AgentConfig {
   gcAssistMaxPauseMs: number;
   sourceMaps: boolean;
   maxJobTypes: number;
+  holderMaxHeapMb: number;
+  holderCooldownMs: number;
   random: () => number;
 }
 
@@ -89,6 +95,9 @@ export const DEFAULT_GC_ASSIST_MAX_PAUSE_MS = 50;
 export const DEFAULT_PRECISE_MAX_MS = 30 * 60_000;
 export const DEFAULT_PRECISE_COOLDOWN_MS = 30 * 60_000;
 export const DEFAULT_MAX_JOB_TYPES = 100;
+/** Writing a heap snapshot pauses the host ~1.5 s per 100 MB of heap used (docs/detector.md#holders): about 4 s at this budget. */
+export const DEFAULT_HOLDER_MAX_HEAP_MB = 256;
+export const DEFAULT_HOLDER_COOLDOWN_MS = 60 * 60_000;
 /** The collector refuses a profile with more (its maxJobTypes limit). */
 export const MAX_JOB_TYPES = 1000;
 
@@ -196,6 +205,8 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   gcAssistMaxPauseMs: { env: 'HEAPWATCH_GC_ASSIST_MAX_PAUSE_MS', check: int(1, 10_000), parseEnv: envInt },
   sourceMaps: { env: 'HEAPWATCH_SOURCE_MAPS', check: bool, parseEnv: envBool },
   maxJobTypes: { env: 'HEAPWATCH_MAX_JOB_TYPES', check: int(1, MAX_JOB_TYPES), parseEnv: envInt },
+  holderMaxHeapMb: { env: 'HEAPWATCH_HOLDER_MAX_HEAP_MB', check: int(0, 1 << 20), parseEnv: envInt },
+  holderCooldownMs: { env: 'HEAPWATCH_HOLDER_COOLDOWN_MS', check: int(0), parseEnv: envInt },
   random: { check: randomFn },
 };
 
@@ -223,6 +234,8 @@ function defaults(env: Env): AgentConfig {
     gcAssistMaxPauseMs: DEFAULT_GC_ASSIST_MAX_PAUSE_MS,
     sourceMaps: true,
     maxJobTypes: DEFAULT_MAX_JOB_TYPES,
+    holderMaxHeapMb: DEFAULT_HOLDER_MAX_HEAP_MB,
+    holderCooldownMs: DEFAULT_HOLDER_COOLDOWN_MS,
     random: Math.random,
   };
 }

@@ -47,6 +47,10 @@ serve options (environment variable in brackets):
   --suspect-ttl-ms N       how long a service's suspicion (precise mode on or off for its
                            agents) is reused before the stored report is read again
                            [HEAPWATCH_SUSPECT_TTL_MS] (default 30000)
+  --holder-request-cooldown-ms N
+                           no holder capture (a heap snapshot of one instance) is asked of a
+                           service sooner than this after its last
+                           [HEAPWATCH_HOLDER_REQUEST_COOLDOWN_MS] (default 3600000)
   --leak-min-growth-ms N   a leak is flagged only once its growth has lasted this long (a bounded
                            cache filling faster is never flagged), 0 = no minimum
                            [HEAPWATCH_LEAK_MIN_GROWTH_MS] (default ${DEFAULT_ALERT.minGrowthMs})
@@ -108,6 +112,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
       'leak-interval-ms': { type: 'string' },
       'suspect-ttl-ms': { type: 'string' },
       'leak-min-growth-ms': { type: 'string' },
+      'holder-request-cooldown-ms': { type: 'string' },
       'alert-webhook': { type: 'string', multiple: true },
       'public-url': { type: 'string' },
       'max-in-flight-requests': { type: 'string' },
@@ -148,6 +153,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): Partial<Co
     logLevel,
     leakEvaluationMs: int('--leak-interval-ms', values['leak-interval-ms'] ?? env.HEAPWATCH_LEAK_INTERVAL_MS, 0, DAY_MS),
     suspectTtlMs: int('--suspect-ttl-ms', values['suspect-ttl-ms'] ?? env.HEAPWATCH_SUSPECT_TTL_MS, 0, DAY_MS),
+    holderRequestCooldownMs: int('--holder-request-cooldown-ms', values['holder-request-cooldown-ms'] ?? env.HEAPWATCH_HOLDER_REQUEST_COOLDOWN_MS, 0, 30 * DAY_MS),
     leakMinGrowthMs: int('--leak-min-growth-ms', values['leak-min-growth-ms'] ?? env.HEAPWATCH_LEAK_MIN_GROWTH_MS, 0, DAY_MS),
     alertWebhooks: webhooks.length ? webhooks : undefined,
     publicUrl,

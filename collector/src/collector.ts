@@ -8,7 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Admission, DEFAULT_ADMISSION, type AdmissionOptions } from './ingest/admission';
 import { prepareDataDir } from './data-dir';
 import { GrpcIngestServer } from './ingest/grpc-server';
-import { Ingester, type IngesterOptions } from './ingest/ingester';
+import { Ingester, instanceKey, type IngesterOptions } from './ingest/ingester';
 import { flaggedMetrics } from './alerts/flagged-metrics';
 import { WebhookNotifier } from './alerts/webhook';
 import { HttpApi } from './http/server';
@@ -19,6 +19,7 @@ import { Tokens, type TokenSpec } from './auth/tokens';
 import { Readiness, type ReadinessOptions } from './health/readiness';
 import { DEFAULT_ALERT, evaluateLeaks, latestLeakReport, leakEvidence, LeakMonitor, SuspectDirectives, type LeakEvent, type LeakReport } from './leaks';
 import { LeaseKeeper, newHolderId } from './leaks/lease';
+import { HolderRequests } from './leaks/holder-requests';
 import { Coalescer, Limiter, type LimiterOptions } from './query/limiter';
 import { createLogger, type Logger, type LogLevel } from './log';
 import { ClickHouseStore, type StoreTarget } from './store/clickhouse';
@@ -54,6 +55,8 @@ export interface CollectorOptions {
   leakEvaluationMs: number;
   /** How long a service's suspicion (the directive its agents get) is reused before its stored report is read again. */
   suspectTtlMs?: number;
+  /** No holder capture is asked of a service sooner than this after its last (leaks/holder-requests.ts). */
+  holderRequestCooldownMs?: number;
   /** How long a leak's growth must have lasted before it is flagged (leaks/alert.ts minGrowthMs); default DEFAULT_ALERT's. */
   leakMinGrowthMs?: number;
   ingest?: IngesterOptions;
@@ -123,6 +126,8 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     ...(opts.suspectTtlMs !== undefined ? { ttlMs: opts.suspectTtlMs } : {}),
     log,
   });
+  // One instance per service with a confirmed finding is asked for a holder capture.
+  const holderRequests = new HolderRequests(opts.holderRequestCooldownMs !== undefined ? { cooldownMs: opts.holderRequestCooldownMs } : {});
   // One ingest capacity for every protocol that writes profiles (gRPC, and
   // the HTTP ingest routes through the dispatcher).
   const admission = new Admission({ ...DEFAULT_ADMISSION, ...opts.admission });
@@ -138,7 +143,13 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       ingest: opts.role !== 'evaluate',
       // Declared below; asked only once the server is listening.
       readiness: () => readiness.check(),
-      directiveFor: (tenant, service) => suspects.directiveFor(`${tenant}\0${service}`),
+      directiveFor: (tenant, req) => {
+        const key = `${tenant}\0${req.service}`;
+        if (req.holders?.captureId) holderRequests.answered(key, req.holders.captureId);
+        const directive = suspects.directiveFor(key);
+        const ask = directive && req.instance ? holderRequests.requestFor(key, instanceKey(req.instance), suspects.confirmed(key)) : undefined;
+        return ask ? { ...directive, holders: ask } : directive;
+      },
     },
     log,
   );

@@ -22,6 +22,8 @@ export type { AgentDirective } from './generated/heapwatch/v1/AgentDirective';
 export type { JobCounters } from './generated/heapwatch/v1/JobCounters';
 export type { JobTypeCounters } from './generated/heapwatch/v1/JobTypeCounters';
 export type { QueueDepth } from './generated/heapwatch/v1/QueueDepth';
+export type { HolderCapture } from './generated/heapwatch/v1/HolderCapture';
+export type { Holder } from './generated/heapwatch/v1/Holder';
 
 /** The fully-qualified method path of IngestService.Ingest, as it goes on the wire (`:path`). */
 export const INGEST_METHOD_PATH = '/heapwatch.v1.IngestService/Ingest';
@@ -125,6 +127,41 @@ const JobCounters: MessageSpec = {
   ],
 };
 
+const Holder: MessageSpec = {
+  fullName: 'heapwatch.v1.Holder',
+  fields: [
+    { name: 'owner', id: 1, type: 'string' },
+    { name: 'ownerKind', id: 2, type: 'string' },
+    { name: 'container', id: 3, type: 'string' },
+    { name: 'items', id: 4, type: 'uint64' },
+    { name: 'function', id: 5, type: 'string' },
+    { name: 'file', id: 6, type: 'string' },
+    { name: 'line', id: 7, type: 'uint32' },
+    { name: 'column', id: 8, type: 'uint32' },
+    { name: 'offHeapBytes', id: 9, type: 'uint64' },
+    { name: 'heapBytes', id: 10, type: 'uint64' },
+    { name: 'objects', id: 11, type: 'uint64' },
+    { name: 'path', id: 12, type: 'string' },
+  ],
+};
+
+const HolderCapture: MessageSpec = {
+  fullName: 'heapwatch.v1.HolderCapture',
+  fields: [
+    { name: 'captureId', id: 1, type: 'string' },
+    { name: 'takenAtMs', id: 2, type: 'int64' },
+    { name: 'skipped', id: 3, type: 'string' },
+    { name: 'heapUsedBytes', id: 4, type: 'uint64' },
+    { name: 'maxHeapBytes', id: 5, type: 'uint64' },
+    { name: 'pauseMs', id: 6, type: 'uint32' },
+    { name: 'parseMs', id: 7, type: 'uint32' },
+    { name: 'leaves', id: 8, type: 'uint64' },
+    { name: 'offHeapBytes', id: 9, type: 'uint64' },
+    { name: 'unreachable', id: 10, type: 'uint64' },
+    { name: 'holders', id: 11, type: 'message', message: Holder, repeated: true },
+  ],
+};
+
 export const INGEST_REQUEST: MessageSpec = {
   fullName: 'heapwatch.v1.IngestRequest',
   fields: [
@@ -140,7 +177,13 @@ export const INGEST_REQUEST: MessageSpec = {
     { name: 'gc', id: 10, type: 'message', message: GcInfo },
     { name: 'inliningDisabled', id: 11, type: 'bool' },
     { name: 'jobs', id: 12, type: 'message', message: JobCounters },
+    { name: 'holders', id: 13, type: 'message', message: HolderCapture },
   ],
+};
+
+const HolderCaptureRequest: MessageSpec = {
+  fullName: 'heapwatch.v1.HolderCaptureRequest',
+  fields: [{ name: 'captureId', id: 1, type: 'string' }],
 };
 
 const AgentDirective: MessageSpec = {
@@ -149,6 +192,7 @@ const AgentDirective: MessageSpec = {
     { name: 'precise', id: 1, type: 'bool' },
     { name: 'preciseForMs', id: 2, type: 'uint32' },
     { name: 'reason', id: 3, type: 'string' },
+    { name: 'holders', id: 4, type: 'message', message: HolderCaptureRequest },
   ],
 };
 
@@ -292,6 +336,8 @@ export interface DecodedDirective {
   precise: boolean;
   preciseForMs: number;
   reason: string;
+  /** The holder capture asked of this instance (AgentDirective.holders), if any. */
+  holders?: { captureId: string };
 }
 
 /** What the agent reads of an IngestResponse; `directive` is undefined when the collector sent none. */
@@ -320,8 +366,17 @@ function decodeDirective(data: Uint8Array): DecodedDirective {
     if (id === 1 && typeof value === 'number') d.precise = value !== 0;
     else if (id === 2 && typeof value === 'number') d.preciseForMs = value % 2 ** 32;
     else if (id === 3 && typeof value !== 'number') d.reason = Buffer.from(value).toString('utf8');
+    else if (id === 4 && typeof value !== 'number') d.holders = decodeHolderRequest(value);
   });
   return d;
+}
+
+function decodeHolderRequest(data: Uint8Array): { captureId: string } {
+  const r = { captureId: '' };
+  readFields(data, (id, value) => {
+    if (id === 1 && typeof value !== 'number') r.captureId = Buffer.from(value).toString('utf8');
+  });
+  return r;
 }
 
 /**

@@ -144,5 +144,6 @@ export function foreignRequest(series: Series, pprof: Buffer, startMs: number, e
     // A foreign agent takes no directives from heapwatch.
     inliningDisabled: false,
     jobs: null,
+    holders: null,
   };
 }

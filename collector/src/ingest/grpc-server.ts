@@ -54,10 +54,11 @@ export interface GrpcServerOptions {
   /** Ingest capacity, shared with the HTTP ingest routes (admission.ts). */
   admission: Admission;
   /**
-   * The directive for the agents of a service (leaks/suspects.ts), sent with
-   * every acknowledgement; undefined sends none.
+   * The directive for the agent that sent `request` (leaks/suspects.ts,
+   * leaks/holder-requests.ts), sent with its acknowledgement; undefined
+   * sends none.
    */
-  directiveFor?: (tenant: string, service: string) => AgentDirective | undefined;
+  directiveFor?: (tenant: string, request: IngestRequest__Output) => AgentDirective | undefined;
 }
 
 /** RESOURCE_EXHAUSTED with a retry hint in the trailers, which the agent honours. */
@@ -305,7 +306,7 @@ export class GrpcIngestServer {
           return;
         }
         this.ingester.ingest(call.request, tenant, expired).then(
-          (result) => callback(null, { stored: result.stored, directive: this.directiveFor(tenant, call.request.service) }),
+          (result) => callback(null, { stored: result.stored, directive: this.directiveFor(tenant, call.request) }),
           (err: unknown) => callback(this.toStatus(err, call.request.service)),
         );
       },
@@ -338,11 +339,11 @@ export class GrpcIngestServer {
     };
   }
 
-  private directiveFor(tenant: string, service: string): AgentDirective | undefined {
+  private directiveFor(tenant: string, request: IngestRequest__Output): AgentDirective | undefined {
     try {
-      return this.opts.directiveFor?.(tenant, service);
+      return this.opts.directiveFor?.(tenant, request);
     } catch (err) {
-      this.log.debug(`directive for ${JSON.stringify(service)}: ${(err as Error)?.message ?? String(err)}`);
+      this.log.debug(`directive for ${JSON.stringify(request.service)}: ${(err as Error)?.message ?? String(err)}`);
       return undefined;
     }
   }

@@ -75,16 +75,17 @@ export class Ingester {
   private readonly knownProfiles: BoundedSet;
   private readonly storedProfiles: StoredProfiles;
   private readonly decodeSlots: Slots;
-  readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0, expired: 0 };
+  readonly counters = { profiles: 0, duplicates: 0, rejected: 0, stackValues: 0, expired: 0, holderCaptures: 0, holderCaptureWriteFailures: 0 };
   /** Whether inserts have been failing (readiness). */
   readonly inserts = new InsertHealth();
   /** The most rows `pendingRows` can reach (stacks and profiles each have their bound). */
   readonly maxPendingRows: number;
 
   constructor(
-    store: ProfileStore,
+    private readonly store_: ProfileStore,
     opts: IngesterOptions = {},
   ) {
+    const store = store_;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     const batch = { ...DEFAULT_BATCH, ...opts.batch };
     this.maxPendingRows = 2 * batch.maxPendingRows;
@@ -120,6 +121,8 @@ export class Ingester {
       store_failed_inserts_total: this.stacks.failedInserts + this.profiles.failedInserts,
       store_refused_profiles_total: this.stacks.isolatedFailures + this.profiles.isolatedFailures,
       requests_expired_total: this.counters.expired,
+      holder_captures_total: this.counters.holderCaptures,
+      holder_capture_write_failures_total: this.counters.holderCaptureWriteFailures,
       stack_cache_entries: this.knownStacks.size,
       stack_cache_evicted_total: this.knownStacks.evicted,
       profile_id_cache_evicted_total: this.knownProfiles.evicted,
@@ -264,9 +267,52 @@ export class Ingester {
     };
     await this.profiles.add([row], Math.max(1, stacks.count), expired);
     this.knownProfiles.add(profileKey);
+    if (req.holders?.captureId) this.writeHolders(tenant, req.service, instance, req.holders);
     this.counters.profiles++;
     this.counters.stackValues += stacks.count;
     return { stored: true, stacks: stacks.count };
+  }
+
+  /**
+   * An agent's answer to a holder capture request: a row of its own, written
+   * once the profile that carried it is stored. Rare (one per service per
+   * cool-down), so not batched; a failed write is counted, not retried: the
+   * profile is stored and the next capture will come.
+   */
+  private writeHolders(tenant: string, service: string, instance: string, h: NonNullable<IngestRequest__Output['holders']>): void {
+    this.counters.holderCaptures++;
+    this.store_
+      .forTenant(tenant)
+      .writeHolderCapture(service, {
+        instance,
+        captureId: h.captureId,
+        takenAtMs: Number(h.takenAtMs) || Date.now(),
+        skipped: h.skipped,
+        heapUsedBytes: Number(h.heapUsedBytes),
+        maxHeapBytes: Number(h.maxHeapBytes),
+        pauseMs: h.pauseMs,
+        parseMs: h.parseMs,
+        leaves: Number(h.leaves),
+        offHeapBytes: Number(h.offHeapBytes),
+        unreachable: Number(h.unreachable),
+        holders: (h.holders ?? []).map((x) => ({
+          owner: x.owner,
+          ownerKind: x.ownerKind,
+          container: x.container,
+          items: Number(x.items),
+          function: x.function,
+          file: x.file,
+          line: x.line,
+          column: x.column,
+          offHeapBytes: Number(x.offHeapBytes),
+          heapBytes: Number(x.heapBytes),
+          objects: Number(x.objects),
+          path: x.path,
+        })),
+      })
+      .catch(() => {
+        this.counters.holderCaptureWriteFailures++;
+      });
   }
 
   async flush(): Promise<void> {

@@ -29,18 +29,18 @@ import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, isUrgent, type AlertOpti
 import { transitions, type LeakEvent } from './transitions';
 import { DEFAULT_DETECT, detect, historyWindow, instanceSeries, needsLongerWindow, siteValues, sustainedOver, type DetectOptions } from './detect';
 import { analyzeJobs, DEFAULT_JOBS, type JobsOptions, type SiteSeries } from './jobs';
-import type { ProfileStore, TenantService, TenantStore } from '../store/store';
+import type { HolderCaptureRow, ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
 import { readEvidence, type LeakEvidence } from './evidence';
-import type { LeakReport, LeakSite, ProcessFinding } from './report';
+import type { HoldersReport, LeakReport, LeakSite, ProcessFinding } from './report';
 import { siteContext, type Frame } from '../model/site';
 
 export { bytes as formatBytes, duration as formatDuration, formatLeakTable } from './report';
 export type { LeakEvent } from './transitions';
 export { SuspectDirectives, suspicionOf, type Directive } from './suspects';
 export type { LeakEvidence } from './evidence';
-export type { LeakReport, LeakSite, ProcessFinding } from './report';
+export type { HolderEntry, HolderSite, HoldersReport, LeakReport, LeakSite, ProcessFinding } from './report';
 export type { JobsReport, JobTypeReport } from './jobs';
 export { DEFAULT_RULE, decideSeries, type RuleOptions, type SeriesVerdict } from './rule';
 export { DEFAULT_ALERT, type AlertOptions } from './alert';
@@ -76,6 +76,25 @@ interface StoredReport extends LeakReport {
   suspects?: string[];
 }
 
+/** A holder capture older than this is not reported (the holders may have changed since). */
+const HOLDER_LOOKBACK_MS = DAY_MS;
+
+function holdersReport(c: HolderCaptureRow | null): HoldersReport | null {
+  if (!c) return null;
+  return {
+    instance: c.instance,
+    capturedAt: new Date(c.takenAtMs).toISOString(),
+    skipped: c.skipped || null,
+    heapUsedBytes: c.heapUsedBytes,
+    maxHeapBytes: c.maxHeapBytes,
+    pauseMs: c.pauseMs,
+    backingStores: c.leaves,
+    offHeapBytes: c.offHeapBytes,
+    unreachable: c.unreachable,
+    holders: c.holders,
+  };
+}
+
 /** Suspects kept in a stored report: enough to say why precise mode is on, bounded. */
 const MAX_STORED_SUSPECTS = 20;
 
@@ -83,7 +102,8 @@ function publicReport(r: StoredReport): LeakReport {
   // Reports stored before `attribution` existed were all made with inlining on or unknown.
   const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise' }));
   // Reports stored before job counters existed have none.
-  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process, jobs: r.jobs ?? null };
+  // Reports stored before holder captures existed have none.
+  return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process, jobs: r.jobs ?? null, holders: r.holders ?? null };
 }
 
 async function previousState(store: TenantStore, service: string): Promise<AlertState> {
@@ -202,7 +222,14 @@ export async function evaluateLeaks(
   });
   const jobs = analyzeJobs(series, siteSeries, o.jobs);
 
-  const report: LeakReport = { service, evaluatedAt, leaks, process, jobs };
+  // Holders: the newest capture, and the top off-heap holder as the site of each external finding.
+  const holders = holdersReport(await store.latestHolderCapture(service, nowMs, HOLDER_LOOKBACK_MS));
+  const top = holders?.holders.find((h) => h.offHeapBytes > 0);
+  for (const p of process) {
+    if (p.kind !== 'external') continue;
+    p.site = top ? { siteKind: 'holder', function: top.function, file: top.file, line: top.line, owner: top.owner, path: top.path, offHeapBytes: top.offHeapBytes } : null;
+  }
+  const report: LeakReport = { service, evaluatedAt, leaks, process, jobs, holders };
   const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
   const stored: StoredReport = { ...report, alertState: state, suspects };
   if (o.persist) {

@@ -52,6 +52,59 @@ export interface ProcessFinding {
   growthBytesPerHour: number;
   /** Seconds until heap used reaches the V8 heap limit at the current trend; null for 'external' or no trend. */
   timeToLimitSeconds: number | null;
+  /**
+   * 'external' only: the site of an off-heap finding is the top off-heap
+   * holder of the newest holder capture (`holders`): the code that KEEPS
+   * the Buffers, not where they were allocated. Null without a capture, or
+   * when it found no off-heap holder.
+   */
+  site?: HolderSite | null;
+}
+
+/** A holder as a finding's site. */
+export interface HolderSite {
+  siteKind: 'holder';
+  function: string;
+  file: string;
+  line: number;
+  /** The variable or property that keeps the Buffers. */
+  owner: string;
+  path: string;
+  offHeapBytes: number;
+}
+
+/** One holder of a capture (docs/detector.md#holders). */
+export interface HolderEntry {
+  owner: string;
+  ownerKind: string;
+  container: string;
+  items: number;
+  function: string;
+  file: string;
+  line: number;
+  column: number;
+  offHeapBytes: number;
+  heapBytes: number;
+  objects: number;
+  path: string;
+}
+
+/** The newest holder capture of the service (one instance, asked on a confirmed finding). */
+export interface HoldersReport {
+  instance: string;
+  capturedAt: string;
+  /** Null when the capture was taken; else why it was not (heap above the pause budget, cool-down, failure). */
+  skipped: string | null;
+  heapUsedBytes: number;
+  maxHeapBytes: number;
+  /** Main-thread pause of writing the snapshot, ms. */
+  pauseMs: number;
+  /** Backing stores examined, their bytes, and how many of them no root reached. */
+  backingStores: number;
+  offHeapBytes: number;
+  unreachable: number;
+  /** Largest off-heap bytes first. */
+  holders: HolderEntry[];
 }
 
 export interface LeakReport {
@@ -67,6 +120,8 @@ export interface LeakReport {
    * integration in the agent, or an agent that predates them).
    */
   jobs: JobsReport | null;
+  /** The newest holder capture of the service (within a day), or null. */
+  holders: HoldersReport | null;
 }
 
 export function bytes(n: number): string {
@@ -166,6 +221,16 @@ function table(head: string[], body: string[][]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
+/** The holder capture as lines: who keeps the off-heap memory. */
+export function formatHolders(h: HoldersReport): string[] {
+  const head = `holders (heap snapshot of ${h.instance} at ${h.capturedAt}`;
+  if (h.skipped) return [`${head}): not taken: ${h.skipped}`];
+  const out = [`${head}, ${h.pauseMs} ms pause, ${h.backingStores} backing stores of ${bytes(h.offHeapBytes)}):`];
+  if (h.holders.length === 0) out.push('  no off-heap holder found');
+  for (const x of h.holders) out.push(`  ${bytes(x.offHeapBytes)} off-heap, ${bytes(x.heapBytes)} heap, ${count(x.objects)} buffers: ${x.path}`);
+  return out;
+}
+
 /** The report as the readable table `heapwatch leaks` prints. */
 export function formatLeakTable(report: LeakReport): string {
   const out: string[] = [`service ${report.service}, evaluated ${report.evaluatedAt}`, ''];
@@ -209,11 +274,18 @@ export function formatLeakTable(report: LeakReport): string {
     out.push(
       '',
       table(
-        ['PROCESS', 'INSTANCE', 'GROWTH/H', 'TIME TO HEAP LIMIT'],
-        report.process.map((p) => [p.kind, p.instance, bytes(p.growthBytesPerHour), duration(p.timeToLimitSeconds)]),
+        ['PROCESS', 'INSTANCE', 'GROWTH/H', 'TIME TO HEAP LIMIT', 'HELD BY (HOLDER, NOT ALLOCATION SITE)'],
+        report.process.map((p) => [
+          p.kind,
+          p.instance,
+          bytes(p.growthBytesPerHour),
+          duration(p.timeToLimitSeconds),
+          p.site ? `${p.site.owner} in ${p.site.function || '(anonymous)'} (${p.site.file}:${p.site.line})` : '-',
+        ]),
       ),
     );
   }
+  if (report.holders) out.push('', ...formatHolders(report.holders));
   if (report.jobs) out.push('', ...formatJobs(report.jobs));
   return out.join('\n') + '\n';
 }

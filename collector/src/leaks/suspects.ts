@@ -34,6 +34,12 @@ export interface Directive {
 export interface Suspicion {
   suspect: boolean;
   reason: string;
+  /**
+   * A finding is confirmed: a flagged site, or a flagged heap or external
+   * process finding (off-heap included). What a holder capture is asked on
+   * (holder-requests.ts).
+   */
+  confirmed: boolean;
 }
 
 export interface SuspectOptions {
@@ -58,18 +64,19 @@ export const DEFAULT_SUSPECTS: Omit<SuspectOptions, 'read'> = {
 
 /** Suspicion from a stored report (its JSON, as findings holds it). */
 export function suspicionOf(raw: string | null): Suspicion {
-  if (!raw) return { suspect: false, reason: 'no leak report yet' };
-  let report: { leaks?: Array<{ function?: string }>; alertState?: AlertState; suspects?: string[] };
+  if (!raw) return { suspect: false, reason: 'no leak report yet', confirmed: false };
+  let report: { leaks?: Array<{ function?: string }>; process?: unknown[]; alertState?: AlertState; suspects?: string[] };
   try {
     report = JSON.parse(raw) as typeof report;
   } catch {
-    return { suspect: false, reason: 'unreadable leak report' };
+    return { suspect: false, reason: 'unreadable leak report', confirmed: false };
   }
+  const confirmed = (report.leaks?.length ?? 0) > 0 || (report.process?.length ?? 0) > 0;
   const entries = Object.entries(report.alertState?.entries ?? {}).filter(
     ([key, e]) => (key.startsWith('site:') || key.startsWith('heap:')) && (e.flagged || isPending(e)),
   );
   const unconfirmed = report.suspects?.length ?? 0;
-  if (entries.length === 0 && unconfirmed === 0) return { suspect: false, reason: 'no site or heap rising' };
+  if (entries.length === 0 && unconfirmed === 0) return { suspect: false, reason: confirmed ? 'off-heap memory rising' : 'no site or heap rising', confirmed };
   const flagged = (report.leaks ?? []).map((l) => l.function || '(anonymous)');
   const rising = entries.filter(([key, e]) => key.startsWith('site:') && !e.flagged).length;
   const heap = entries.some(([key]) => key.startsWith('heap:'));
@@ -79,11 +86,12 @@ export function suspicionOf(raw: string | null): Suspicion {
     ...(heap ? ['heap not returning to its baseline'] : []),
     ...(unconfirmed ? [`${unconfirmed} site(s) rising before any major GC confirms it`] : []),
   ];
-  return { suspect: true, reason: parts.join('; ') };
+  return { suspect: true, reason: parts.join('; '), confirmed };
 }
 
 interface Entry {
   directive: Directive;
+  confirmed: boolean;
   atMs: number;
 }
 
@@ -104,6 +112,11 @@ export class SuspectDirectives {
     return e?.directive;
   }
 
+  /** Whether the service's cached report has a confirmed finding (false until the first lookup is done). */
+  confirmed(service: string): boolean {
+    return this.cache.get(service)?.confirmed ?? false;
+  }
+
   get size(): number {
     return this.cache.size;
   }
@@ -120,7 +133,7 @@ export class SuspectDirectives {
       .read(service)
       .then((raw) => {
         const s = suspicionOf(raw);
-        this.set(service, { precise: s.suspect, preciseForMs: s.suspect ? this.opts.preciseForMs : 0, reason: s.reason });
+        this.set(service, { precise: s.suspect, preciseForMs: s.suspect ? this.opts.preciseForMs : 0, reason: s.reason }, s.confirmed);
       })
       .catch((err: unknown) => {
         // Keep the last answer (if any) until a lookup works again.
@@ -130,9 +143,9 @@ export class SuspectDirectives {
       .finally(() => this.inFlight.delete(service));
   }
 
-  private set(service: string, directive: Directive): void {
+  private set(service: string, directive: Directive, confirmed: boolean): void {
     this.cache.delete(service); // re-inserted last: Map order is refresh order
-    this.cache.set(service, { directive, atMs: this.opts.now() });
+    this.cache.set(service, { directive, confirmed, atMs: this.opts.now() });
     while (this.cache.size > this.opts.maxServices) {
       this.cache.delete(this.cache.keys().next().value!);
       this.counters.evicted++;

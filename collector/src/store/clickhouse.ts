@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { HolderCaptures } from './holder-captures';
 import { LabelReads } from './label-reads';
 import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
@@ -48,6 +49,7 @@ export class ClickHouseStore implements ProfileStore {
   private readonly sql: Sql;
   private readonly profileReads: ProfileReads;
   private readonly leakReads: LeakReads;
+  private readonly holderCaptures: HolderCaptures;
   private readonly labelReads: LabelReads;
 
   private constructor(
@@ -71,6 +73,7 @@ export class ClickHouseStore implements ProfileStore {
     this.profileReads = new ProfileReads(this.sql);
     this.labelReads = new LabelReads(this.sql);
     this.leakReads = new LeakReads(this.sql, new StackSites(this.sql, stackSiteCacheSize));
+    this.holderCaptures = new HolderCaptures(this.sql);
   }
 
   /** Connects, checks the server version and creates the tables that are missing. */
@@ -112,7 +115,7 @@ export class ClickHouseStore implements ProfileStore {
   }
 
   forTenant(tenant: string): TenantStore {
-    const { profileReads: p, leakReads: l, labelReads: r } = this;
+    const { profileReads: p, leakReads: l, labelReads: r, holderCaptures: h } = this;
     return {
       tenant,
       writeFinding: (service, evaluatedAtMs, report) => l.writeFinding(tenant, service, evaluatedAtMs, report),
@@ -128,6 +131,8 @@ export class ClickHouseStore implements ProfileStore {
       siteDetails: (service, siteIds, window) => l.siteDetails(tenant, service, siteIds, window),
       latestFinding: (service) => l.latestFinding(tenant, service),
       findingCounts: () => l.findingCounts(tenant),
+      writeHolderCapture: (service, capture) => h.write(tenant, service, capture),
+      latestHolderCapture: (service, nowMs, lookbackMs) => h.latest(tenant, service, nowMs, lookbackMs),
     };
   }
 

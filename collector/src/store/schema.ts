@@ -22,6 +22,7 @@
  * disk (ORDER BY tenant, service, instance, time), which ZSTD turns into a fraction
  * of a byte a value. See docs/storage.md.
  */
+import { holderCaptureColumnsDdl } from './holder-captures';
 import { PROFILE_COLUMNS, profileColumnsDdl } from './profile-columns';
 
 export interface SchemaOptions {
@@ -91,6 +92,18 @@ function tables(opts: SchemaOptions): TableSpec[] {
       orderBy: '(tenant, service, evaluated_at)',
       partitionBy: 'toYYYYMM(evaluated_at)',
       ttl: opts.retentionDays > 0 ? `toDateTime(evaluated_at) + INTERVAL ${opts.retentionDays} DAY` : undefined,
+      shardBy: 'cityHash64(tenant, service)',
+    },
+    {
+      // Holder captures (store/holder-captures.ts): one row per capture an
+      // agent answered, a few a day per service at most.
+      name: 'holder_captures',
+      columns: `
+        ${holderCaptureColumnsDdl()}`,
+      engine: 'MergeTree',
+      orderBy: '(tenant, service, taken_at)',
+      partitionBy: 'toYYYYMM(taken_at)',
+      ttl: ttl('taken_at'),
       shardBy: 'cityHash64(tenant, service)',
     },
     {
@@ -168,7 +181,7 @@ export function schemaStatements(opts: SchemaOptions): string[] {
   return out;
 }
 
-export const TABLE_NAMES = ['profiles', 'stacks', 'findings', 'leases'] as const;
+export const TABLE_NAMES = ['profiles', 'stacks', 'findings', 'holder_captures', 'leases'] as const;
 
 /** The table whose columns tell what a store has: `profiles`, or on a cluster the node's `profiles_local`. */
 export function profilesTableOf(opts: SchemaOptions): string {

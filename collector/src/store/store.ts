@@ -10,7 +10,10 @@
  * caller cannot ask for a service without having chosen whose.
  */
 import type { Frame } from '../model/site';
+import type { HolderCaptureRow } from './holder-captures';
 import type { ProfileRow } from './profiles-insert';
+
+export type { HolderCaptureRow, StoredHolder } from './holder-captures';
 
 export type { ProfileFields, ProfileRow, StackValues } from './profiles-insert';
 
@@ -232,6 +235,10 @@ export interface TenantStore {
   latestFinding(service: string): Promise<string | null>;
   /** Per service with a stored report, the counts of its newest one (without reading every report). */
   findingCounts(): Promise<FindingCounts[]>;
+  /** Stores an agent's answer to a holder capture request. */
+  writeHolderCapture(service: string, capture: HolderCaptureRow): Promise<void>;
+  /** The newest holder capture of a service taken at most `lookbackMs` before `nowMs`, or null. */
+  latestHolderCapture(service: string, nowMs: number, lookbackMs: number): Promise<HolderCaptureRow | null>;
 }
 
 export function profileKeyString(k: ProfileKey): string {

@@ -4,6 +4,9 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 import type { AgentDirective as _heapwatch_v1_AgentDirective, AgentDirective__Output as _heapwatch_v1_AgentDirective__Output } from './heapwatch/v1/AgentDirective';
 import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from './heapwatch/v1/AgentStats';
 import type { GcInfo as _heapwatch_v1_GcInfo, GcInfo__Output as _heapwatch_v1_GcInfo__Output } from './heapwatch/v1/GcInfo';
+import type { Holder as _heapwatch_v1_Holder, Holder__Output as _heapwatch_v1_Holder__Output } from './heapwatch/v1/Holder';
+import type { HolderCapture as _heapwatch_v1_HolderCapture, HolderCapture__Output as _heapwatch_v1_HolderCapture__Output } from './heapwatch/v1/HolderCapture';
+import type { HolderCaptureRequest as _heapwatch_v1_HolderCaptureRequest, HolderCaptureRequest__Output as _heapwatch_v1_HolderCaptureRequest__Output } from './heapwatch/v1/HolderCaptureRequest';
 import type { IngestRequest as _heapwatch_v1_IngestRequest, IngestRequest__Output as _heapwatch_v1_IngestRequest__Output } from './heapwatch/v1/IngestRequest';
 import type { IngestResponse as _heapwatch_v1_IngestResponse, IngestResponse__Output as _heapwatch_v1_IngestResponse__Output } from './heapwatch/v1/IngestResponse';
 import type { IngestServiceClient as _heapwatch_v1_IngestServiceClient, IngestServiceDefinition as _heapwatch_v1_IngestServiceDefinition } from './heapwatch/v1/IngestService';
@@ -23,6 +26,9 @@ export interface ProtoGrpcType {
       AgentDirective: MessageTypeDefinition<_heapwatch_v1_AgentDirective, _heapwatch_v1_AgentDirective__Output>
       AgentStats: MessageTypeDefinition<_heapwatch_v1_AgentStats, _heapwatch_v1_AgentStats__Output>
       GcInfo: MessageTypeDefinition<_heapwatch_v1_GcInfo, _heapwatch_v1_GcInfo__Output>
+      Holder: MessageTypeDefinition<_heapwatch_v1_Holder, _heapwatch_v1_Holder__Output>
+      HolderCapture: MessageTypeDefinition<_heapwatch_v1_HolderCapture, _heapwatch_v1_HolderCapture__Output>
+      HolderCaptureRequest: MessageTypeDefinition<_heapwatch_v1_HolderCaptureRequest, _heapwatch_v1_HolderCaptureRequest__Output>
       IngestRequest: MessageTypeDefinition<_heapwatch_v1_IngestRequest, _heapwatch_v1_IngestRequest__Output>
       IngestResponse: MessageTypeDefinition<_heapwatch_v1_IngestResponse, _heapwatch_v1_IngestResponse__Output>
       IngestService: SubtypeConstructor<typeof grpc.Client, _heapwatch_v1_IngestServiceClient> & { service: _heapwatch_v1_IngestServiceDefinition }

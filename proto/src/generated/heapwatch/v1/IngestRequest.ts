@@ -5,6 +5,7 @@ import type { ProcessMemory as _heapwatch_v1_ProcessMemory, ProcessMemory__Outpu
 import type { AgentStats as _heapwatch_v1_AgentStats, AgentStats__Output as _heapwatch_v1_AgentStats__Output } from '../../heapwatch/v1/AgentStats';
 import type { GcInfo as _heapwatch_v1_GcInfo, GcInfo__Output as _heapwatch_v1_GcInfo__Output } from '../../heapwatch/v1/GcInfo';
 import type { JobCounters as _heapwatch_v1_JobCounters, JobCounters__Output as _heapwatch_v1_JobCounters__Output } from '../../heapwatch/v1/JobCounters';
+import type { HolderCapture as _heapwatch_v1_HolderCapture, HolderCapture__Output as _heapwatch_v1_HolderCapture__Output } from '../../heapwatch/v1/HolderCapture';
 import type { Long } from '@grpc/proto-loader';
 
 export interface IngestRequest {
@@ -20,6 +21,7 @@ export interface IngestRequest {
   'gc'?: (_heapwatch_v1_GcInfo | null);
   'inliningDisabled'?: (boolean);
   'jobs'?: (_heapwatch_v1_JobCounters | null);
+  'holders'?: (_heapwatch_v1_HolderCapture | null);
 }
 
 export interface IngestRequest__Output {
@@ -35,4 +37,5 @@ export interface IngestRequest__Output {
   'gc': (_heapwatch_v1_GcInfo__Output | null);
   'inliningDisabled': (boolean);
   'jobs': (_heapwatch_v1_JobCounters__Output | null);
+  'holders': (_heapwatch_v1_HolderCapture__Output | null);
 }

@@ -1,0 +1,375 @@
+import type { SnapshotArrays } from './snapshot-reader';
+
+/**
+ * Who holds the off-heap memory in a heap snapshot: for the largest
+ * ArrayBuffer backing stores (a Buffer's bytes; the snapshot has them as
+ * native `system / JSArrayBufferData` nodes whose self size is the byte
+ * length), the shortest retaining path from the GC roots, grouped by the
+ * OWNER on that path: the nearest collection (an Array, Map or Set, or the
+ * elements store of one) below the roots, else the nearest closure variable
+ * or property. A group is reported with the binding that keeps the owner
+ * (the variable or property name), the function whose closure holds it
+ * (JSFunction nodes carry their script position in `locations`), and the
+ * bytes: off-heap (backing stores) and heap (the shallow sizes of the
+ * objects between the owner and them, counted once).
+ *
+ * Bounded: at most `maxLeaves` backing stores (the largest), paths of at
+ * most `maxPathLength` edges, `maxHolders` groups reported. Memory: the
+ * snapshot's arrays plus six 4-byte words per node for the search.
+ */
+export interface Holder {
+  /** The variable or property that keeps the owner ('' when none was found). */
+  owner: string;
+  /** How: 'variable' (a closure's context), 'property', 'element', 'root'. */
+  ownerKind: string;
+  /** The owner's constructor name: Array, Map, Set, Object, Buffer... */
+  container: string;
+  /** Elements of the owner when it is an Array, Map or Set (0 otherwise). */
+  items: number;
+  /** The function whose closure holds the owner, with where its code is; '' when unknown. */
+  function: string;
+  file: string;
+  line: number;
+  column: number;
+  offHeapBytes: number;
+  heapBytes: number;
+  /** Backing stores in the group. */
+  objects: number;
+  /** Human path, owner first: `retryQueue (Array, 212 items) ← context of parkFailed (worker.js:42)`. */
+  path: string;
+}
+
+export interface HolderOptions {
+  maxHolders: number;
+  maxLeaves: number;
+  maxPathLength: number;
+}
+
+export const DEFAULT_HOLDER_OPTIONS: HolderOptions = { maxHolders: 5, maxLeaves: 20_000, maxPathLength: 64 };
+
+export interface HolderAnalysis {
+  holders: Holder[];
+  /** Backing stores examined (the largest, up to maxLeaves) and their bytes. */
+  leaves: number;
+  offHeapBytes: number;
+  /** Of those, how many had no path from a root (unreachable, waiting for a GC). */
+  unreachable: number;
+  nodeCount: number;
+  edgeCount: number;
+}
+
+const BACKING_STORE = 'system / JSArrayBufferData';
+const COLLECTIONS = new Set(['Array', 'Map', 'Set', 'WeakMap', 'WeakSet']);
+const NO_EDGE = 0xffffffff;
+
+export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}): HolderAnalysis {
+  const o = { ...DEFAULT_HOLDER_OPTIONS, ...opts };
+  const NF = s.nodeFields.length;
+  const EF = s.edgeFields.length;
+  const fType = s.nodeFields.indexOf('type');
+  const fName = s.nodeFields.indexOf('name');
+  const fSize = s.nodeFields.indexOf('self_size');
+  const fEdges = s.nodeFields.indexOf('edge_count');
+  const eType = s.edgeFields.indexOf('type');
+  const eName = s.edgeFields.indexOf('name_or_index');
+  const eTo = s.edgeFields.indexOf('to_node');
+  if ([fType, fName, fSize, fEdges, eType, eName, eTo].includes(-1)) throw new Error('unexpected heap snapshot layout');
+  const n = s.nodes.length / NF;
+  const edgeCount = s.edges.length / EF;
+  const T_NATIVE = s.nodeTypes.indexOf('native');
+  const T_CLOSURE = s.nodeTypes.indexOf('closure');
+  const T_ARRAY = s.nodeTypes.indexOf('array');
+  const T_OBJECT = s.nodeTypes.indexOf('object');
+  const T_SYNTHETIC = s.nodeTypes.indexOf('synthetic');
+  const E_CONTEXT = s.edgeTypes.indexOf('context');
+  const E_ELEMENT = s.edgeTypes.indexOf('element');
+  const E_PROPERTY = s.edgeTypes.indexOf('property');
+  const E_INTERNAL = s.edgeTypes.indexOf('internal');
+  const E_HIDDEN = s.edgeTypes.indexOf('hidden');
+  const E_WEAK = s.edgeTypes.indexOf('weak');
+  const E_SHORTCUT = s.edgeTypes.indexOf('shortcut');
+
+  const firstEdge = new Uint32Array(n + 1);
+  for (let i = 0, e = 0; i < n; i++) {
+    firstEdge[i] = e;
+    e += s.nodes[i * NF + fEdges]!;
+    firstEdge[i + 1] = e;
+  }
+  const nameCache = new Map<number, string>();
+  const str = (i: number): string => {
+    let v = nameCache.get(i);
+    if (v === undefined) {
+      v = s.string(i);
+      if (nameCache.size < 10_000) nameCache.set(i, v);
+    }
+    return v;
+  };
+  const typeOf = (node: number): number => s.nodes[node * NF + fType]!;
+  const nameOf = (node: number): string => str(s.nodes[node * NF + fName]!);
+  const sizeOf = (node: number): number => s.nodes[node * NF + fSize]!;
+  const edgeName = (e: number): string => {
+    const t = s.edges[e * EF + eType]!;
+    const v = s.edges[e * EF + eName]!;
+    return t === E_ELEMENT || t === E_HIDDEN ? `[${v}]` : str(v);
+  };
+
+  // Shortest paths from the root (node 0) over strong edges: breadth first,
+  // remembering each node's parent edge and parent node.
+  const parentEdge = new Uint32Array(n).fill(NO_EDGE);
+  const parentNode = new Uint32Array(n);
+  const queue = new Uint32Array(n);
+  const seen = new Uint8Array(n);
+  let head = 0;
+  let tail = 0;
+  queue[tail++] = 0;
+  seen[0] = 1;
+  while (head < tail) {
+    const from = queue[head++]!;
+    for (let e = firstEdge[from]!; e < firstEdge[from + 1]!; e++) {
+      const t = s.edges[e * EF + eType]!;
+      if (t === E_WEAK || t === E_SHORTCUT) continue;
+      const to = s.edges[e * EF + eTo]! / NF;
+      if (seen[to]) continue;
+      seen[to] = 1;
+      parentEdge[to] = e;
+      parentNode[to] = from;
+      queue[tail++] = to;
+    }
+  }
+
+  // The largest backing stores.
+  const leaves: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (typeOf(i) === T_NATIVE && sizeOf(i) > 0 && nameOf(i) === BACKING_STORE) leaves.push(i);
+  }
+  leaves.sort((a, b) => sizeOf(b) - sizeOf(a));
+  if (leaves.length > o.maxLeaves) leaves.length = o.maxLeaves;
+
+  /** The elements of a collection node: element edges of it or of its store. */
+  const itemsOf = (node: number): number => {
+    let count = 0;
+    let store = -1;
+    for (let e = firstEdge[node]!; e < firstEdge[node + 1]!; e++) {
+      const t = s.edges[e * EF + eType]!;
+      if (t === E_ELEMENT) count++;
+      else if (t === E_INTERNAL && store < 0) {
+        const nm = str(s.edges[e * EF + eName]!);
+        if (nm === 'table' || nm === 'elements') store = s.edges[e * EF + eTo]! / NF;
+      }
+    }
+    if (count > 0 || store < 0) return count;
+    // Map/Set: an OrderedHashMap/Set whose strong edges past its header are the entries.
+    for (let e = firstEdge[store]!; e < firstEdge[store + 1]!; e++) {
+      const to = s.edges[e * EF + eTo]! / NF;
+      const tt = typeOf(to);
+      if (tt === T_OBJECT || tt === T_CLOSURE || tt === T_ARRAY || typeOf(to) === s.nodeTypes.indexOf('string')) count++;
+    }
+    return nameOf(node) === 'Map' ? Math.floor(count / 2) : count;
+  };
+
+  interface Group {
+    key: number;
+    ownerNode: number;
+    ownerEdge: number;
+    ownerHolder: number;
+    offHeap: number;
+    heap: number;
+    objects: number;
+  }
+  const groups = new Map<number, Group>();
+  const counted = new Uint8Array(n);
+  let unreachable = 0;
+  let offHeapBytes = 0;
+  for (const leaf of leaves) {
+    offHeapBytes += sizeOf(leaf);
+    if (parentEdge[leaf] === NO_EDGE) {
+      unreachable++;
+      continue;
+    }
+    // Walk up to the owner: the first collection (or a collection's store),
+    // else the first closure variable, else the first named property.
+    const below: number[] = [];
+    let node = leaf;
+    let owner = -1;
+    let fallback = -1;
+    for (let depth = 0; depth < o.maxPathLength && node !== 0 && parentEdge[node] !== NO_EDGE; depth++) {
+      const e = parentEdge[node]!;
+      const from = parentNode[node]!;
+      const t = s.edges[e * EF + eType]!;
+      const fromType = typeOf(from);
+      if (fromType === T_OBJECT && COLLECTIONS.has(nameOf(from))) {
+        owner = from;
+        break;
+      }
+      if (fromType === T_ARRAY && (t === E_ELEMENT || t === E_INTERNAL)) {
+        // An elements store or hash table: its owner is the collection above it, if any.
+        const up = parentEdge[from] !== NO_EDGE ? parentNode[from]! : -1;
+        if (up >= 0 && typeOf(up) === T_OBJECT && COLLECTIONS.has(nameOf(up))) {
+          below.push(from);
+          owner = up;
+          break;
+        }
+      }
+      if (fallback < 0 && (t === E_CONTEXT || (t === E_PROPERTY && fromType !== T_SYNTHETIC))) fallback = node;
+      below.push(node);
+      node = from;
+    }
+    if (owner < 0) owner = fallback >= 0 ? fallback : node;
+    let g = groups.get(owner);
+    if (!g) {
+      g = { key: owner, ownerNode: owner, ownerEdge: parentEdge[owner]!, ownerHolder: parentEdge[owner] === NO_EDGE ? -1 : parentNode[owner]!, offHeap: 0, heap: 0, objects: 0 };
+      groups.set(owner, g);
+    }
+    g.offHeap += sizeOf(leaf);
+    g.objects++;
+    for (const b of below) {
+      if (b === owner || counted[b]) continue;
+      counted[b] = 1;
+      if (b !== leaf) g.heap += sizeOf(b);
+    }
+  }
+
+  const top = [...groups.values()].sort((a, b) => b.offHeap - a.offHeap).slice(0, o.maxHolders);
+
+  // Closures of the contexts the top groups pass through, and where their code is: one pass over the edges.
+  const contextsWanted = new Set<number>();
+  const describeUp = (g: Group): number[] => {
+    // The owner and the nodes above it, up to the first context (or a few hops).
+    const chain: number[] = [];
+    let node = g.ownerNode;
+    for (let hops = 0; hops < o.maxPathLength && parentEdge[node] !== NO_EDGE; hops++) {
+      chain.push(node);
+      const from = parentNode[node]!;
+      if (s.edges[parentEdge[node]! * EF + eType] === E_CONTEXT) {
+        contextsWanted.add(from);
+        break;
+      }
+      node = from;
+    }
+    return chain;
+  };
+  const chains = top.map(describeUp);
+  const closuresOf = new Map<number, number[]>();
+  if (contextsWanted.size > 0) {
+    for (let i = 0; i < n; i++) {
+      if (typeOf(i) !== T_CLOSURE) continue;
+      for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e++) {
+        if (s.edges[e * EF + eType] !== E_INTERNAL) continue;
+        const to = s.edges[e * EF + eTo]! / NF;
+        if (!contextsWanted.has(to) || str(s.edges[e * EF + eName]!) !== 'context') continue;
+        const list = closuresOf.get(to) ?? [];
+        if (list.length < 8) list.push(i);
+        closuresOf.set(to, list);
+      }
+    }
+  }
+  /**
+   * The function whose scope declares a context's variables: its ScopeInfo
+   * lists the context's variable names, then the function's name.
+   */
+  const declaringName = (context: number): string => {
+    let vars = 0;
+    let scopeInfo = -1;
+    for (let e = firstEdge[context]!; e < firstEdge[context + 1]!; e++) {
+      const t = s.edges[e * EF + eType]!;
+      if (t === E_CONTEXT) vars++;
+      else if (t === E_INTERNAL && str(s.edges[e * EF + eName]!) === 'scope_info') scopeInfo = s.edges[e * EF + eTo]! / NF;
+    }
+    if (scopeInfo < 0) return '';
+    let k = 0;
+    for (let e = firstEdge[scopeInfo]!; e < firstEdge[scopeInfo + 1]!; e++) {
+      const to = s.edges[e * EF + eTo]! / NF;
+      if (s.nodeTypes[typeOf(to)] !== 'string') continue;
+      if (k++ === vars) return nameOf(to);
+    }
+    return '';
+  };
+  const declaring = new Map<number, string>();
+  for (const c of contextsWanted) declaring.set(c, declaringName(c));
+  const wantedNames = new Set([...declaring.values()].filter(Boolean));
+  const where = new Map<number, { line: number; column: number }>();
+  const namedClosures = new Map<string, number[]>();
+  for (let i = 0; i + 3 < s.locations.length; i += 4) {
+    const node = s.locations[i]! / NF;
+    if (typeOf(node) !== T_CLOSURE) continue;
+    where.set(node, { line: s.locations[i + 2]! + 1, column: s.locations[i + 3]! + 1 });
+    const nm = nameOf(node);
+    if (wantedNames.has(nm)) {
+      const list = namedClosures.get(nm) ?? [];
+      if (list.length < 16) list.push(node);
+      namedClosures.set(nm, list);
+    }
+  }
+  const scriptOf = (closure: number): string => {
+    for (let e = firstEdge[closure]!; e < firstEdge[closure + 1]!; e++) {
+      if (str(s.edges[e * EF + eName]!) !== 'shared') continue;
+      const sfi = s.edges[e * EF + eTo]! / NF;
+      for (let f = firstEdge[sfi]!; f < firstEdge[sfi + 1]!; f++) {
+        const nm = str(s.edges[f * EF + eName]!);
+        if (nm === 'script_or_debug_info' || nm === 'script') return nameOf(s.edges[f * EF + eTo]! / NF);
+      }
+    }
+    return '';
+  };
+  /** The context's declaring function (else its first closure), where it is, and the closures that keep it. */
+  const contextOwner = (context: number): { fn: string; file: string; line: number; column: number; keptBy: string[] } | undefined => {
+    const closures = (closuresOf.get(context) ?? []).filter((c) => where.has(c));
+    const first = closures[0];
+    if (first === undefined) return undefined;
+    const file = scriptOf(first);
+    const keptBy = closures.map((c) => nameOf(c) || '(anonymous)');
+    const name = declaring.get(context) ?? '';
+    const decl = name ? (namedClosures.get(name) ?? []).find((c) => scriptOf(c) === file) : undefined;
+    const at = decl ?? first;
+    return { fn: nameOf(at), file, ...where.get(at)!, keptBy };
+  };
+
+  const holders: Holder[] = top.map((g, k) => {
+    const chain = chains[k]!;
+    const parts: string[] = [];
+    let fn = '';
+    let file = '';
+    let line = 0;
+    let column = 0;
+    for (const node of chain) {
+      const e = parentEdge[node]!;
+      const binding = edgeName(e);
+      const label = nameOf(node) || `(${s.nodeTypes[typeOf(node)]})`;
+      const items = typeOf(node) === T_OBJECT && COLLECTIONS.has(nameOf(node)) ? itemsOf(node) : 0;
+      parts.push(`${binding} (${label}${items ? `, ${items} items` : ''})`);
+      if (s.edges[e * EF + eType] === E_CONTEXT) {
+        const c = contextOwner(parentNode[node]!);
+        if (c) {
+          ({ fn, file, line, column } = c);
+          const kept = c.keptBy.length > 4 ? `${c.keptBy.slice(0, 4).join(', ')}, ...` : c.keptBy.join(', ');
+          parts.push(`context of ${fn || '(anonymous)'} (${shortFile(file)}:${line}), kept by ${kept}`);
+        } else parts.push('a closure context');
+      }
+      if (parts.length >= 6) break;
+    }
+    const ownerEdge = parentEdge[g.ownerNode]!;
+    const et = ownerEdge === NO_EDGE ? -1 : s.edges[ownerEdge * EF + eType]!;
+    const container = nameOf(g.ownerNode);
+    return {
+      owner: ownerEdge === NO_EDGE ? '' : edgeName(ownerEdge),
+      ownerKind: et === E_CONTEXT ? 'variable' : et === E_PROPERTY ? 'property' : et === E_ELEMENT || et === E_HIDDEN ? 'element' : 'internal',
+      container,
+      items: typeOf(g.ownerNode) === T_OBJECT && COLLECTIONS.has(container) ? itemsOf(g.ownerNode) : 0,
+      function: fn,
+      file,
+      line,
+      column,
+      offHeapBytes: g.offHeap,
+      heapBytes: g.heap,
+      objects: g.objects,
+      path: parts.join(' ← '),
+    };
+  });
+  return { holders, leaves: leaves.length, offHeapBytes, unreachable, nodeCount: n, edgeCount };
+}
+
+/** The last two path segments: enough to recognise a file in a one-line path. */
+function shortFile(file: string): string {
+  const parts = file.split(/[\\/]/);
+  return parts.slice(-2).join('/');
+}
