@@ -1,0 +1,116 @@
+/**
+ * The snapshot reader and the holder analysis on real heap snapshots: a
+ * child process parks ~100 KB payload Buffers in a closure's retry list and
+ * writes a snapshot; the analysis must name that list, the function that
+ * declares it and its line. The capture itself, in this process: taken
+ * within its budget, skipped (and saying so) above it.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { findHolders } from '../../agent/src/holders';
+import { readSnapshot } from '../../agent/src/snapshot-reader';
+import { HolderCapture } from '../../agent/dist/holder-capture';
+
+const FIXTURE = path.resolve(__dirname, '../fixtures/parked-uploads-worker.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-holders-test-'));
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+function lineOf(text: string): number {
+  return fs.readFileSync(FIXTURE, 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1;
+}
+
+function snapshotOf(parked: number): string {
+  const file = path.join(dir, `parked-${parked}.heapsnapshot`);
+  execFileSync(process.execPath, [FIXTURE], { env: { ...process.env, FIXTURE_SNAPSHOT_TO: file, FIXTURE_PARKED: String(parked) }, timeout: 60_000 });
+  return file;
+}
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('holders of off-heap memory in a real heap snapshot', () => {
+  it('names the retry list, the function that declares it and its line', () => {
+    const s = readSnapshot(snapshotOf(30));
+    try {
+      const a = findHolders(s, { maxHolders: 3 });
+      expect(a.nodeCount).toBeGreaterThan(10_000);
+      const top = a.holders[0]!;
+      expect(top.owner).toBe('pendingRetries');
+      expect(top.ownerKind).toBe('variable');
+      expect(top.container).toBe('Array');
+      expect(top.items).toBe(30);
+      expect(top.objects).toBe(30);
+      expect(top.offHeapBytes).toBe(30 * 100_000);
+      expect(top.heapBytes).toBeGreaterThan(0);
+      expect(top.function).toBe('createUploader');
+      expect(top.file).toBe(FIXTURE);
+      expect(top.line).toBe(lineOf('function createUploader('));
+      expect(top.path).toMatch(/^pendingRetries \(Array, 30 items\) ← context of createUploader \(fixtures\/parked-uploads-worker\.js:\d+\), kept by .*holdForRetry/);
+      expect(a.holders.length).toBeLessThanOrEqual(3);
+    } finally {
+      s.close();
+    }
+  }, 60_000);
+
+  it('counts what it reads: more parked uploads, more bytes and items under the same holder', () => {
+    const s = readSnapshot(snapshotOf(55));
+    try {
+      const top = findHolders(s).holders[0]!;
+      expect(top.owner).toBe('pendingRetries');
+      expect(top.items).toBe(55);
+      expect(top.offHeapBytes).toBe(55 * 100_000);
+    } finally {
+      s.close();
+    }
+  }, 60_000);
+
+  it('refuses a file that is not a heap snapshot', () => {
+    const bad = path.join(dir, 'not-a-snapshot.json');
+    fs.writeFileSync(bad, JSON.stringify({ hello: [1, 2, 3] }));
+    expect(() => readSnapshot(bad)).toThrow(/not a heap snapshot/);
+  });
+});
+
+describe('a holder capture in this process', () => {
+  async function answerOf(c: HolderCapture, id: string): Promise<NonNullable<ReturnType<HolderCapture['take']>>> {
+    c.request(id);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const a = c.take();
+      if (a) return a;
+      if (Date.now() > deadline) throw new Error('no answer');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('is skipped, and says why, when the heap is above the budget', async () => {
+    const c = new HolderCapture({ maxHeapBytes: 1024 * 1024, cooldownMs: 0, maxHolders: 5, timeoutMs: 60_000, log: quiet, dir });
+    const a = await answerOf(c, 'over-budget');
+    expect(a.captureId).toBe('over-budget');
+    expect(a.skipped).toMatch(/heap used \d+ MB is above the pause budget of 1 MB \(HEAPWATCH_HOLDER_MAX_HEAP_MB\)/);
+    expect(a.heapUsedBytes).toBeGreaterThan(1024 * 1024);
+    expect(a.holders ?? []).toHaveLength(0);
+    expect(c.stats).toMatchObject({ taken: 0, skipped: 1 });
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('heapwatch-holders-'))).toHaveLength(0);
+  });
+
+  it('within the budget: finds this process holders, measures the pause, removes the file, and keeps its cool-down', async () => {
+    const kept: Buffer[] = [];
+    for (let i = 0; i < 20; i++) kept.push(Buffer.alloc(200_000, i));
+    const c = new HolderCapture({ maxHeapBytes: 4096 * 1024 * 1024, cooldownMs: 60_000, maxHolders: 5, timeoutMs: 120_000, log: quiet, dir });
+    const a = await answerOf(c, 'within-budget');
+    expect(a.skipped ?? '').toBe('');
+    expect(a.pauseMs).toBeGreaterThan(0);
+    // The 20 Buffers are one group: one Array holds them all.
+    const mine = (a.holders ?? []).find((h) => h.container === 'Array' && Number(h.objects) === 20);
+    expect(mine, JSON.stringify(a.holders, null, 1)).toBeDefined();
+    expect(Number(mine!.offHeapBytes)).toBe(20 * 200_000);
+    expect(Number(a.offHeapBytes)).toBeGreaterThanOrEqual(20 * 200_000);
+    expect(fs.readdirSync(dir).filter((f) => f.startsWith('heapwatch-holders-'))).toHaveLength(0);
+    const again = await answerOf(c, 'too-soon');
+    expect(again.skipped).toMatch(/cool-down/);
+    expect(kept.length).toBe(20);
+  }, 180_000);
+});
