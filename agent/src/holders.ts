@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { SnapshotArrays } from './snapshot-reader';
 
 /**
@@ -319,9 +321,12 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     const file = scriptOf(first);
     const keptBy = closures.map((c) => nameOf(c) || '(anonymous)');
     const name = declaring.get(context) ?? '';
-    const decl = name ? (namedClosures.get(name) ?? []).find((c) => scriptOf(c) === file) : undefined;
-    const at = decl ?? first;
-    return { fn: nameOf(at), file, ...where.get(at)!, keptBy };
+    if (!name) return { fn: '', file, line: 0, column: 0, keptBy }; // a module's top-level scope
+    // The declaring function's own closure is gone once it has returned (a
+    // factory called at start): then its line is looked up in the file.
+    const decl = (namedClosures.get(name) ?? []).find((c) => scriptOf(c) === file);
+    const at = decl !== undefined ? where.get(decl) : declarationIn(file, name);
+    return { fn: name, file, line: at?.line ?? 0, column: at?.column ?? 0, keptBy };
   };
 
   const holders: Holder[] = top.map((g, k) => {
@@ -342,7 +347,7 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
         if (c) {
           ({ fn, file, line, column } = c);
           const kept = c.keptBy.length > 4 ? `${c.keptBy.slice(0, 4).join(', ')}, ...` : c.keptBy.join(', ');
-          parts.push(`context of ${fn || '(anonymous)'} (${shortFile(file)}:${line}), kept by ${kept}`);
+          parts.push(`${fn ? `context of ${fn} (${shortFile(file)}${line ? `:${line}` : ''})` : `module scope of ${shortFile(file)}`}, kept by ${kept}`);
         } else parts.push('a closure context');
       }
       if (parts.length >= 6) break;
@@ -366,6 +371,38 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     };
   });
   return { holders, leaves: leaves.length, offHeapBytes, unreachable, nodeCount: n, edgeCount };
+}
+
+/** Source files larger than this are not searched for a declaration. */
+const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Where `name` is declared in `file` (1-based line and column): a function
+ * declaration, a function or arrow assigned to it, or a method of that
+ * name. Only an absolute path of a readable file of bounded size is read.
+ */
+export function declarationIn(file: string, name: string): { line: number; column: number } | undefined {
+  if (!path.isAbsolute(file) || !/^[\w$]+$/.test(name)) return undefined;
+  let text: string;
+  try {
+    if (fs.statSync(file).size > MAX_SOURCE_BYTES) return undefined;
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const n = name.replace(/\$/g, '\\$');
+  const patterns = [
+    new RegExp(`\\bfunction\\s*\\*?\\s*(?<name>${n})\\s*\\(`, 'd'),
+    new RegExp(`(?<![\\w$])(?<name>${n})\\s*[:=]\\s*(async\\s+)?(function\\b|\\([^)]*\\)\\s*=>|[\\w$]+\\s*=>)`, 'd'),
+    new RegExp(`^\\s*(async\\s+)?(?<name>${n})\\s*\\([^)]*\\)\\s*\\{`, 'dm'),
+  ];
+  for (const re of patterns) {
+    const at = re.exec(text)?.indices?.groups?.name?.[0];
+    if (at === undefined) continue;
+    const before = text.slice(0, at);
+    return { line: before.split('\n').length, column: at - before.lastIndexOf('\n') };
+  }
+  return undefined;
 }
 
 /** The last two path segments: enough to recognise a file in a one-line path. */

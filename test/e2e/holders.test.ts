@@ -1,0 +1,83 @@
+/**
+ * Off-heap leak, end to end: a worker with the agent preloaded parks ~100 KB
+ * payload Buffers in a closure's retry list (its V8 heap stays nearly flat,
+ * its external memory climbs); a real collector (own process, embedded
+ * ClickHouse, evaluating every second) flags the external growth, asks the
+ * one instance for a holder capture, and the report's off-heap finding gets
+ * a site: the holder, named by its variable and the function that declares
+ * it, at its file and line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_REGISTER, CLI, getJson, ROOT, startCollectorProcess, waitFor, type RunningCollector } from '../helpers/collector';
+import { spawnSync } from 'node:child_process';
+
+const WORKER = path.join(ROOT, 'test/fixtures/parked-uploads-worker.js');
+const SERVICE = 'e2e-parked-uploads';
+const DECLARED_AT = fs.readFileSync(WORKER, 'utf8').split('\n').findIndex((l) => l.includes('function createUploader(')) + 1;
+
+interface Report {
+  process: { kind: string; site?: { siteKind: string; function: string; file: string; line: number; owner: string; path: string } | null }[];
+  holders: { instance: string; skipped: string | null; pauseMs: number; holders: { owner: string; function: string; offHeapBytes: number; path: string }[] } | null;
+}
+
+describe('an off-heap retry-buffer leak is reported with its holder', () => {
+  let collector: RunningCollector;
+  let worker: ChildProcess;
+  let stderr = '';
+
+  beforeAll(async () => {
+    collector = await startCollectorProcess({ args: ['--leak-interval-ms', '1000', '--leak-min-growth-ms', '10000', '--suspect-ttl-ms', '1000'] });
+    worker = spawn(process.execPath, ['--require', AGENT_REGISTER, WORKER], {
+      env: {
+        ...process.env,
+        HEAPWATCH_COLLECTOR: collector.grpcAddress,
+        HEAPWATCH_SERVICE: SERVICE,
+        HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_LOG_LEVEL: 'info',
+        FIXTURE_UPLOADS_PER_SEC: '20',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    worker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  });
+
+  afterAll(async () => {
+    worker?.kill('SIGKILL');
+    await collector?.stop();
+  });
+
+  it('names the retry list and the function that declares it, at its line', async () => {
+    // Count-based: the external finding, then the capture's answer, whatever the load.
+    const report = await waitFor(
+      'an external finding with a holder site',
+      async () => {
+        const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${SERVICE}`);
+        if (status !== 200) return undefined;
+        return body.process.some((p) => p.kind === 'external' && p.site) ? body : undefined;
+      },
+      240_000,
+      500,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\nagent log:\n${stderr.slice(-3000)}`);
+    });
+    const finding = report.process.find((p) => p.kind === 'external')!;
+    expect(finding.site).toMatchObject({ siteKind: 'holder', owner: 'pendingRetries', function: 'createUploader', file: WORKER, line: DECLARED_AT });
+    expect(finding.site!.path).toMatch(/^pendingRetries \(Array, \d+ items\) ← context of createUploader/);
+    expect(report.holders!.skipped).toBeNull();
+    expect(report.holders!.pauseMs).toBeGreaterThan(0);
+    expect(report.holders!.holders[0]!.offHeapBytes).toBeGreaterThan(1_000_000);
+    // One capture: the agent logged one, and no second was asked within the cool-down.
+    expect(stderr.match(/holder capture: /g)).toHaveLength(1);
+
+    // The CLI's table shows the holder.
+    const cli = spawnSync(process.execPath, [CLI, 'leaks', '--service', SERVICE, '--url', collector.httpUrl], { encoding: 'utf8', timeout: 60_000 });
+    expect(cli.status, cli.stderr).toBe(3);
+    const table = cli.stdout;
+    expect(table).toMatch(/HELD BY/);
+    expect(table).toMatch(/pendingRetries in createUploader \(.*parked-uploads-worker\.js:\d+\)/);
+    expect(table).toMatch(/holders \(heap snapshot of .* ms pause/);
+  }, 300_000);
+});
