@@ -13,14 +13,14 @@ const report = (entries: Record<string, ReturnType<typeof entry>>, leaks: Array<
 
 describe('suspicionOf', () => {
   it('a site or heap with a positive step, or flagged, makes the service suspect', () => {
-    expect(suspicionOf(report({ 'site:42': entry(1) }))).toEqual({ suspect: true, reason: '1 site(s) rising' });
-    expect(suspicionOf(report({ 'site:42': entry(5, true) }, [{ function: 'recordFailure' }]))).toEqual({ suspect: true, reason: 'leak flagged at recordFailure' });
+    expect(suspicionOf(report({ 'site:42': entry(1) }))).toEqual({ suspect: true, reason: '1 site(s) rising', confirmed: false });
+    expect(suspicionOf(report({ 'site:42': entry(5, true) }, [{ function: 'recordFailure' }]))).toEqual({ suspect: true, reason: 'leak flagged at recordFailure', confirmed: true });
     expect(suspicionOf(report({ 'heap:h/1/0': entry(2) })).reason).toBe('heap not returning to its baseline');
   });
 
   it('a site rising before any major GC could confirm it (the report\'s suspects) makes the service suspect', () => {
     const raw = JSON.stringify({ ...JSON.parse(report({})), suspects: ['42', '43'] });
-    expect(suspicionOf(raw)).toEqual({ suspect: true, reason: '2 site(s) rising before any major GC confirms it' });
+    expect(suspicionOf(raw)).toEqual({ suspect: true, reason: '2 site(s) rising before any major GC confirms it', confirmed: false });
     expect(suspicionOf(JSON.stringify({ ...JSON.parse(report({})), suspects: [] })).suspect).toBe(false);
   });
 
@@ -29,6 +29,9 @@ describe('suspicionOf', () => {
     expect(suspicionOf(report({})).suspect).toBe(false);
     // The sampler cannot see off-heap memory in either mode: precise mode would not help.
     expect(suspicionOf(report({ 'external:h/1/0': entry(4, true) })).suspect).toBe(false);
+    // It is a confirmed finding all the same: what a holder capture is asked on.
+    const external = JSON.stringify({ ...JSON.parse(report({ 'external:h/1/0': entry(4, true) })), process: [{ kind: 'external', instance: 'h/1/0' }] });
+    expect(suspicionOf(external)).toEqual({ suspect: false, reason: 'off-heap memory rising', confirmed: true });
     expect(suspicionOf('{not json').suspect).toBe(false);
     // A report from before the alert state was stored.
     expect(suspicionOf(JSON.stringify({ service: 's', leaks: [] })).suspect).toBe(false);

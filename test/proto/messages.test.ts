@@ -62,6 +62,22 @@ describe('the static codec and ingest.proto', () => {
         droppedJobs: 17,
         queues: [{ queue: 'email', waiting: 12_000, readAtMs: 1_764_000_059_000 }],
       },
+      holders: {
+        captureId: 'c0ffee',
+        takenAtMs: 1_764_000_058_000,
+        skipped: '',
+        heapUsedBytes: 2 ** 33,
+        maxHeapBytes: 256 * 2 ** 20,
+        pauseMs: 1234,
+        parseMs: 5678,
+        leaves: 20_000,
+        offHeapBytes: 2 ** 36,
+        unreachable: 3,
+        holders: [
+          { owner: 'pendingRetries ✓', ownerKind: 'variable', container: 'Array', items: 212, function: 'createUploader', file: '/app/worker.js', line: 42, column: 10, offHeapBytes: 21_200_000, heapBytes: 40_000, objects: 212, path: 'pendingRetries (Array, 212 items) ← context of createUploader (app/worker.js:42)' },
+          { owner: '', ownerKind: '', container: '', items: 0, function: '', file: '', line: 0, column: 0, offHeapBytes: 0, heapBytes: 0, objects: 0, path: '' },
+        ],
+      },
     };
     const Msg = root.lookupType('heapwatch.v1.IngestRequest');
     const decoded = Msg.toObject(Msg.decode(encodeIngestRequest(request)), { longs: Number, bytes: Buffer, defaults: true });
@@ -112,6 +128,9 @@ describe('the static codec and ingest.proto', () => {
       stored: false,
       directive: { precise: false, preciseForMs: 0, reason: '' },
     });
+    // A holder capture asked of this instance.
+    const ask = { stored: true, directive: { precise: false, preciseForMs: 0, reason: 'off-heap memory rising', holders: { captureId: 'c0ffee-1' } } };
+    expect(decodeIngestResponse(Msg.encode(Msg.fromObject(ask)).finish())).toEqual(ask);
     // What an old collector sends: no directive at all.
     expect(decodeIngestResponse(Msg.encode({ stored: true }).finish()).directive).toBeUndefined();
   });

@@ -87,7 +87,7 @@ export const AGENT_SITE: Frame = { function: '(heapwatch agent)', file: '', line
 // Installed: node_modules/@heapwatch/agent/...; in this repository (node
 // resolves the workspace link to its real path): agent/dist/<module>.js.
 const AGENT_FILE =
-  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|gc-assist|grpc-status|grpc-wire|index|inlining|logger|major-gc-watch|pprof-heap|precise-mode|queue|sampler|sender|source-maps|transport|version)\.js$/;
+  /[\\/]@heapwatch[\\/]agent[\\/]|[\\/]agent[\\/]dist[\\/](?:agent|backoff|collector-address|config|gc-aligned-timer|gc-assist|grpc-status|grpc-wire|holder-capture|holder-worker|holders|index|inlining|logger|major-gc-watch|pprof-heap|precise-mode|queue|sampler|sender|snapshot-reader|source-maps|transport|version)\.js$/;
 
 /**
  * @datadog/pprof adds one sample whose only frame is `(external)`, carrying
