@@ -119,8 +119,9 @@ describe('Http2Transport against a grpc-js server', () => {
     expect(call.request).toEqual({
       ...request(),
       pprofGzip: Buffer.from([0x1f, 0x8b, 0, 1, 2, 3, 255]),
-      // No job counters in this request (their encoding: test/proto/messages.test.ts).
+      // No job counters or holder capture in this request (their encoding: test/proto/messages.test.ts).
       jobs: null,
+      holders: null,
     });
     expect(call.metadata.get('authorization')).toEqual(['Bearer s3cret']);
     expect(String(call.metadata.get('user-agent')[0])).toMatch(/^heapwatch-agent\/0\.1\.0 node\/\d+/);

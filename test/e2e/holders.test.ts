@@ -26,6 +26,7 @@ interface Report {
 describe('an off-heap retry-buffer leak is reported with its holder', () => {
   let collector: RunningCollector;
   let worker: ChildProcess;
+  let overBudget: ChildProcess;
   let stderr = '';
 
   beforeAll(async () => {
@@ -42,10 +43,24 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     worker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // The same leak with 40 MB of heap kept and a 16 MB capture budget: asked, it must skip and say so.
+    overBudget = spawn(process.execPath, ['--require', AGENT_REGISTER, WORKER], {
+      env: {
+        ...process.env,
+        HEAPWATCH_COLLECTOR: collector.grpcAddress,
+        HEAPWATCH_SERVICE: `${SERVICE}-over-budget`,
+        HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_HOLDER_MAX_HEAP_MB: '16',
+        FIXTURE_UPLOADS_PER_SEC: '20',
+        FIXTURE_BALLAST_MB: '40',
+      },
+      stdio: 'ignore',
+    });
   });
 
   afterAll(async () => {
     worker?.kill('SIGKILL');
+    overBudget?.kill('SIGKILL');
     await collector?.stop();
   });
 
@@ -80,4 +95,20 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
     expect(table).toMatch(/pendingRetries in createUploader \(.*parked-uploads-worker\.js:\d+\)/);
     expect(table).toMatch(/holders \(heap snapshot of .* ms pause/);
   }, 300_000);
+
+  it('skips the capture when the heap is above the budget, and the report says so', async () => {
+    const report = await waitFor(
+      'a skipped holder capture in the report',
+      async () => {
+        const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${SERVICE}-over-budget`);
+        return status === 200 && body.holders ? body : undefined;
+      },
+      420_000,
+      500,
+    );
+    expect(report.holders!.skipped).toMatch(/heap used \d+ MB is above the pause budget of 16 MB \(HEAPWATCH_HOLDER_MAX_HEAP_MB\)/);
+    expect(report.holders!.holders).toEqual([]);
+    const finding = report.process.find((p) => p.kind === 'external');
+    expect(finding?.site ?? null).toBeNull();
+  }, 480_000);
 });
