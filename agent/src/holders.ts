@@ -266,23 +266,26 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     }
   }
   /**
-   * The function whose scope declares a context's variables: its ScopeInfo
-   * lists the context's variable names, then the function's name.
+   * The function whose scope declares a context's variables: a function
+   * scope's ScopeInfo lists the context's variable names, then the
+   * function's name. A module's or script's top-level scope has no name
+   * there (the next string is something else): the caller only keeps a
+   * candidate that names a function in the same file.
    */
   const declaringName = (context: number): string => {
-    let vars = 0;
+    const vars = new Set<string>();
     let scopeInfo = -1;
     for (let e = firstEdge[context]!; e < firstEdge[context + 1]!; e++) {
       const t = s.edges[e * EF + eType]!;
-      if (t === E_CONTEXT) vars++;
+      if (t === E_CONTEXT) vars.add(str(s.edges[e * EF + eName]!));
       else if (t === E_INTERNAL && str(s.edges[e * EF + eName]!) === 'scope_info') scopeInfo = s.edges[e * EF + eTo]! / NF;
     }
     if (scopeInfo < 0) return '';
-    let k = 0;
     for (let e = firstEdge[scopeInfo]!; e < firstEdge[scopeInfo + 1]!; e++) {
       const to = s.edges[e * EF + eTo]! / NF;
       if (s.nodeTypes[typeOf(to)] !== 'string') continue;
-      if (k++ === vars) return nameOf(to);
+      const name = nameOf(to);
+      if (!vars.has(name)) return /^[\w$]+$/.test(name) ? name : '';
     }
     return '';
   };
@@ -326,7 +329,8 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     // factory called at start): then its line is looked up in the file.
     const decl = (namedClosures.get(name) ?? []).find((c) => scriptOf(c) === file);
     const at = decl !== undefined ? where.get(decl) : declarationIn(file, name);
-    return { fn: name, file, line: at?.line ?? 0, column: at?.column ?? 0, keptBy };
+    if (!at) return { fn: '', file, line: 0, column: 0, keptBy };
+    return { fn: name, file, line: at.line, column: at.column, keptBy };
   };
 
   const holders: Holder[] = top.map((g, k) => {

@@ -280,7 +280,7 @@ export function formatLeakTable(report: LeakReport): string {
           p.instance,
           bytes(p.growthBytesPerHour),
           duration(p.timeToLimitSeconds),
-          p.site ? `${p.site.owner} in ${p.site.function || '(anonymous)'} (${p.site.file}:${p.site.line})` : '-',
+          p.site ? `${p.site.owner} in ${p.site.function ? `${p.site.function} (${p.site.file}:${p.site.line})` : `the module scope of ${p.site.file}`}` : '-',
         ]),
       ),
     );
