@@ -95,8 +95,8 @@ export const DEFAULT_GC_ASSIST_MAX_PAUSE_MS = 50;
 export const DEFAULT_PRECISE_MAX_MS = 30 * 60_000;
 export const DEFAULT_PRECISE_COOLDOWN_MS = 30 * 60_000;
 export const DEFAULT_MAX_JOB_TYPES = 100;
-/** Writing a heap snapshot pauses the host ~1.5 s per 100 MB of heap used (docs/detector.md#holders): about 4 s at this budget. */
-export const DEFAULT_HOLDER_MAX_HEAP_MB = 256;
+/** Writing a heap snapshot costs the host ~10 s of CPU and ~1 GB of RSS per 100 MB of small-object heap (docs/detector.md#holders): bounded low by default. */
+export const DEFAULT_HOLDER_MAX_HEAP_MB = 32;
 export const DEFAULT_HOLDER_COOLDOWN_MS = 60 * 60_000;
 /** The collector refuses a profile with more (its maxJobTypes limit). */
 export const MAX_JOB_TYPES = 1000;
