@@ -27,7 +27,7 @@
  */
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, isUrgent, type AlertOptions, type AlertState, type Step } from './alert';
 import { transitions, type LeakEvent } from './transitions';
-import { DEFAULT_DETECT, detect, historyWindow, instanceSeries, needsLongerWindow, siteValues, sustainedOver, type DetectOptions } from './detect';
+import { DEFAULT_DETECT, detectInSlices, historyWindow, instanceSeries, needsLongerWindow, siteValues, sustainedOver, type DetectOptions } from './detect';
 import { analyzeJobs, DEFAULT_JOBS, type JobsOptions, type SiteSeries } from './jobs';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
@@ -121,7 +121,7 @@ export async function evaluateLeaks(
   // Silence ages every instance (detect.ts), on the collector's clock only.
   const newest = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
   const silentMs = newest > prev.latestProfileMs || prev.advancedAtMs === undefined ? 0 : Math.max(0, nowMs - prev.advancedAtMs);
-  const d = detect(profiles, points, o.detect, prev.latestProfileMs, silentMs);
+  const d = await detectInSlices(profiles, points, o.detect, prev.latestProfileMs, silentMs);
 
   const steps = new Map<string, Step[]>();
   const rises = (x: readonly Step[]): boolean => x.some((t) => t.trend === 'rising');
