@@ -436,7 +436,11 @@ export function needsLongerWindow(profiles: readonly ProfilePoint[], opts: Detec
 
 /** Each site's in-use bytes per instance, one value per profile of the instance's series (0 where the sampler saw nothing alive). */
 export function siteValues(points: readonly SitePoint[], series: ReadonlyMap<string, InstanceSeries>): Map<string, Map<string, number[]>> {
-  const steps = siteValueSteps(points, series);
+  return finish(siteValueSteps(points, series));
+}
+
+/** Runs a generator of work to its end, without pausing. */
+function finish<T>(steps: Generator<void, T>): T {
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -473,11 +477,7 @@ export function detect(
   prevLatestProfileMs = 0,
   silentMs = 0,
 ): Detection {
-  const steps = detection(profiles, points, opts, prevLatestProfileMs, silentMs);
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-  }
+  return finish(detection(profiles, points, opts, prevLatestProfileMs, silentMs));
 }
 
 /**
