@@ -152,6 +152,7 @@ export class Agent {
     return {
       forcedGcs: this.gcAssist?.stats.forced ?? 0,
       forcedGcTimeUs: this.gcAssist?.stats.timeUs ?? 0,
+      forcedGcsSkipped: (this.gcAssist?.stats.skippedPause ?? 0) + (this.gcAssist?.stats.skippedBudget ?? 0),
       preciseActivations: p.activations,
       preciseTimeMs: p.timeMs,
       preciseSwitchTimeUs: p.switchTimeUs,
@@ -178,7 +179,7 @@ export class Agent {
     const deadline = Date.now() + timeoutMs;
     const hold = holdProcess(timeoutMs);
     try {
-      await this.takeSnapshot();
+      await this.snapshotNow();
       await this.sender.drain(deadline);
     } finally {
       clearTimeout(hold);
@@ -196,7 +197,7 @@ export class Agent {
     const deadline = Date.now() + timeoutMs;
     const hold = holdProcess(timeoutMs);
     try {
-      await this.takeSnapshot();
+      await this.snapshotNow();
       await this.sender.drain(deadline);
     } catch (e) {
       this.log.debug(`stop: ${String(e)}`);
@@ -288,6 +289,16 @@ export class Agent {
         this.snapshotting = undefined;
       });
     return this.snapshotting;
+  }
+
+  /**
+   * A profile of the heap as it is now (flush, stop). A tick's snapshot
+   * still running may be sending an older post-GC capture: wait for it
+   * (and any that follows) rather than join it.
+   */
+  private async snapshotNow(): Promise<void> {
+    while (this.snapshotting) await this.snapshotting;
+    await this.takeSnapshot();
   }
 
   private async snapshotOnce(preferPostGc: boolean): Promise<void> {
