@@ -184,6 +184,25 @@ export function judge(sc, report) {
     siteMatch: top ? top.function === sc.trueSite && (!sc.trueFile || top.file.endsWith(sc.trueFile)) : false,
     holderOnStack: own ? own.stack.some((f) => frameFn(f) === sc.holder) || own.function === sc.holder : false,
     stack: own?.stack ?? [],
+    ...judgeHolder(sc, report),
+  };
+}
+
+/**
+ * The holder capture (docs/detector.md#holders) against the truth: its top
+ * off-heap holder names `@holder` as the function that declares the held
+ * variable, or among the closures that keep it (a module-level variable).
+ */
+function judgeHolder(sc, report) {
+  const capture = report?.holders ?? null;
+  if (!capture) return { reportedHolder: null, holderMatch: false };
+  if (capture.skipped) return { reportedHolder: { skipped: capture.skipped }, holderMatch: false };
+  const top = capture.holders.find((h) => h.offHeapBytes > 0) ?? capture.holders[0] ?? null;
+  if (!top) return { reportedHolder: { path: '(none found)' }, holderMatch: false };
+  const keptBy = /kept by (.*)$/.exec(top.path)?.[1]?.split(', ') ?? [];
+  return {
+    reportedHolder: { owner: top.owner, function: top.function, file: top.file, line: top.line, path: top.path, offHeapBytes: top.offHeapBytes },
+    holderMatch: !!sc.holder && (top.function === sc.holder || keptBy.includes(sc.holder)),
   };
 }
 
@@ -200,7 +219,7 @@ export async function runRealScenario(collector, sc, { service, intervalMs, samp
   const r = {
     scenario: sc.name, kind: sc.kind, trueSite: sc.trueSite, holder: sc.holder, trueFile: sc.trueFile, offHeap: sc.offHeap,
     flagged: false, flaggedAtEnd: false, secondsToFlag: null, profilesToFlag: null, site: null, siteMatch: false, holderOnStack: false,
-    stack: [], process: [], flicker: 0, falseFindings: [], profiles: 0, error: null,
+    stack: [], process: [], flicker: 0, falseFindings: [], profiles: 0, error: null, reportedHolder: null, holderMatch: false,
   };
   let prev = false;
   let firstFlaggedAt = null;
@@ -229,6 +248,10 @@ export async function runRealScenario(collector, sc, { service, intervalMs, samp
         r.siteMatch = j.siteMatch;
         r.holderOnStack = j.holderOnStack;
         r.stack = j.stack;
+      }
+      if (j.reportedHolder) {
+        r.reportedHolder = j.reportedHolder;
+        r.holderMatch = j.holderMatch;
       }
       for (const k of j.process) if (!r.process.includes(k)) r.process.push(k);
       if (sc.kind === 'ok') for (const f of [...j.sites, ...j.process]) if (!r.falseFindings.includes(f)) r.falseFindings.push(f);
