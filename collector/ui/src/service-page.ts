@@ -36,6 +36,28 @@ function heapLines(heap: HeapEvidence): Line[] {
 }
 
 /** Memory per completed job (report.jobs): which job type retains memory, and how much per job. */
+/** The newest holder capture: who keeps the off-heap memory (docs/detector.md#holders). */
+function holdersSection(c: LeakReport['holders']): HTMLElement[] {
+  if (!c) return [];
+  const head = h('h2', {}, 'Holders');
+  const when = `heap snapshot of ${c.instance} at ${c.capturedAt}`;
+  if (c.skipped) return [head, h('p', { id: 'holders' }, `${when}: not taken: ${c.skipped}`)];
+  return [
+    head,
+    h('p', {}, `${when}, ${c.pauseMs} ms pause, ${c.backingStores} backing stores of ${bytes(c.offHeapBytes)}`),
+    h(
+      'table',
+      { class: 'grid', id: 'holders' },
+      h('thead', {}, h('tr', {}, ...['off-heap', 'heap', 'buffers', 'path (owner first)'].map((x) => h('th', {}, x)))),
+      h(
+        'tbody',
+        {},
+        ...c.holders.map((x) => h('tr', {}, h('td', { class: 'num' }, bytes(x.offHeapBytes)), h('td', { class: 'num' }, bytes(x.heapBytes)), h('td', { class: 'num' }, count(x.objects)), h('td', {}, x.path))),
+      ),
+    ),
+  ];
+}
+
 function jobsSection(jobs: LeakReport['jobs']): HTMLElement[] {
   if (!jobs) {
     return [h('p', { class: 'muted', id: 'no-jobs' }, 'No job counters: attach a queue integration of the agent to see memory per job (docs/integrations.md).')];
@@ -181,16 +203,25 @@ export async function servicePage(params: URLSearchParams): Promise<(root: HTMLE
         ? h(
             'table',
             { class: 'grid', id: 'process' },
-            h('thead', {}, h('tr', {}, ...['kind', 'instance', 'growth/h', 'time to heap limit'].map((c) => h('th', {}, c)))),
+            h('thead', {}, h('tr', {}, ...['kind', 'instance', 'growth/h', 'time to heap limit', 'held by (a holder, not an allocation site)'].map((c) => h('th', {}, c)))),
             h(
               'tbody',
               {},
               ...report.process.map((p) =>
-                h('tr', {}, h('td', {}, p.kind), h('td', {}, p.instance), h('td', { class: 'num' }, bytes(p.growthBytesPerHour)), h('td', { class: 'num' }, duration(p.timeToLimitSeconds))),
+                h(
+                  'tr',
+                  {},
+                  h('td', {}, p.kind),
+                  h('td', {}, p.instance),
+                  h('td', { class: 'num' }, bytes(p.growthBytesPerHour)),
+                  h('td', { class: 'num' }, duration(p.timeToLimitSeconds)),
+                  h('td', {}, p.site ? `${p.site.owner} in ${p.site.function ? `${p.site.function} (${p.site.file}:${p.site.line})` : `the module scope of ${p.site.file}`}` : '-'),
+                ),
               ),
             ),
           )
         : h('p', { class: 'ok' }, 'No process finding is flagged.'),
+      ...holdersSection(report.holders ?? null),
       ...heapSections,
       h('details', {}, h('summary', {}, 'the report as GET /api/v1/leaks gives it'), h('pre', { id: 'report-json' }, JSON.stringify(report, null, 2))),
     );
