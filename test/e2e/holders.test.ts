@@ -66,17 +66,19 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
 
   it('names the retry list and the function that declares it, at its line', async () => {
     // Count-based: the external finding, then the capture's answer, whatever the load.
+    let last: Report | undefined;
     const report = await waitFor(
       'an external finding with a holder site',
       async () => {
         const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${SERVICE}`);
         if (status !== 200) return undefined;
+        last = body;
         return body.process.some((p) => p.kind === 'external' && p.site) ? body : undefined;
       },
-      240_000,
+      420_000,
       500,
     ).catch((e: Error) => {
-      throw new Error(`${e.message}\nagent log:\n${stderr.slice(-3000)}`);
+      throw new Error(`${e.message}\nlast report: ${JSON.stringify({ process: last?.process, holders: last?.holders })}\nagent log:\n${stderr.slice(-3000)}`);
     });
     const finding = report.process.find((p) => p.kind === 'external')!;
     expect(finding.site).toMatchObject({ siteKind: 'holder', owner: 'pendingRetries', function: 'createUploader', file: WORKER, line: DECLARED_AT });
@@ -94,7 +96,7 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
     expect(table).toMatch(/HELD BY/);
     expect(table).toMatch(/pendingRetries in createUploader \(.*parked-uploads-worker\.js:\d+\)/);
     expect(table).toMatch(/holders \(heap snapshot of .* ms pause/);
-  }, 300_000);
+  }, 480_000);
 
   it('skips the capture when the heap is above the budget, and the report says so', async () => {
     const report = await waitFor(
