@@ -11,6 +11,7 @@ import { LabelReads } from './label-reads';
 import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
 import { profilesInsert } from './profiles-insert';
+import { rollUp } from './rollup';
 import { addProfileColumns, profilesTableOf, schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
 import { PROFILE_COLUMNS } from './profile-columns';
 import { MINUTE_MS } from '../units';
@@ -152,6 +153,10 @@ export class ClickHouseStore implements ProfileStore {
       { name, now: nowMs },
     );
     return rows.map((x) => ({ holder: x.holder, acquiredAtMs: Number(x.a), renewedAtMs: Number(x.r), expiresAtMs: Number(x.e) }));
+  }
+
+  rollUp(nowMs: number, stopped: () => boolean): Promise<{ hours: number }> {
+    return rollUp(this.sql, this.cluster !== undefined, nowMs, stopped);
   }
 
   /**

@@ -1,0 +1,176 @@
+/**
+ * The hourly rollup of stack values: for each (tenant, service, instance,
+ * hour, label set, thread), the number of profiles and, per stack, the sum
+ * of their objects and bytes, as one row of arrays. A merge over a long
+ * range reads one rollup row per instance-hour instead of that hour's
+ * profiles, and the raw rows only where the rollup has no answer.
+ *
+ * The collector writes it (`rollUp`, every few minutes and at start) for
+ * hours that ended more than `ROLLUP_GRACE_MS` ago, from the raw table, in
+ * one INSERT ... SELECT per hour. Why not a materialized view: measured on
+ * the query benchmark's store, a view cost ~10 ms of engine CPU per
+ * 2,000-stack profile at ingest (a row per stack, SummingMergeTree) and
+ * ~13 ms as a `sumMap` state (AggregatingMergeTree), whose Field-based
+ * merge also took 0.35-0.5 s to read a day back: as slow as the raw table.
+ * Rolling an hour up afterwards costs ~0.2 ms of engine CPU a profile.
+ *
+ * The rollup is checked, not trusted: an hour is read from it only where,
+ * for every instance, the rollup counts exactly the profiles the raw table
+ * holds for that hour, and the raw table holds each of them once. Anything
+ * that could make the two disagree (a profile arriving after its hour was
+ * rolled up, a retried insert stored twice before the ReplacingMergeTree
+ * merged it, two collectors rolling the same hour, rows expired in one
+ * table but not yet in the other) makes the counts differ, and that hour
+ * is read raw. Sums are integers (Int64), so both ways give the same merge
+ * to the last bit (profile-reads.ts).
+ */
+import { HOUR_MS, MINUTE_MS } from '../units';
+import type { Sql } from './sql';
+
+export const ROLLUP_TABLE = 'profiles_hourly';
+
+/** The bucket: an hour, in ms. */
+export const BUCKET_MS = HOUR_MS;
+
+/** How long after its end an hour is rolled up: profiles a late agent sends within it still count. */
+export const ROLLUP_GRACE_MS = 10 * MINUTE_MS;
+
+// Labels are a Map, which cannot be in a sort key: the key holds a hash of
+// the sorted pairs, the row keeps the labels themselves for filtering.
+export const ROLLUP_COLUMNS_DDL = `
+        tenant LowCardinality(String),
+        service LowCardinality(String),
+        instance String,
+        hour DateTime('UTC'),
+        labels_key UInt64,
+        thread_id UInt32,
+        labels Map(LowCardinality(String), String),
+        profiles UInt32,
+        stack_ids Array(UInt64) CODEC(ZSTD(3)),
+        stack_objects Array(Int64) CODEC(ZSTD(3)),
+        stack_bytes Array(Int64) CODEC(ZSTD(3))`;
+
+const KEY = 'tenant, service, instance, hour, labels_key, thread_id';
+
+/**
+ * The rollup rows of the `profiles` rows matching `where`. A profile with
+ * no stacks still counts: LEFT ARRAY JOIN gives it one row (index 0, stack
+ * 0 with zero values, which a merge drops as it drops every zero sum), and
+ * each profile has exactly one row with index <= 1.
+ */
+export function rollupSelect(where: string): string {
+  return `SELECT ${KEY}, any(l) AS labels, toUInt32(sum(n)) AS profiles,
+       groupArray(sid) AS stack_ids, groupArray(so) AS stack_objects, groupArray(sb) AS stack_bytes
+FROM (
+  SELECT tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC') AS hour,
+         cityHash64(toString(arraySort(arrayZip(mapKeys(labels), mapValues(labels))))) AS labels_key, thread_id,
+         any(labels) AS l, sid, sum(o) AS so, sum(b) AS sb, sum(i <= 1) AS n
+  FROM profiles
+  LEFT ARRAY JOIN stack_ids AS sid, stack_objects AS o, stack_bytes AS b, arrayEnumerate(stack_ids) AS i
+  WHERE ${where}
+  GROUP BY ${KEY}, sid
+)
+GROUP BY ${KEY}`;
+}
+
+/** Profiles of one instance in one hour of the selection: raw rows and distinct times. */
+export interface RawBucket {
+  instance: string;
+  hourMs: number;
+  rows: number;
+  distinct: number;
+}
+
+/** Profiles the rollup counts for one instance in one hour of the selection. */
+export interface RolledBucket {
+  instance: string;
+  hourMs: number;
+  profiles: number;
+}
+
+/** Half-open time ranges [fromMs, toMs). */
+export type Ranges = [number, number][];
+
+/**
+ * Which whole hours of [fromMs, toMs] (`to` inclusive, as the selection)
+ * the rollup answers: those where every instance with rows in either table
+ * has raw rows == distinct profiles == the rollup's count. Hours with no
+ * data in either count as answered (both sides read nothing there), so the
+ * result is a few long ranges. Each is whole hours.
+ */
+export function rollupRanges(fromMs: number, toMs: number, raw: readonly RawBucket[], rolled: readonly RolledBucket[]): Ranges {
+  const firstHour = Math.ceil(fromMs / BUCKET_MS) * BUCKET_MS;
+  const endHour = Math.floor((toMs + 1) / BUCKET_MS) * BUCKET_MS; // hours ending at or before to + 1 ms are whole
+  if (endHour <= firstHour) return [];
+  const key = (instance: string, hourMs: number): string => `${hourMs}\0${instance}`;
+  const rolledAt = new Map(rolled.map((r) => [key(r.instance, r.hourMs), r.profiles]));
+  const bad = new Set<number>();
+  for (const r of raw) {
+    if (r.rows !== r.distinct || rolledAt.get(key(r.instance, r.hourMs)) !== r.distinct) bad.add(r.hourMs);
+    rolledAt.delete(key(r.instance, r.hourMs));
+  }
+  // Rollup rows where the raw table has none for that instance-hour.
+  for (const k of rolledAt.keys()) bad.add(Number(k.slice(0, k.indexOf('\0'))));
+  const out: Ranges = [];
+  let start = firstHour;
+  for (const h of [...bad].filter((h) => h >= firstHour && h < endHour).sort((a, b) => a - b)) {
+    if (h > start) out.push([start, h]);
+    start = h + BUCKET_MS;
+  }
+  if (endHour > start) out.push([start, endHour]);
+  return out;
+}
+
+/** [fromMs, toMs] (inclusive) less `ranges`, as half-open ranges; the last ends at toMs + 1. */
+export function complement(fromMs: number, toMs: number, ranges: Ranges): Ranges {
+  const out: Ranges = [];
+  let start = fromMs;
+  for (const [a, b] of ranges) {
+    if (a > start) out.push([start, a]);
+    start = Math.max(start, b);
+  }
+  if (toMs + 1 > start) out.push([start, toMs + 1]);
+  return out;
+}
+
+/** SQL: `column` (DateTime64(3) or DateTime) in any of `ranges` (ms), as conditions the sort key can use. */
+export function inRanges(column: string, ranges: Ranges): string {
+  if (ranges.length === 0) return '0';
+  return ranges
+    .map(([a, b]) => `(${column} >= fromUnixTimestamp64Milli(${Math.trunc(a)}, 'UTC') AND ${column} < fromUnixTimestamp64Milli(${Math.trunc(b)}, 'UTC'))`)
+    .join(' OR ');
+}
+
+/**
+ * Rolls up each instance-hour that has raw profiles, no rollup row and
+ * ended `ROLLUP_GRACE_MS` before `nowMs`: the hours just finished, and on
+ * a store written before the rollup existed (an upgrade) every hour it
+ * holds. One statement per hour, newest first, so memory stays one hour's
+ * groups and a stop is quick. Safe to run again (it skips what is there)
+ * and from several collectors at once: the same hour's insert carries the
+ * same deduplication token, and where two still both land, the counts
+ * disagree and that hour is read raw.
+ *
+ * `cluster`: the tables are Distributed, so the subquery is GLOBAL.
+ */
+export async function rollUp(sql: Sql, cluster: boolean, nowMs: number, stopped: () => boolean): Promise<{ hours: number }> {
+  const notIn = cluster ? 'GLOBAL NOT IN' : 'NOT IN';
+  const missing = `(tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC')) ${notIn} (SELECT tenant, service, instance, hour FROM ${ROLLUP_TABLE})`;
+  const untilMs = Math.floor((nowMs - ROLLUP_GRACE_MS) / BUCKET_MS) * BUCKET_MS;
+  const hours = await sql.rows<{ h: string; k: string }>(
+    `SELECT toUnixTimestamp(toDateTime(toStartOfHour(time), 'UTC')) AS h, toString(cityHash64(arraySort(groupUniqArray((tenant, service, instance))))) AS k
+       FROM profiles WHERE time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') AND ${missing} GROUP BY h ORDER BY h DESC`,
+    { until: untilMs },
+  );
+  let done = 0;
+  for (const { h, k } of hours) {
+    if (stopped()) break;
+    const fromMs = Number(h) * 1000;
+    await sql.command(
+      `INSERT INTO ${ROLLUP_TABLE} SETTINGS insert_deduplication_token = {token:String}\n${rollupSelect(`${inRanges('time', [[fromMs, fromMs + BUCKET_MS]])} AND ${missing}`)}`,
+      { token: `heapwatch-rollup-${h}-${k}` },
+    );
+    done++;
+  }
+  return { hours: done };
+}
