@@ -169,10 +169,11 @@ describe('hourly rollup', () => {
     const raw = await merged(WHOLE);
     expect(raw.profilesFromRollup).toBe(0);
     expect(byFunction(raw)).toEqual(byFunction(before));
-    // The next pass fills every hour that has profiles and no rollup row;
-    // two at once (two collectors, or the background pass) insert each hour
-    // with the same deduplication token, so it is stored once.
-    await Promise.all([store().rollUp(Date.now(), () => false), store().rollUp(Date.now(), () => false)]);
+    // The next pass fills every hour that has profiles and no rollup row
+    // (here one instance a statement, so each hour in two); two at once (two
+    // collectors, or the background pass) insert each part with the same
+    // deduplication token, so it is stored once.
+    await Promise.all([store().rollUp(Date.now(), () => false, 1), store().rollUp(Date.now(), () => false, 1)]);
     expect(await store().rollUp(Date.now(), () => false)).toEqual({ hours: 0 });
     const again = await merged(WHOLE);
     expect(again.profilesFromRollup).toBe(sent.length);

@@ -155,8 +155,9 @@ export class ClickHouseStore implements ProfileStore {
     return rows.map((x) => ({ holder: x.holder, acquiredAtMs: Number(x.a), renewedAtMs: Number(x.r), expiresAtMs: Number(x.e) }));
   }
 
-  rollUp(nowMs: number, stopped: () => boolean): Promise<{ hours: number }> {
-    return rollUp(this.sql, this.cluster !== undefined, nowMs, stopped);
+  /** `instancesPerStatement`: how many instances' hour one INSERT sums (store/rollup.ts; smaller in tests). */
+  rollUp(nowMs: number, stopped: () => boolean, instancesPerStatement?: number): Promise<{ hours: number }> {
+    return rollUp(this.sql, this.cluster !== undefined, nowMs, stopped, instancesPerStatement);
   }
 
   /**

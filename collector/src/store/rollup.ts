@@ -32,6 +32,12 @@ export const ROLLUP_TABLE = 'profiles_hourly';
 /** The bucket: an hour, in ms. */
 export const BUCKET_MS = HOUR_MS;
 
+/**
+ * Instances whose hour one statement sums: its GROUP BY holds their stacks
+ * (5,000 stacks x 64 instances is ~320k groups, tens of MB).
+ */
+const INSTANCES_PER_STATEMENT = 64;
+
 /** How long after its end an hour is rolled up: profiles a late agent sends within it still count. */
 export const ROLLUP_GRACE_MS = 10 * MINUTE_MS;
 
@@ -145,31 +151,43 @@ export function inRanges(column: string, ranges: Ranges): string {
  * Rolls up each instance-hour that has raw profiles, no rollup row and
  * ended `ROLLUP_GRACE_MS` before `nowMs`: the hours just finished, and on
  * a store written before the rollup existed (an upgrade) every hour it
- * holds. One statement per hour, newest first, so memory stays one hour's
- * groups and a stop is quick. Safe to run again (it skips what is there)
+ * holds. Newest hour first, one statement per hour and up to 64
+ * instances, so memory stays bounded and a stop is quick. Safe to run again (it skips what is there)
  * and from several collectors at once: the same hour's insert carries the
  * same deduplication token, and where two still both land, the counts
  * disagree and that hour is read raw.
  *
  * `cluster`: the tables are Distributed, so the subquery is GLOBAL.
  */
-export async function rollUp(sql: Sql, cluster: boolean, nowMs: number, stopped: () => boolean): Promise<{ hours: number }> {
+export async function rollUp(
+  sql: Sql,
+  cluster: boolean,
+  nowMs: number,
+  stopped: () => boolean,
+  instancesPerStatement = INSTANCES_PER_STATEMENT,
+): Promise<{ hours: number }> {
   const notIn = cluster ? 'GLOBAL NOT IN' : 'NOT IN';
   const missing = `(tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC')) ${notIn} (SELECT tenant, service, instance, hour FROM ${ROLLUP_TABLE})`;
   const untilMs = Math.floor((nowMs - ROLLUP_GRACE_MS) / BUCKET_MS) * BUCKET_MS;
-  const hours = await sql.rows<{ h: string; k: string }>(
-    `SELECT toUnixTimestamp(toDateTime(toStartOfHour(time), 'UTC')) AS h, toString(cityHash64(arraySort(groupUniqArray((tenant, service, instance))))) AS k
+  const hours = await sql.rows<{ h: string; k: string; n: string }>(
+    `SELECT toUnixTimestamp(toDateTime(toStartOfHour(time), 'UTC')) AS h,
+            toString(cityHash64(arraySort(groupUniqArray((tenant, service, instance))))) AS k, uniqExact(tenant, service, instance) AS n
        FROM profiles WHERE time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') AND ${missing} GROUP BY h ORDER BY h DESC`,
     { until: untilMs },
   );
   let done = 0;
-  for (const { h, k } of hours) {
-    if (stopped()) break;
+  for (const { h, k, n } of hours) {
     const fromMs = Number(h) * 1000;
-    await sql.command(
-      `INSERT INTO ${ROLLUP_TABLE} SETTINGS insert_deduplication_token = {token:String}\n${rollupSelect(`${inRanges('time', [[fromMs, fromMs + BUCKET_MS]])} AND ${missing}`)}`,
-      { token: `heapwatch-rollup-${h}-${k}` },
-    );
+    // About `instancesPerStatement` instances' stacks are grouped at once.
+    const chunks = Math.ceil(Number(n) / instancesPerStatement);
+    for (let chunk = 0; chunk < chunks; chunk++) {
+      if (stopped()) return { hours: done };
+      const part = chunks > 1 ? ` AND cityHash64(tenant, service, instance) % ${chunks} = ${chunk}` : '';
+      await sql.command(
+        `INSERT INTO ${ROLLUP_TABLE} SETTINGS insert_deduplication_token = {token:String}\n${rollupSelect(`${inRanges('time', [[fromMs, fromMs + BUCKET_MS]])} AND ${missing}${part}`)}`,
+        { token: `heapwatch-rollup-${h}-${k}-${chunk}/${chunks}` },
+      );
+    }
     done++;
   }
   return { hours: done };
