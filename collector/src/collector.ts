@@ -242,6 +242,8 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       leak_evaluations_total: evaluated + (monitor?.counters.evaluations ?? 0),
       leak_evaluations_coalesced_total: coalesced.shared,
       leak_evaluator_lease_held: monitor?.holdsLease ? 1 : 0,
+      leak_evaluation_pass_ms: monitor?.counters.lastPassMs ?? 0,
+      leak_evaluation_wait_ms: monitor?.counters.waitMs ?? 0,
       rollup_runs_total: rollups.runs,
       rollup_hours_total: rollups.hours,
       rollup_failures_total: rollups.failures,
