@@ -68,6 +68,8 @@ export interface CollectorOptions {
 const DAY_MS = 86_400_000;
 /** How often hours that have ended are summed into the hourly rollup (store/rollup.ts). */
 const ROLLUP_EVERY_MS = 5 * MINUTE_MS;
+/** How far back a pass after the first looks for hours to sum: a profile later than that is read raw. */
+const ROLLUP_LOOKBACK_MS = 6 * 60 * MINUTE_MS;
 
 export const DEFAULT_OPTIONS: CollectorOptions = {
   host: '127.0.0.1',
@@ -117,12 +119,17 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
   let closing = false;
   let rolling: Promise<void> = Promise.resolve();
   const rollups = { runs: 0, hours: 0, failures: 0 };
+  let wholeStoreRolled = false;
   const rollUp = (): void => {
     rolling = rolling.then(async () => {
       if (closing) return;
       const t0 = Date.now();
       try {
-        const { hours } = await store.rollUp(Date.now(), () => closing);
+        // The first pass that completes looks at the whole store (an
+        // upgrade, hours a restart missed); later ones at the last hours.
+        const now = Date.now();
+        const { hours } = await store.rollUp(now, () => closing, wholeStoreRolled ? { sinceMs: now - ROLLUP_LOOKBACK_MS } : {});
+        wholeStoreRolled = !closing;
         rollups.hours += hours;
         if (hours > 0) log.info(`hourly rollup: summed ${hours} hours of profiles in ${Date.now() - t0} ms`);
       } catch (err) {

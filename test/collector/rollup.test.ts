@@ -173,7 +173,7 @@ describe('hourly rollup', () => {
     // (here one instance a statement, so each hour in two); two at once (two
     // collectors, or the background pass) insert each part with the same
     // deduplication token, so it is stored once.
-    await Promise.all([store().rollUp(Date.now(), () => false, 1), store().rollUp(Date.now(), () => false, 1)]);
+    await Promise.all([store().rollUp(Date.now(), () => false, { instancesPerStatement: 1 }), store().rollUp(Date.now(), () => false, { instancesPerStatement: 1 })]);
     expect(await store().rollUp(Date.now(), () => false)).toEqual({ hours: 0 });
     const again = await merged(WHOLE);
     expect(again.profilesFromRollup).toBe(sent.length);
@@ -192,6 +192,8 @@ describe('hourly rollup', () => {
     expect(m.profiles).toBe(sent.length + late.length);
     expect(m.profilesFromRollup).toBe(sent.length);
     expect(byFunction(m)).toEqual(expected([...sent, ...late], { service: SERVICE, labels: {}, ...q }));
+    // A pass that looks back less far than the hour leaves it (later passes look back 6 h).
+    expect(await store().rollUp(hour + HOUR + 11 * MIN, () => false, { sinceMs: hour + 1 })).toEqual({ hours: 0 });
     expect(await store().rollUp(hour + HOUR + 11 * MIN, () => false)).toEqual({ hours: 1 });
     const rolled = await merged(q);
     expect(rolled.profilesFromRollup).toBe(sent.length + late.length);

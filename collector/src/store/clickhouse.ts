@@ -11,7 +11,7 @@ import { LabelReads } from './label-reads';
 import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
 import { profilesInsert } from './profiles-insert';
-import { rollUp } from './rollup';
+import { rollUp, type RollUpOptions } from './rollup';
 import { addProfileColumns, profilesTableOf, schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
 import { PROFILE_COLUMNS } from './profile-columns';
 import { MINUTE_MS } from '../units';
@@ -155,9 +155,8 @@ export class ClickHouseStore implements ProfileStore {
     return rows.map((x) => ({ holder: x.holder, acquiredAtMs: Number(x.a), renewedAtMs: Number(x.r), expiresAtMs: Number(x.e) }));
   }
 
-  /** `instancesPerStatement`: how many instances' hour one INSERT sums (store/rollup.ts; smaller in tests). */
-  rollUp(nowMs: number, stopped: () => boolean, instancesPerStatement?: number): Promise<{ hours: number }> {
-    return rollUp(this.sql, this.cluster !== undefined, nowMs, stopped, instancesPerStatement);
+  rollUp(nowMs: number, stopped: () => boolean, opts?: RollUpOptions): Promise<{ hours: number }> {
+    return rollUp(this.sql, this.cluster !== undefined, nowMs, stopped, opts);
   }
 
   /**

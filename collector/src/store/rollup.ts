@@ -147,6 +147,13 @@ export function inRanges(column: string, ranges: Ranges): string {
     .join(' OR ');
 }
 
+export interface RollUpOptions {
+  /** Look only at profiles from here on (a periodic pass need not scan the whole store); default everything. */
+  sinceMs?: number;
+  /** About how many instances' hour one INSERT sums (smaller in tests). */
+  instancesPerStatement?: number;
+}
+
 /**
  * Rolls up each instance-hour that has raw profiles, no rollup row and
  * ended `ROLLUP_GRACE_MS` before `nowMs`: the hours just finished, and on
@@ -159,21 +166,17 @@ export function inRanges(column: string, ranges: Ranges): string {
  *
  * `cluster`: the tables are Distributed, so the subquery is GLOBAL.
  */
-export async function rollUp(
-  sql: Sql,
-  cluster: boolean,
-  nowMs: number,
-  stopped: () => boolean,
-  instancesPerStatement = INSTANCES_PER_STATEMENT,
-): Promise<{ hours: number }> {
+export async function rollUp(sql: Sql, cluster: boolean, nowMs: number, stopped: () => boolean, opts: RollUpOptions = {}): Promise<{ hours: number }> {
+  const instancesPerStatement = opts.instancesPerStatement ?? INSTANCES_PER_STATEMENT;
   const notIn = cluster ? 'GLOBAL NOT IN' : 'NOT IN';
   const missing = `(tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC')) ${notIn} (SELECT tenant, service, instance, hour FROM ${ROLLUP_TABLE})`;
   const untilMs = Math.floor((nowMs - ROLLUP_GRACE_MS) / BUCKET_MS) * BUCKET_MS;
   const hours = await sql.rows<{ h: string; k: string; n: string }>(
     `SELECT toUnixTimestamp(toDateTime(toStartOfHour(time), 'UTC')) AS h,
             toString(cityHash64(arraySort(groupUniqArray((tenant, service, instance))))) AS k, uniqExact(tenant, service, instance) AS n
-       FROM profiles WHERE time < fromUnixTimestamp64Milli({until:Int64}, 'UTC') AND ${missing} GROUP BY h ORDER BY h DESC`,
-    { until: untilMs },
+       FROM profiles WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC')
+        AND ${missing} GROUP BY h ORDER BY h DESC`,
+    { since: opts.sinceMs ?? 0, until: untilMs },
   );
   let done = 0;
   for (const { h, k, n } of hours) {

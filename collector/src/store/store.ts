@@ -179,10 +179,11 @@ export interface ProfileStore {
   writeProfiles(rows: readonly ProfileRow[]): Promise<void>;
   /**
    * Sums the profiles of each instance-hour that ended a little before
-   * `nowMs` and is not summed yet into the hourly rollup that long-range
-   * merges read (store/rollup.ts); stops between hours once `stopped()`.
+   * `nowMs` (and, with `sinceMs`, starts at or after it) and is not summed
+   * yet into the hourly rollup that long-range merges read
+   * (store/rollup.ts); stops between hours once `stopped()`.
    */
-  rollUp(nowMs: number, stopped: () => boolean): Promise<{ hours: number }>;
+  rollUp(nowMs: number, stopped: () => boolean, opts?: { sinceMs?: number }): Promise<{ hours: number }>;
   /** Which of `keys` are stored, as `profileKeyString` of each. */
   storedProfiles(keys: readonly ProfileKey[]): Promise<Set<string>>;
 
