@@ -157,27 +157,47 @@ describe('hourly rollup', () => {
     expect((await merged(WHOLE)).profilesFromRollup).toBe(sent.length);
   });
 
-  it('a rollup that counts other profiles than the raw table is not read; a missing one is filled again', async () => {
+  it('a rollup that counts other profiles than the raw table is not read, and the next pass corrects it', async () => {
     const before = await merged(WHOLE);
     // Hour H0+2 summed twice (two collectors racing, say): its counts no longer match.
     await store().inspect(`INSERT INTO profiles_hourly SETTINGS insert_deduplicate = 0 SELECT * FROM profiles_hourly WHERE service = '${SERVICE}' AND hour = fromUnixTimestamp64Milli(${H0 + 2 * HOUR}, 'UTC')`);
     const twice = await merged(WHOLE);
     expect(twice.profilesFromRollup).toBe(sent.filter((p) => p.timeMs < H0 + 2 * HOUR).length);
     expect(byFunction(twice)).toEqual(byFunction(before));
+    // The pass adds the difference (here negative) for that hour alone.
+    expect(await store().rollUp(Date.now(), () => false)).toEqual({ hours: 1 });
+    const corrected = await merged(WHOLE);
+    expect(corrected.profilesFromRollup).toBe(sent.length);
+    expect(byFunction(corrected)).toEqual(byFunction(before));
     // No rollup at all: everything raw, the same merge.
     await store().inspect('TRUNCATE TABLE profiles_hourly');
     const raw = await merged(WHOLE);
     expect(raw.profilesFromRollup).toBe(0);
     expect(byFunction(raw)).toEqual(byFunction(before));
-    // The next pass fills every hour that has profiles and no rollup row
-    // (here one instance a statement, so each hour in two); two at once (two
-    // collectors, or the background pass) insert each part with the same
-    // deduplication token, so it is stored once.
+    // The next pass fills every hour (here one instance a statement, so each
+    // hour in two); two at once (two collectors, or the background pass)
+    // insert each part with the same deduplication token, so it is stored once.
     await Promise.all([store().rollUp(Date.now(), () => false, { instancesPerStatement: 1 }), store().rollUp(Date.now(), () => false, { instancesPerStatement: 1 })]);
-    expect(await store().rollUp(Date.now(), () => false)).toEqual({ hours: 0 });
     const again = await merged(WHOLE);
     expect(again.profilesFromRollup).toBe(sent.length);
     expect(byFunction(again)).toEqual(byFunction(before));
+    expect(await store().rollUp(Date.now(), () => false)).toEqual({ hours: 0 });
+  });
+
+  it('a profile that arrives after its hour was summed is read raw until the next pass adds it', async () => {
+    const late: Sent = { instance: 'a', timeMs: H0 + HOUR + 7 * MIN, stacks: [{ fn: 'site1', objects: 9, bytes: 9001 }, { fn: 'late', objects: 1, bytes: 77 }] };
+    await send(late);
+    await collector.ingester.flush();
+    const all = [...sent, late];
+    const m = await merged(WHOLE);
+    expect(m.profiles).toBe(all.length);
+    expect(m.profilesFromRollup).toBe(sent.filter((p) => p.timeMs < H0 + HOUR || p.timeMs >= H0 + 2 * HOUR).length);
+    expect(byFunction(m)).toEqual(expected(all, { service: SERVICE, labels: {}, ...WHOLE }));
+    expect(await store().rollUp(Date.now(), () => false)).toEqual({ hours: 1 });
+    const rolled = await merged(WHOLE);
+    expect(rolled.profilesFromRollup).toBe(all.length);
+    expect(byFunction(rolled)).toEqual(byFunction(m));
+    sent.push(late);
   });
 
   it('rolls up only hours that ended the grace period ago; newer profiles are read raw', async () => {

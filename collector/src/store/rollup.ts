@@ -24,6 +24,7 @@
  * is read raw. Sums are integers (Int64), so both ways give the same merge
  * to the last bit (profile-reads.ts).
  */
+import { createHash } from 'node:crypto';
 import { HOUR_MS, MINUTE_MS } from '../units';
 import type { Sql } from './sql';
 
@@ -51,32 +52,52 @@ export const ROLLUP_COLUMNS_DDL = `
         labels_key UInt64,
         thread_id UInt32,
         labels Map(LowCardinality(String), String),
-        profiles UInt32,
+        profiles Int64,
         stack_ids Array(UInt64) CODEC(ZSTD(3)),
         stack_objects Array(Int64) CODEC(ZSTD(3)),
         stack_bytes Array(Int64) CODEC(ZSTD(3))`;
 
 const KEY = 'tenant, service, instance, hour, labels_key, thread_id';
 
+const LABELS_KEY = 'cityHash64(toString(arraySort(arrayZip(mapKeys(labels), mapValues(labels)))))';
+
 /**
- * The rollup rows of the `profiles` rows matching `where`. A profile with
- * no stacks still counts: LEFT ARRAY JOIN gives it one row (index 0, stack
- * 0 with zero values, which a merge drops as it drops every zero sum), and
- * each profile has exactly one row with index <= 1.
+ * The rows that make the rollup of the hour [fromMs, fromMs + 1 h) equal to
+ * the raw table, for the instance-hours matching `which` (SQL on tenant,
+ * service, instance): for each (key, stack), the raw sum minus what the
+ * rollup holds, and the profile count likewise; keys and stacks whose
+ * difference is zero are left out. On an hour not rolled up yet that is
+ * the hour's sums; on one summed before all its profiles arrived, the
+ * rest; on one counted twice, a negative row. Reads add rows up.
+ *
+ * A profile with no stacks still counts: LEFT ARRAY JOIN gives it one row
+ * (index 0, stack 0 with zero values), and each profile and each rollup
+ * row has exactly one row with index <= 1, which carries its count.
  */
-export function rollupSelect(where: string): string {
-  return `SELECT ${KEY}, any(l) AS labels, toUInt32(sum(n)) AS profiles,
-       groupArray(sid) AS stack_ids, groupArray(so) AS stack_objects, groupArray(sb) AS stack_bytes
+export function correctionSelect(fromMs: number, which: string): string {
+  const hour = inRanges('time', [[fromMs, fromMs + BUCKET_MS]]);
+  const rolledHour = `hour = fromUnixTimestamp64Milli(${Math.trunc(fromMs)}, 'UTC')`;
+  return `SELECT ${KEY}, any(l) AS labels, sum(dn) AS profiles,
+       groupArrayIf(sid, so != 0 OR sb != 0) AS stack_ids, groupArrayIf(so, so != 0 OR sb != 0) AS stack_objects,
+       groupArrayIf(sb, so != 0 OR sb != 0) AS stack_bytes
 FROM (
-  SELECT tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC') AS hour,
-         cityHash64(toString(arraySort(arrayZip(mapKeys(labels), mapValues(labels))))) AS labels_key, thread_id,
-         any(labels) AS l, sid, sum(o) AS so, sum(b) AS sb, sum(i <= 1) AS n
-  FROM profiles
-  LEFT ARRAY JOIN stack_ids AS sid, stack_objects AS o, stack_bytes AS b, arrayEnumerate(stack_ids) AS i
-  WHERE ${where}
+  SELECT ${KEY}, sid, any(lb) AS l, sum(o) AS so, sum(b) AS sb, sum(n) AS dn
+  FROM (
+    SELECT tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC') AS hour, ${LABELS_KEY} AS labels_key, thread_id,
+           labels AS lb, sid, o, b, toInt64(i <= 1) AS n
+    FROM profiles
+    LEFT ARRAY JOIN stack_ids AS sid, stack_objects AS o, stack_bytes AS b, arrayEnumerate(stack_ids) AS i
+    WHERE (${hour}) AND ${which}
+    UNION ALL
+    SELECT ${KEY}, labels AS lb, sid, -o, -b, if(i <= 1, -profiles, 0) AS n
+    FROM ${ROLLUP_TABLE}
+    LEFT ARRAY JOIN stack_ids AS sid, stack_objects AS o, stack_bytes AS b, arrayEnumerate(stack_ids) AS i
+    WHERE ${rolledHour} AND ${which}
+  )
   GROUP BY ${KEY}, sid
 )
-GROUP BY ${KEY}`;
+GROUP BY ${KEY}
+HAVING profiles != 0 OR length(stack_ids) > 0`;
 }
 
 /** Profiles of one instance in one hour of the selection: raw rows and distinct times. */
@@ -155,40 +176,56 @@ export interface RollUpOptions {
 }
 
 /**
- * Rolls up each instance-hour that has raw profiles, no rollup row and
- * ended `ROLLUP_GRACE_MS` before `nowMs`: the hours just finished, and on
- * a store written before the rollup existed (an upgrade) every hour it
- * holds. Newest hour first, one statement per hour and up to 64
- * instances, so memory stays bounded and a stop is quick. Safe to run again (it skips what is there)
- * and from several collectors at once: the same hour's insert carries the
- * same deduplication token, and where two still both land, the counts
- * disagree and that hour is read raw.
+ * Brings the rollup of every hour that ended `ROLLUP_GRACE_MS` before
+ * `nowMs` in line with the raw table, for each instance-hour whose profile
+ * count differs there (none summed yet, profiles that came after the last
+ * pass, a double count): the hours just ended, and on a store written
+ * before the rollup existed (an upgrade) every hour it holds. An hour whose
+ * raw rows hold a profile twice (a retry not yet merged away) waits. Newest
+ * hour first, one statement per hour and about 64 instances, so memory
+ * stays bounded and a stop is quick. Safe to run again and from several
+ * collectors at once: the same correction carries the same deduplication
+ * token, and where two still both land the counts differ, that hour reads
+ * raw and the next pass corrects it.
  *
- * `cluster`: the tables are Distributed, so the subquery is GLOBAL.
+ * `cluster`: the tables are Distributed, so the join is GLOBAL.
  */
 export async function rollUp(sql: Sql, cluster: boolean, nowMs: number, stopped: () => boolean, opts: RollUpOptions = {}): Promise<{ hours: number }> {
   const instancesPerStatement = opts.instancesPerStatement ?? INSTANCES_PER_STATEMENT;
-  const notIn = cluster ? 'GLOBAL NOT IN' : 'NOT IN';
-  const missing = `(tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC')) ${notIn} (SELECT tenant, service, instance, hour FROM ${ROLLUP_TABLE})`;
-  const untilMs = Math.floor((nowMs - ROLLUP_GRACE_MS) / BUCKET_MS) * BUCKET_MS;
-  const hours = await sql.rows<{ h: string; k: string; n: string }>(
-    `SELECT toUnixTimestamp(toDateTime(toStartOfHour(time), 'UTC')) AS h,
-            toString(cityHash64(arraySort(groupUniqArray((tenant, service, instance))))) AS k, uniqExact(tenant, service, instance) AS n
-       FROM profiles WHERE time >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({until:Int64}, 'UTC')
-        AND ${missing} GROUP BY h ORDER BY h DESC`,
-    { since: opts.sinceMs ?? 0, until: untilMs },
+  const params = { since: opts.sinceMs ?? 0, until: Math.floor((nowMs - ROLLUP_GRACE_MS) / BUCKET_MS) * BUCKET_MS };
+  const range = (column: string): string =>
+    `${column} >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND ${column} < fromUnixTimestamp64Milli({until:Int64}, 'UTC')`;
+  const stale = await sql.rows<{ h: string; tenant: string; service: string; instance: string; id: string; k: string }>(
+    `SELECT toUnixTimestamp(hour) AS h, tenant, service, instance, toString(cityHash64(tenant, service, instance)) AS id, toString(cityHash64(n, c)) AS k
+       FROM (
+         SELECT tenant, service, instance, toDateTime(toStartOfHour(time), 'UTC') AS hour, count() AS n, uniqExact(time) AS d
+           FROM profiles WHERE ${range('time')} GROUP BY tenant, service, instance, hour
+       ) AS r
+       ${cluster ? 'GLOBAL ' : ''}LEFT JOIN (
+         SELECT tenant, service, instance, hour, sum(profiles) AS c
+           FROM ${ROLLUP_TABLE} WHERE ${range('hour')} GROUP BY tenant, service, instance, hour
+       ) AS u USING (tenant, service, instance, hour)
+      WHERE n = d AND n != c
+      ORDER BY h DESC, tenant, service, instance`,
+    params,
   );
+  const byHour = new Map<string, typeof stale>();
+  for (const r of stale) byHour.set(r.h, [...(byHour.get(r.h) ?? []), r]);
   let done = 0;
-  for (const { h, k, n } of hours) {
-    const fromMs = Number(h) * 1000;
-    // About `instancesPerStatement` instances' stacks are grouped at once.
-    const chunks = Math.ceil(Number(n) / instancesPerStatement);
-    for (let chunk = 0; chunk < chunks; chunk++) {
+  for (const [h, rows] of byHour) {
+    for (let at = 0; at < rows.length; at += instancesPerStatement) {
       if (stopped()) return { hours: done };
-      const part = chunks > 1 ? ` AND cityHash64(tenant, service, instance) % ${chunks} = ${chunk}` : '';
+      const part = rows.slice(at, at + instancesPerStatement);
+      const which = `toString(cityHash64(tenant, service, instance)) IN {which:Array(String)}`;
       await sql.command(
-        `INSERT INTO ${ROLLUP_TABLE} SETTINGS insert_deduplication_token = {token:String}\n${rollupSelect(`${inRanges('time', [[fromMs, fromMs + BUCKET_MS]])} AND ${missing}${part}`)}`,
-        { token: `heapwatch-rollup-${h}-${k}-${chunk}/${chunks}` },
+        `INSERT INTO ${ROLLUP_TABLE} SETTINGS insert_deduplication_token = {token:String}\n${correctionSelect(Number(h) * 1000, which)}`,
+        {
+          which: part.map((r) => r.id),
+          token: `heapwatch-rollup-${h}-${createHash('sha256')
+            .update(part.map((r) => `${r.tenant}\0${r.service}\0${r.instance}\0${r.k}`).join('\n'))
+            .digest('hex')}`,
+        },
+        true,
       );
     }
     done++;
