@@ -5,24 +5,25 @@
  * range reads one rollup row per instance-hour instead of that hour's
  * profiles, and the raw rows only where the rollup has no answer.
  *
- * The collector writes it (`rollUp`, every few minutes and at start) for
- * hours that ended more than `ROLLUP_GRACE_MS` ago, from the raw table, in
- * one INSERT ... SELECT per hour. Why not a materialized view: measured on
- * the query benchmark's store, a view cost ~10 ms of engine CPU per
- * 2,000-stack profile at ingest (a row per stack, SummingMergeTree) and
- * ~13 ms as a `sumMap` state (AggregatingMergeTree), whose Field-based
- * merge also took 0.35-0.5 s to read a day back: as slow as the raw table.
- * Rolling an hour up afterwards costs ~0.2 ms of engine CPU a profile.
+ * The collector keeps it (`rollUp`, every few minutes and at start): for
+ * hours that ended more than `ROLLUP_GRACE_MS` ago, it inserts what makes
+ * each instance-hour's rows add up to the raw table's, in one INSERT ...
+ * SELECT per hour. Why not a materialized view: measured on the query
+ * benchmark's store, a view cost ~10 ms of engine CPU per 2,000-stack
+ * profile at ingest (a row per stack, SummingMergeTree) and ~13 ms as a
+ * `sumMap` state (AggregatingMergeTree), whose Field-based merge also took
+ * 0.35-0.5 s to read a day back: as slow as the raw table. Summing an hour
+ * afterwards costs ~1 ms of engine CPU a profile, off the ingest path.
  *
  * The rollup is checked, not trusted: an hour is read from it only where,
  * for every instance, the rollup counts exactly the profiles the raw table
  * holds for that hour, and the raw table holds each of them once. Anything
  * that could make the two disagree (a profile arriving after its hour was
- * rolled up, a retried insert stored twice before the ReplacingMergeTree
- * merged it, two collectors rolling the same hour, rows expired in one
+ * summed, a retried insert stored twice before the ReplacingMergeTree
+ * merged it, two collectors correcting the same hour, rows expired in one
  * table but not yet in the other) makes the counts differ, and that hour
- * is read raw. Sums are integers (Int64), so both ways give the same merge
- * to the last bit (profile-reads.ts).
+ * is read raw until a pass corrects it. Sums are integers (Int64), so both
+ * ways give the same merge to the last bit (profile-reads.ts).
  */
 import { createHash } from 'node:crypto';
 import { HOUR_MS, MINUTE_MS } from '../units';
