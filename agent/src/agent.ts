@@ -163,7 +163,7 @@ export class Agent {
     const deadline = Date.now() + timeoutMs;
     const hold = holdProcess(timeoutMs);
     try {
-      await this.takeSnapshot();
+      await this.snapshotNow();
       await this.sender.drain(deadline);
     } finally {
       clearTimeout(hold);
@@ -180,7 +180,7 @@ export class Agent {
     const deadline = Date.now() + timeoutMs;
     const hold = holdProcess(timeoutMs);
     try {
-      await this.takeSnapshot();
+      await this.snapshotNow();
       await this.sender.drain(deadline);
     } catch (e) {
       this.log.debug(`stop: ${String(e)}`);
@@ -272,6 +272,16 @@ export class Agent {
         this.snapshotting = undefined;
       });
     return this.snapshotting;
+  }
+
+  /**
+   * A profile of the heap as it is now (flush, stop). A tick's snapshot
+   * still running may be sending an older post-GC capture: wait for it
+   * (and any that follows) rather than join it.
+   */
+  private async snapshotNow(): Promise<void> {
+    while (this.snapshotting) await this.snapshotting;
+    await this.takeSnapshot();
   }
 
   private async snapshotOnce(preferPostGc: boolean): Promise<void> {

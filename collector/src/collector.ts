@@ -219,6 +219,8 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       leak_evaluations_total: evaluated + (monitor?.counters.evaluations ?? 0),
       leak_evaluations_coalesced_total: coalesced.shared,
       leak_evaluator_lease_held: monitor?.holdsLease ? 1 : 0,
+      leak_evaluation_pass_ms: monitor?.counters.lastPassMs ?? 0,
+      leak_evaluation_wait_ms: monitor?.counters.waitMs ?? 0,
       ...notifier?.metrics(),
     }),
     extraMetrics: (tenant) => flaggedMetrics(store, tenant),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DETECT, detect, gcResets, historyWindow, majorGcResets, needsLongerWindow, risingWhilePrecise, sustainedOver } from '../../collector/src/leaks/detect';
+import { DEFAULT_DETECT, detect, detectInSlices, gcResets, historyWindow, majorGcResets, needsLongerWindow, risingWhilePrecise, sustainedOver } from '../../collector/src/leaks/detect';
 import type { ProfilePoint, SitePoint } from '../../collector/src/store/store';
 import { cacheSeries, churnSeries, leakSeries, poisson, QUANTUM, retainedSeries, rng } from './synthetic';
 
@@ -27,6 +27,27 @@ function points(instance: string, siteId: string, ys: readonly number[], t0 = 0)
 }
 
 describe('detect', () => {
+  it('in slices, gives the event loop turns and decides exactly as in one go', async () => {
+    const n = 60;
+    const pts: SitePoint[] = [];
+    const profs: ProfilePoint[] = [];
+    for (let k = 0; k < 6; k++) {
+      profs.push(...gcProfiles(`i${k}`, n, 5));
+      for (let site = 0; site < 40; site++) {
+        const ys = site % 10 === 0 ? leakSeries(n, 1, 7, site) : churnSeries(n, () => 20, site * 31 + k);
+        pts.push(...points(`i${k}`, `s${site}`, ys));
+      }
+    }
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    const sliced = await detectInSlices(profs, pts, DEFAULT_DETECT, 0, 0, 1);
+    clearInterval(ticker);
+    const whole = detect(profs, pts);
+    expect(turns).toBeGreaterThan(0);
+    expect([...sliced.sites.values()].filter((x) => x.positive).length).toBeGreaterThan(0);
+    expect(sliced).toEqual(whole);
+  });
+
   it('finds major GCs as heap drops', () => {
     expect(gcResets([10, 12, 14, 8, 9, 10, 9.5])).toEqual([3]);
   });

@@ -81,6 +81,32 @@ describe('two LeakMonitors on one store', () => {
   });
 });
 
+describe('LeakMonitor pacing', () => {
+  it('waits a period after a short pass, and longer after a long one, up to two periods', async () => {
+    expect(await ingest(`127.0.0.1:${collector.grpcPort}`, profileRequest('pace-svc', [['f', '/app/f.js', 1]]))).toBe(grpc.status.OK);
+    // Each evaluation held 150 ms by the `run` hook (where the collector puts its evaluation limiter).
+    const m = new LeakMonitor(collector.store, {
+      periodMs: 100,
+      log: { error: () => {} },
+      run: async (task) => {
+        await new Promise((r) => setTimeout(r, 150));
+        return task();
+      },
+    });
+    m.start();
+    expect(m.counters.waitMs).toBe(100);
+    const deadline = Date.now() + 60_000;
+    while (m.counters.passes < 1 || m.counters.waitMs === 100) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await m.stop();
+    expect(m.counters.lastPassMs).toBeGreaterThanOrEqual(150);
+    // Paced, a 150 ms pass would wait 850 ms: capped at two periods.
+    expect(m.counters.waitMs).toBe(200);
+  });
+});
+
 describe('--role ingest', () => {
   let ingestOnly: RunningCollector;
   beforeAll(async () => {

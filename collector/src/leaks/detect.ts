@@ -436,9 +436,23 @@ export function needsLongerWindow(profiles: readonly ProfilePoint[], opts: Detec
 
 /** Each site's in-use bytes per instance, one value per profile of the instance's series (0 where the sampler saw nothing alive). */
 export function siteValues(points: readonly SitePoint[], series: ReadonlyMap<string, InstanceSeries>): Map<string, Map<string, number[]>> {
+  return finish(siteValueSteps(points, series));
+}
 
+/** Runs a generator of work to its end, without pausing. */
+function finish<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** siteValues' work, yielding every 4,096 points (a service's window can hold millions). */
+function* siteValueSteps(points: readonly SitePoint[], series: ReadonlyMap<string, InstanceSeries>): Generator<void, Map<string, Map<string, number[]>>> {
   const values = new Map<string, Map<string, number[]>>();
+  let n = 0;
   for (const p of points) {
+    if ((++n & 4095) === 0) yield;
     const s = series.get(p.instance);
     const i = s?.index.get(p.timeMs);
     if (!s || i === undefined) continue; // no commit marker, or outside the window
@@ -463,9 +477,47 @@ export function detect(
   prevLatestProfileMs = 0,
   silentMs = 0,
 ): Detection {
+  return finish(detection(profiles, points, opts, prevLatestProfileMs, silentMs));
+}
+
+/**
+ * detect, giving the event loop a turn whenever it has run for `sliceMs`:
+ * a service of many instances and sites takes seconds to judge (2-3 s of
+ * one core for 2,000 instances of 5,000-stack profiles, measured by
+ * bench/ingest-load.mjs), and the collector's ingest, health and API
+ * answers must not wait for it.
+ */
+export async function detectInSlices(
+  profiles: readonly ProfilePoint[],
+  points: readonly SitePoint[],
+  opts: DetectOptions = DEFAULT_DETECT,
+  prevLatestProfileMs = 0,
+  silentMs = 0,
+  sliceMs = 10,
+): Promise<Detection> {
+  const steps = detection(profiles, points, opts, prevLatestProfileMs, silentMs);
+  let sliceStart = performance.now();
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** detect's work, yielding after each site and each instance's process series. */
+function* detection(
+  profiles: readonly ProfilePoint[],
+  points: readonly SitePoint[],
+  opts: DetectOptions,
+  prevLatestProfileMs: number,
+  silentMs: number,
+): Generator<void, Detection> {
   const latestProfileMs = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
   const series = instanceSeries(profiles, opts, prevLatestProfileMs, silentMs);
-  const values = siteValues(points, series);
+  const values = yield* siteValueSteps(points, series);
 
   const sites = new Map<string, SiteDecision>();
   for (const [siteId, perInstance] of values) {
@@ -503,6 +555,7 @@ export function detect(
       attribution: basis.every((x) => risingWhilePrecise(x.ys, x.s.inliningOff, x.v.slopePerProfile)) ? 'precise' : 'imprecise',
       suspect: !positive && verdicts.some((x) => decideSeries(x.ys, opts.rule).rising),
     });
+    yield;
   }
 
   const process: ProcessDecision[] = [];
@@ -540,6 +593,7 @@ export function detect(
       growthBytesPerHour: perHour(ext.now.slopePerProfile),
       timeToLimitSeconds: null,
     });
+    yield;
   }
   return { latestProfileMs, sites, process };
 }

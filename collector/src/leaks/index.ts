@@ -27,7 +27,7 @@
  */
 import { advanceAlerts, DEFAULT_ALERT, emptyAlertState, isUrgent, type AlertOptions, type AlertState, type Step } from './alert';
 import { transitions, type LeakEvent } from './transitions';
-import { DEFAULT_DETECT, detect, historyWindow, instanceSeries, needsLongerWindow, siteValues, sustainedOver, type DetectOptions } from './detect';
+import { DEFAULT_DETECT, detectInSlices, historyWindow, instanceSeries, needsLongerWindow, siteValues, sustainedOver, type DetectOptions } from './detect';
 import { analyzeJobs, DEFAULT_JOBS, type JobsOptions, type SiteSeries } from './jobs';
 import type { ProfileStore, TenantService, TenantStore } from '../store/store';
 import type { LeaseKeeper } from './lease';
@@ -121,7 +121,7 @@ export async function evaluateLeaks(
   // Silence ages every instance (detect.ts), on the collector's clock only.
   const newest = profiles.reduce((m, p) => Math.max(m, p.timeMs), 0);
   const silentMs = newest > prev.latestProfileMs || prev.advancedAtMs === undefined ? 0 : Math.max(0, nowMs - prev.advancedAtMs);
-  const d = detect(profiles, points, o.detect, prev.latestProfileMs, silentMs);
+  const d = await detectInSlices(profiles, points, o.detect, prev.latestProfileMs, silentMs);
 
   const steps = new Map<string, Step[]>();
   const rises = (x: readonly Step[]): boolean => x.some((t) => t.trend === 'rising');
@@ -272,6 +272,16 @@ export interface LeakMonitorOptions extends Partial<EvaluateOptions> {
 }
 
 /**
+ * The share of the collector's time the periodic passes may take. A pass
+ * over a large fleet is long: 2,000 instances of 5,000-stack profiles took
+ * about 5 s of the main thread every 30 s in bench/ingest-load.mjs, time
+ * ingest then did not have; at 500 instances a quarter of that.
+ */
+const EVALUATION_SHARE = 0.15;
+/** The wait between passes is at most this many periods (the lease lasts three). */
+const MAX_PERIOD_STRETCH = 2;
+
+/**
  * Evaluates every active service periodically. One pass at a time; the
  * timer is unref'd so the monitor never keeps the collector alive; a failing
  * service is logged and the others still run.
@@ -316,8 +326,11 @@ export class LeakMonitor {
     return lease.tryHold().catch(() => false);
   }
 
-  /** Passes run, and passes skipped because another collector holds the lease. */
-  readonly counters = { passes: 0, skipped: 0, evaluations: 0 };
+  /**
+   * Passes run, passes skipped because another collector holds the lease,
+   * and the wall time of the last pass run and the wait after it (pacing).
+   */
+  readonly counters = { passes: 0, skipped: 0, evaluations: 0, lastPassMs: 0, waitMs: 0 };
 
   async evaluateAll(): Promise<void> {
     const log = this.opts.log ?? { error: (m: string) => process.stderr.write(m + '\n') };
@@ -346,6 +359,7 @@ export class LeakMonitor {
       return;
     }
     const run = this.opts.run ?? (<T>(task: () => Promise<T>) => task());
+    const startedAt = performance.now();
     for (const { tenant, service } of services) {
       try {
         const r = await run(() => evaluateLeaks(this.store.forTenant(tenant), service, { ...this.opts, persist: true }));
@@ -355,10 +369,23 @@ export class LeakMonitor {
         log.error(`leaks: evaluating ${JSON.stringify(service)} of tenant ${JSON.stringify(tenant)} failed: ${(err as Error).message}`);
       }
     }
+    this.counters.lastPassMs = Math.round(performance.now() - startedAt);
+  }
+
+  /**
+   * The wait before the next pass: the period, or longer when the last
+   * pass was long, so that passes take at most EVALUATION_SHARE of the
+   * collector's time; never more than MAX_PERIOD_STRETCH periods, so the
+   * lease (renewed at each pass, 3 periods long) is kept.
+   */
+  private nextWaitMs(): number {
+    const paced = (this.counters.lastPassMs * (1 - EVALUATION_SHARE)) / EVALUATION_SHARE;
+    return Math.min(MAX_PERIOD_STRETCH * this.periodMs, Math.max(this.periodMs, paced));
   }
 
   private arm(): void {
     if (this.stopped) return;
+    this.counters.waitMs = Math.round(this.nextWaitMs());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running = this.evaluateAll()
@@ -367,7 +394,7 @@ export class LeakMonitor {
           this.running = undefined;
           this.arm();
         });
-    }, this.periodMs);
+    }, this.counters.waitMs);
     this.timer.unref();
   }
 }
