@@ -19,8 +19,9 @@
 // sinkUrl, agentDir }. heapwatch is preloaded by the parent (--require
 // register.js, configured by environment). The agent's stats() are read only
 // at the window's edges: a read every batch (an earlier version did, to note
-// when precise mode came on) is the harness's cost, not the agent's, and it
-// is counted in the window. Output: one `RESULT {...}`.
+// when precise mode came on) is the harness's cost, not the agent's, yet it
+// was counted in the window as the agent's: 0.5 points of it. Output: one
+// `RESULT {...}`.
 const cfg = JSON.parse(process.argv[2]);
 const { variant, jobs, intervalMs = 2000, sinkUrl, agentDir } = cfg;
 const YIELD_EVERY = 50;
