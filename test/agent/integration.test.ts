@@ -162,20 +162,24 @@ describe('agent preloaded with --require', () => {
     const { code } = await run.exited;
     expect(run.stderr()).toBe('');
     expect(code).toBe(0);
-    const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout())![1]!) as { forcedGcs: number; forcedGcTimeUs: number };
+    const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout())![1]!) as { forcedGcs: number; forcedGcTimeUs: number; forcedGcsSkipped: number };
     const reqs = c.received.map((r) => r.request);
     const ticks = reqs.slice(0, -1); // the last one is stop()'s live read
     expect(ticks.length).toBeGreaterThanOrEqual(6);
     const post = ticks.filter((r) => r.gc!.afterMajorGc);
-    // Every tick had a post-GC snapshot, and most of them the agent forced.
-    expect(post.length).toBe(ticks.length);
-    expect(stats.forcedGcs).toBeGreaterThanOrEqual(ticks.length - 2);
+    // Every tick had a post-GC snapshot, most of them forced, except where
+    // GC assist skipped a due GC and counted it: on a loaded machine a
+    // pause's wall time stretches, and the budget waits 5 pauses after it.
+    expect(post.length).toBeGreaterThanOrEqual(2);
+    expect(ticks.length - post.length).toBeLessThanOrEqual(stats.forcedGcsSkipped);
+    expect(stats.forcedGcs + stats.forcedGcsSkipped).toBeGreaterThanOrEqual(ticks.length - 2);
     expect(stats.forcedGcTimeUs).toBeGreaterThan(0);
     // The same counters reach the collector with every request.
     const sent = reqs.at(-1)!.agent!;
     expect(sent.forcedGcs).toBe(stats.forcedGcs);
     expect(sent.forcedGcTimeUs).toBe(stats.forcedGcTimeUs);
     for (let i = 1; i < ticks.length; i++) {
+      if (!ticks[i]!.gc!.afterMajorGc) continue;
       // A forced GC counts as a major GC exactly once (its sentinel callback is not counted again).
       expect(ticks[i]!.gc!.majorGcs).toBeGreaterThan(ticks[i - 1]!.gc!.majorGcs);
       expect(ticks[i]!.endTimeMs - ticks[i]!.gc!.lastMajorGcEndMs).toBeLessThan(250);
