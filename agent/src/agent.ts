@@ -138,6 +138,7 @@ export class Agent {
     return {
       forcedGcs: this.gcAssist?.stats.forced ?? 0,
       forcedGcTimeUs: this.gcAssist?.stats.timeUs ?? 0,
+      forcedGcsSkipped: (this.gcAssist?.stats.skippedPause ?? 0) + (this.gcAssist?.stats.skippedBudget ?? 0),
       preciseActivations: p.activations,
       preciseTimeMs: p.timeMs,
       preciseSwitchTimeUs: p.switchTimeUs,

@@ -27,6 +27,8 @@ export interface Counters {
   /** Major GCs the agent forced (GC assist, precise mode only) and their pause time. */
   forcedGcs: number;
   forcedGcTimeUs: number;
+  /** GCs GC assist had due but did not force: over its pause cap or its time budget. Local only: not sent. */
+  forcedGcsSkipped: number;
   /** Precise mode: times turned on, time spent in it, and the main-thread time of its switches. */
   preciseActivations: number;
   preciseTimeMs: number;
@@ -37,9 +39,9 @@ export interface Counters {
 }
 
 /** The counters that other parts of the agent keep. */
-export type ModeCounters = Pick<Counters, 'forcedGcs' | 'forcedGcTimeUs' | 'preciseActivations' | 'preciseTimeMs' | 'preciseSwitchTimeUs' | 'majorGcs' | 'postGcCaptures'>;
+export type ModeCounters = Pick<Counters, 'forcedGcs' | 'forcedGcTimeUs' | 'forcedGcsSkipped' | 'preciseActivations' | 'preciseTimeMs' | 'preciseSwitchTimeUs' | 'majorGcs' | 'postGcCaptures'>;
 
-const NO_MODE_COUNTERS: ModeCounters = { forcedGcs: 0, forcedGcTimeUs: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0, majorGcs: 0, postGcCaptures: 0 };
+const NO_MODE_COUNTERS: ModeCounters = { forcedGcs: 0, forcedGcTimeUs: 0, forcedGcsSkipped: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0, majorGcs: 0, postGcCaptures: 0 };
 
 /**
  * Owns the queue and sends its head, one RPC at a time. A profile leaves the
@@ -142,8 +144,13 @@ export class Sender {
     const item = this.queue.peek();
     if (!item) return Promise.resolve(false);
     // The counters as they stand at send time, head of the queue included.
-    // majorGcs and postGcCaptures are for stats() only: not in AgentStats.
-    const { majorGcs: _majorGcs, postGcCaptures: _postGcCaptures, ...agent }: AgentStats & Pick<Counters, 'majorGcs' | 'postGcCaptures'> = this.counters();
+    // majorGcs, postGcCaptures and forcedGcsSkipped are for stats() only: not in AgentStats.
+    const {
+      majorGcs: _majorGcs,
+      postGcCaptures: _postGcCaptures,
+      forcedGcsSkipped: _skipped,
+      ...agent
+    }: AgentStats & Pick<Counters, 'majorGcs' | 'postGcCaptures' | 'forcedGcsSkipped'> = this.counters();
     const p = this.transport
       .send({ ...item.request, agent }, timeoutMs)
       .then((r) => {
