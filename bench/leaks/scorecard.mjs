@@ -119,7 +119,7 @@ function rowsOf(results) {
     r.kind === 'leak' && r.firstReported && r.firstReported !== r.reported ? r.firstReported : '',
     r.measuredRate === null ? '-' : `${r.measuredRate.toFixed(2)}x`,
     r.measuredRate === null ? '-' : `${profilesToFlag(r.measuredRate)}-${profilesToFlag(r.measuredRate, 'p90')}`,
-    r.error ?? (r.reported && r.reported !== r.trueSite ? r.reportedAt : ''),
+    r.error ?? (r.reported && r.reported !== r.trueSite ? r.reportedAt ?? '' : ''),
   ]);
 }
 

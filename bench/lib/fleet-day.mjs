@@ -1,7 +1,10 @@
 // The query benchmark's store: I instances of one service over H hours at
 // S-second intervals, loaded through a real collector (its own process) the
 // way a live fleet sends, time-major. Shared by bench/query.mjs (the API's
-// latency) and bench/ui.mjs (the web UI's data and rendering).
+// latency) and bench/ui.mjs (the web UI's data and rendering). Either way
+// the collector is then (re)started on it and its first pass of the hourly
+// rollup awaited, so long-range merges read the store as one that has been
+// running does.
 //
 // With `store` (a directory; --store DIR on the command line) the store is
 // kept there: a later run with the same settings starts the collector on it
@@ -30,6 +33,7 @@ export async function loadFleetDay({ service, instances, stacks: stackCount, hou
     if (differs.length) throw new Error(`${store} holds a fleet-day of other settings (${differs.map((k) => `${k}=${saved.shape[k]}`).join(', ')}): give another --store`);
     const collector = await startCollectorProcess({ dataDir: store });
     console.error(`reusing the fleet-day loaded into ${store} at ${saved.loadedAt} (in ${saved.loadSeconds.toFixed(0)} s)`);
+    await rolledUp(collector);
     return { collector, ...saved.result, reused: saved.loadedAt };
   }
   if (store && fs.existsSync(store) && fs.readdirSync(store).length) throw new Error(`${store} is not empty and holds no ${MARKER}`);
@@ -38,7 +42,7 @@ export async function loadFleetDay({ service, instances, stacks: stackCount, hou
   const stacks = serviceStacks(777, Math.round(stackCount * 1.1));
   const agents = Array.from({ length: instances }, (_, i) => ({ series: new InstanceSeries(stacks, 900 + i), instance: instanceOf(i, startMs - 3600_000), next: 0 }));
   if (store) fs.mkdirSync(store, { recursive: true });
-  const collector = await startCollectorProcess(store ? { dataDir: store } : {});
+  let collector = await startCollectorProcess(store ? { dataDir: store } : {});
   const client = ingestClient(collector.grpcAddress);
   const total = perInstance * instances;
   let sent = 0;
@@ -63,7 +67,27 @@ export async function loadFleetDay({ service, instances, stacks: stackCount, hou
   );
   const loadSeconds = (performance.now() - t0) / 1000;
   client.close();
+  // Restarted, so that its start-up pass sums every hour the load left
+  // unsummed, as a store that has been running would have them.
+  const dataDir = collector.dataDir;
+  await collector.stop();
+  collector = await startCollectorProcess({ dataDir });
+  await rolledUp(collector);
   const result = { startMs, endMs, perInstance, total, values, loadSeconds };
   if (store) fs.writeFileSync(path.join(store, MARKER), JSON.stringify({ shape, loadedAt: new Date().toISOString(), loadSeconds, result }, null, 2));
   return { collector, ...result, reused: null };
+}
+
+/** Waits for the collector's first pass of the hourly rollup (collector/src/store/rollup.ts) to end. */
+async function rolledUp(collector) {
+  const t0 = performance.now();
+  for (;;) {
+    const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
+    const runs = Number(/^heapwatch_rollup_runs_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+    if (runs > 0) break;
+    if (performance.now() - t0 > 30 * 60_000) throw new Error('the hourly rollup did not run within 30 minutes');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const hours = /^heapwatch_rollup_hours_total (\d+)/m.exec(await (await fetch(`${collector.httpUrl}/metrics`)).text())?.[1];
+  console.error(`hourly rollup: first pass done in ${((performance.now() - t0) / 1000).toFixed(0)} s, ${hours} hours summed`);
 }

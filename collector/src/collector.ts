@@ -69,6 +69,10 @@ export interface CollectorOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** How often hours that have ended are summed into the hourly rollup (store/rollup.ts). */
+const ROLLUP_EVERY_MS = 5 * MINUTE_MS;
+/** How far back a pass after the first looks for hours to sum: a profile later than that is read raw. */
+const ROLLUP_LOOKBACK_MS = 6 * 60 * MINUTE_MS;
 
 export const DEFAULT_OPTIONS: CollectorOptions = {
   host: '127.0.0.1',
@@ -112,6 +116,32 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     : { kind: 'embedded', dataDir: path.resolve(opts.dataDir) };
   if (target.kind === 'embedded') prepareDataDir(target.dataDir);
   const store = await ClickHouseStore.open({ target, cluster: opts.cluster, retentionDays: opts.retentionDays });
+  // The hourly rollup that long-range merges read: the hours just ended,
+  // every few minutes; at start, also every hour a store written before the
+  // rollup existed holds (store/rollup.ts). Reads are correct without it.
+  let closing = false;
+  let rolling: Promise<void> = Promise.resolve();
+  const rollups = { runs: 0, hours: 0, failures: 0 };
+  let wholeStoreRolled = false;
+  const rollUp = (): void => {
+    rolling = rolling.then(async () => {
+      if (closing) return;
+      const t0 = Date.now();
+      try {
+        // The first pass that completes looks at the whole store (an
+        // upgrade, hours a restart missed); later ones at the last hours.
+        const now = Date.now();
+        const { hours } = await store.rollUp(now, () => closing, wholeStoreRolled ? { sinceMs: now - ROLLUP_LOOKBACK_MS } : {});
+        wholeStoreRolled = !closing;
+        rollups.hours += hours;
+        if (hours > 0) log.info(`hourly rollup: summed ${hours} hours of profiles in ${Date.now() - t0} ms`);
+      } catch (err) {
+        rollups.failures++;
+        log.warn(`hourly rollup failed (those hours are read raw until the next try): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      rollups.runs++;
+    });
+  };
   // A profile older than the retention would be deleted on arrival: refused instead.
   const maxAgeMs = opts.retentionDays > 0 ? (opts.retentionDays + 1) * DAY_MS : 0;
   const ingester = new Ingester(store, { ...opts.ingest, limits: { maxAgeMs, ...opts.ingest?.limits } });
@@ -232,6 +262,9 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
       leak_evaluator_lease_held: monitor?.holdsLease ? 1 : 0,
       leak_evaluation_pass_ms: monitor?.counters.lastPassMs ?? 0,
       leak_evaluation_wait_ms: monitor?.counters.waitMs ?? 0,
+      rollup_runs_total: rollups.runs,
+      rollup_hours_total: rollups.hours,
+      rollup_failures_total: rollups.failures,
       ...notifier?.metrics(),
     }),
     extraMetrics: (tenant) => flaggedMetrics(store, tenant),
@@ -258,6 +291,9 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     notifier = new WebhookNotifier({ urls: opts.alertWebhooks, linkBase: opts.publicUrl ?? `${opts.tls ? 'https' : 'http'}://${opts.host}:${httpPort}` }, log);
   }
   monitor?.start();
+  const rollUpTimer = opts.role === 'ingest' ? undefined : setInterval(rollUp, ROLLUP_EVERY_MS);
+  rollUpTimer?.unref();
+  if (rollUpTimer) rollUp();
   return {
     grpcPort,
     httpPort,
@@ -268,12 +304,15 @@ export async function startCollector(options: Partial<CollectorOptions> = {}): P
     evaluations: () => evaluated + (monitor?.counters.evaluations ?? 0),
     log,
     async close() {
+      closing = true;
+      clearInterval(rollUpTimer);
       loopDelay.disable();
       await monitor?.stop();
       await notifier?.close();
       await grpc.close();
       await http.close();
       await ingester.flush();
+      await rolling;
       await store.close();
     },
   };

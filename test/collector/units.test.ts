@@ -196,9 +196,12 @@ describe('schema', () => {
     expect(cluster).toMatch(/ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/profiles', '\{replica\}'\)/);
     expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_local, cityHash64\(tenant, service, instance\)\)/);
     // The tenant leads every data table's sort key (docs/security.md#tenants).
-    for (const t of ['profiles', 'stacks', 'findings']) expect(cluster).toMatch(new RegExp(`CREATE TABLE IF NOT EXISTS ${t}_local [^]*?ORDER BY \\(tenant, service`));
+    for (const t of ['profiles', 'stacks', 'findings', 'profiles_hourly']) expect(cluster).toMatch(new RegExp(`CREATE TABLE IF NOT EXISTS ${t}_local [^]*?ORDER BY \\(tenant, service`));
     expect(cluster).toMatch(/CREATE TABLE IF NOT EXISTS profiles_local ON CLUSTER heapwatch \(.*stack_ids Array\(UInt64\).*stack_bytes Array\(Int64\)/s);
-    expect(cluster).not.toMatch(/\bsamples\b|CREATE VIEW/);
+    expect(cluster).not.toMatch(/\bsamples\b|CREATE VIEW|MATERIALIZED/);
+    // The hourly rollup is sharded as profiles are, and expires with them.
+    expect(cluster).toMatch(/ENGINE = Distributed\(heapwatch, currentDatabase\(\), profiles_hourly_local, cityHash64\(tenant, service, instance\)\)/);
+    expect(single).toMatch(/TTL toDateTime\(hour\) \+ INTERVAL 30 DAY/);
     // retentionDays 0 keeps data forever; only expired lease claims go.
     expect(cluster.match(/^TTL .*$/gm)).toEqual(['TTL toDateTime(expires_at) + INTERVAL 1 DAY']);
     expect(() => schemaStatements({ retentionDays: 1, cluster: 'x; DROP TABLE' })).toThrow(/invalid identifier/);

@@ -211,6 +211,7 @@ export function querierService(): ConnectService {
         const pprof = await toPprof({
           query: { service: sel.service ?? '*', fromMs: r.fromMs, toMs: r.toMs, labels: sel.labels },
           profiles: 0,
+          profilesFromRollup: 0,
           instances: 0,
           stacks,
         });

@@ -12,6 +12,7 @@ import { LabelReads } from './label-reads';
 import { LeakReads } from './leak-reads';
 import { ProfileReads } from './profile-reads';
 import { profilesInsert } from './profiles-insert';
+import { rollUp, type RollUpOptions } from './rollup';
 import { addProfileColumns, profilesTableOf, schemaStatements, TABLE_NAMES, type SchemaOptions } from './schema';
 import { PROFILE_COLUMNS } from './profile-columns';
 import { MINUTE_MS } from '../units';
@@ -157,6 +158,10 @@ export class ClickHouseStore implements ProfileStore {
       { name, now: nowMs },
     );
     return rows.map((x) => ({ holder: x.holder, acquiredAtMs: Number(x.a), renewedAtMs: Number(x.r), expiresAtMs: Number(x.e) }));
+  }
+
+  rollUp(nowMs: number, stopped: () => boolean, opts?: RollUpOptions): Promise<{ hours: number }> {
+    return rollUp(this.sql, this.cluster !== undefined, nowMs, stopped, opts);
   }
 
   /**

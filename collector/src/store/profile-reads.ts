@@ -7,6 +7,7 @@
  * once per snapshot. The merge averages each instance over its snapshots in
  * the range, then sums the instances (docs/storage.md).
  */
+import { BUCKET_MS, complement, inRanges, ROLLUP_TABLE, rollupRanges, type Ranges } from './rollup';
 import type { Sql } from './sql';
 import { profileKeyString, type MergedProfile, type ProfileKey, type ProfileQuery, type ProfileSelection, type ServiceSummary, type TenantService } from './store';
 
@@ -24,9 +25,16 @@ const PSEUDO_LABELS: Readonly<Record<string, (param: string) => string>> = {
 
 /** The WHERE clause of the tenant's profiles a selection selects (every service when it names none), with its parameters. */
 export function selection(tenant: string, q: ProfileSelection, params: Record<string, unknown>): string {
-  params.tenant = tenant;
   params.from = q.fromMs;
   params.to = q.toMs;
+  return `${selectionFilter(tenant, q, params)}
+      AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
+      AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')`;
+}
+
+/** The selection but its time range: what `profiles` and the rollup (store/rollup.ts) are both filtered by. */
+function selectionFilter(tenant: string, q: ProfileSelection, params: Record<string, unknown>): string {
+  params.tenant = tenant;
   const labelFilter = Object.entries(q.labels)
     .map(([k, v], i) => {
       params[`lk${i}`] = k;
@@ -41,9 +49,7 @@ export function selection(tenant: string, q: ProfileSelection, params: Record<st
     params.service = q.service;
     service = ' AND service = {service:String}';
   }
-  return `tenant = {tenant:String}${service}
-      AND time >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
-      AND time <= fromUnixTimestamp64Milli({to:Int64}, 'UTC')${labelFilter}`;
+  return `tenant = {tenant:String}${service}${labelFilter}`;
 }
 
 export class ProfileReads {
@@ -101,45 +107,86 @@ export class ProfileReads {
   }
 
   /**
-   * A profile's values are arrays in its `profiles` row (store/schema.ts), so
-   * the merge reads only the selected rows, with no join against a commit
-   * marker: a profile is visible whole or not at all.
+   * Each instance's stack values summed over its profiles in the range
+   * (exact, Int64), divided once by its profile count, then the instances
+   * added in the order of their names, so the result does not depend on
+   * which rows came from the rollup.
    *
-   * Where the time went (24 h, 6 instances x 1,440 profiles x 2,000 stacks,
-   * engine CPU): sumMap per instance 3.5 s; ARRAY JOIN, GROUP BY (instance,
-   * stack) and a join on per-instance counts 1.0 s; each profile's arrays
-   * divided by its instance's count before the ARRAY JOIN, so that one GROUP BY
-   * stack_id over 2,000 keys does the rest, 0.5 s. The counts come first, from
-   * the small columns only; should a retry have been stored twice before the
+   * Whole hours that the rollup answers (store/rollup.ts) are read from
+   * it, the rest from `profiles`. Where the time went before the rollup
+   * (24 h, 6 instances x 1,440 profiles x 2,000 stacks, engine CPU): the
+   * ARRAY JOIN of every profile's arrays and the GROUP BY over them,
+   * 0.5-1 s; with it, 23 of the 24 hours are 138 rollup rows.
+   *
+   * The counts come first, per instance and hour, from the small columns
+   * only; should a retry have been stored twice before the
    * ReplacingMergeTree merged it (rows > distinct times), one profile per
-   * (instance, time) counts, at ~30 % more cost.
+   * (instance, time) counts.
    */
   async mergedProfile(tenant: string, q: ProfileQuery): Promise<MergedProfile> {
     const params: Record<string, unknown> = {};
-    const where = selection(tenant, q, params);
-    const perInstance = await this.sql.rows<{ instance: string; rows: string; n: string }>(
-      `SELECT instance, count() AS rows, uniqExact(time) AS n FROM profiles WHERE ${where} GROUP BY instance`,
-      params,
-    );
-    const profiles = perInstance.reduce((a, r) => a + Number(r.n), 0);
-    const merged: MergedProfile = { query: q, profiles, instances: perInstance.length, stacks: [] };
+    const filter = selectionFilter(tenant, q, params);
+    const raw = (
+      await this.sql.rows<{ instance: string; h: string; rows: string; n: string }>(
+        `SELECT instance, toUnixTimestamp(toDateTime(toStartOfHour(time), 'UTC')) AS h, count() AS rows, uniqExact(time) AS n
+           FROM profiles WHERE ${selection(tenant, q, params)} GROUP BY instance, h`,
+        params,
+      )
+    ).map((r) => ({ instance: r.instance, hourMs: Number(r.h) * 1000, rows: Number(r.rows), distinct: Number(r.n) }));
+    const perInstance = new Map<string, number>();
+    for (const b of raw) perInstance.set(b.instance, (perInstance.get(b.instance) ?? 0) + b.distinct);
+    const instances = [...perInstance.keys()].sort();
+    const profiles = raw.reduce((a, b) => a + b.distinct, 0);
+    const merged: MergedProfile = { query: q, profiles, instances: instances.length, stacks: [], profilesFromRollup: 0 };
     if (profiles === 0) return merged;
-    params.instances = perInstance.map((r) => r.instance);
-    params.counts = perInstance.map((r) => Number(r.n));
-    const duplicates = perInstance.some((r) => r.rows !== r.n);
+    params.instances = instances;
+    params.counts = instances.map((i) => perInstance.get(i)!);
+
+    let rolledRanges: Ranges = [];
+    if (q.toMs - q.fromMs >= BUCKET_MS) {
+      const whole = rollupRanges(q.fromMs, q.toMs, [], []);
+      if (whole.length) {
+        const rolled = await this.sql.rows<{ instance: string; h: string; p: string }>(
+          `SELECT instance, toUnixTimestamp(hour) AS h, sum(profiles) AS p FROM ${ROLLUP_TABLE}
+            WHERE ${filter} AND (${inRanges('hour', whole)}) GROUP BY instance, h`,
+          params,
+        );
+        rolledRanges = rollupRanges(
+          q.fromMs,
+          q.toMs,
+          raw,
+          rolled.map((r) => ({ instance: r.instance, hourMs: Number(r.h) * 1000, profiles: Number(r.p) })),
+        );
+      }
+    }
+    const rawRanges = complement(q.fromMs, q.toMs, rolledRanges);
+    const ix = 'toUInt32(indexOf({instances:Array(String)}, instance))';
+    const parts: string[] = [];
+    if (rolledRanges.length) {
+      merged.profilesFromRollup = raw
+        .filter((b) => rolledRanges.some(([a, e]) => b.hourMs >= a && b.hourMs < e))
+        .reduce((a, b) => a + b.distinct, 0);
+      parts.push(`SELECT ${ix} AS ix, stack_ids AS ids, stack_objects AS os, stack_bytes AS bs FROM ${ROLLUP_TABLE}
+             WHERE ${filter} AND (${inRanges('hour', rolledRanges)})`);
+    }
+    if (rawRanges.length) {
+      const duplicates = raw.some((b) => b.rows !== b.distinct && rawRanges.some(([a, e]) => b.hourMs + BUCKET_MS > a && b.hourMs < e));
+      parts.push(`SELECT ${ix} AS ix, stack_ids AS ids, stack_objects AS os, stack_bytes AS bs FROM profiles
+             WHERE ${filter} AND (${inRanges('time', rawRanges)})${duplicates ? '\n             LIMIT 1 BY instance, time' : ''}`);
+    }
     const rows = await this.sql.rows<{ functions: string[]; files: string[]; lines: number[]; objects: number; bytes: number }>(
       `SELECT s.functions AS functions, s.files AS files, s.lines AS lines, m.objects AS objects, m.bytes AS bytes
        FROM (
-         SELECT stack_id, sum(o) AS objects, sum(b) AS bytes
+         SELECT stack_id,
+                arraySum(arrayMap(t -> t.2, arraySort(t -> t.1, groupArray((ix, so / w))))) AS objects,
+                arraySum(arrayMap(t -> t.2, arraySort(t -> t.1, groupArray((ix, sb / w))))) AS bytes
          FROM (
-           SELECT stack_ids, arrayMap(x -> x / w, stack_objects) AS os, arrayMap(x -> x / w, stack_bytes) AS bs
-           FROM (
-             SELECT stack_ids, stack_objects, stack_bytes,
-                    transform(instance, {instances:Array(String)}, {counts:Array(Float64)}, 1.) AS w
-             FROM profiles WHERE ${where}${duplicates ? '\n           LIMIT 1 BY instance, time' : ''}
-           )
+           SELECT ix, stack_id, sum(o) AS so, sum(b) AS sb, {counts:Array(Float64)}[ix] AS w
+           FROM (${parts.join('\n             UNION ALL\n             ')})
+           ARRAY JOIN ids AS stack_id, os AS o, bs AS b
+           GROUP BY ix, stack_id
+           HAVING so != 0 OR sb != 0
          )
-         ARRAY JOIN stack_ids AS stack_id, os AS o, bs AS b
          GROUP BY stack_id
        ) AS m
        GLOBAL INNER JOIN (

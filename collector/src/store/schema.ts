@@ -24,6 +24,7 @@
  */
 import { holderCaptureColumnsDdl } from './holder-captures';
 import { PROFILE_COLUMNS, profileColumnsDdl } from './profile-columns';
+import { ROLLUP_COLUMNS_DDL, ROLLUP_TABLE } from './rollup';
 
 export interface SchemaOptions {
   /** Days to keep raw samples and profiles. 0 keeps them forever. */
@@ -122,6 +123,18 @@ function tables(opts: SchemaOptions): TableSpec[] {
       ttl: 'toDateTime(expires_at) + INTERVAL 1 DAY',
       shardBy: 'cityHash64(name)',
     },
+    {
+      // The stack values of each (instance, hour, label set), summed
+      // (store/rollup.ts), so that a merge over a long range reads a row an
+      // hour per instance instead of 60.
+      name: ROLLUP_TABLE,
+      columns: ROLLUP_COLUMNS_DDL,
+      engine: 'MergeTree',
+      orderBy: '(tenant, service, hour, instance, labels_key, thread_id)',
+      partitionBy: 'toYYYYMMDD(hour)',
+      ttl: ttl('hour'),
+      shardBy: 'cityHash64(tenant, service, instance)',
+    },
   ];
 }
 
@@ -181,7 +194,7 @@ export function schemaStatements(opts: SchemaOptions): string[] {
   return out;
 }
 
-export const TABLE_NAMES = ['profiles', 'stacks', 'findings', 'holder_captures', 'leases'] as const;
+export const TABLE_NAMES = ['profiles', 'stacks', 'findings', 'holder_captures', 'leases', ROLLUP_TABLE] as const;
 
 /** The table whose columns tell what a store has: `profiles`, or on a cluster the node's `profiles_local`. */
 export function profilesTableOf(opts: SchemaOptions): string {

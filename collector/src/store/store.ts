@@ -101,6 +101,8 @@ export interface MergedProfile {
   query: ProfileQuery;
   /** Snapshots that went into the merge, over all instances. */
   profiles: number;
+  /** Of those, how many were read pre-summed from the hourly rollup (the rest raw). */
+  profilesFromRollup: number;
   instances: number;
   stacks: MergedStack[];
 }
@@ -178,6 +180,13 @@ export interface ProfileStore {
   /** Stacks first: a profile that refers to a stack is written after it. */
   writeStacks(rows: readonly StackRow[]): Promise<void>;
   writeProfiles(rows: readonly ProfileRow[]): Promise<void>;
+  /**
+   * Sums the profiles of each instance-hour that ended a little before
+   * `nowMs` (and, with `sinceMs`, starts at or after it) and is not summed
+   * yet into the hourly rollup that long-range merges read
+   * (store/rollup.ts); stops between hours once `stopped()`.
+   */
+  rollUp(nowMs: number, stopped: () => boolean, opts?: { sinceMs?: number }): Promise<{ hours: number }>;
   /** Which of `keys` are stored, as `profileKeyString` of each. */
   storedProfiles(keys: readonly ProfileKey[]): Promise<Set<string>>;
 
