@@ -387,13 +387,14 @@ describe('cluster DDL', () => {
   const format = (sql: string) => chdb.query(`SELECT formatQuerySingleLine('${sql.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}')`, 'TSV');
 
   it('is a Replicated local table plus a Distributed table per table, all ON CLUSTER', () => {
-    // Five tables (profiles carries the stack values; leases elects the evaluator; profiles_hourly sums hours), no views.
-    expect(statements.length).toBe(10);
+    // Six tables (profiles carries the stack values; leases elects the evaluator; profiles_hourly sums hours;
+    // holder_captures keeps what holds off-heap memory), no views.
+    expect(statements.length).toBe(12);
     for (const s of statements) {
       expect(s).toMatch(/^CREATE TABLE IF NOT EXISTS \w+ ON CLUSTER heapwatch /); // idempotent: every collector may run it
     }
-    expect(statements.filter((s) => /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\w+', '\{replica\}'/.test(s)).length).toBe(5);
-    expect(statements.filter((s) => /ENGINE = Distributed\(heapwatch, currentDatabase\(\), \w+_local, /.test(s)).length).toBe(5);
+    expect(statements.filter((s) => /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/\w+', '\{replica\}'/.test(s)).length).toBe(6);
+    expect(statements.filter((s) => /ENGINE = Distributed\(heapwatch, currentDatabase\(\), \w+_local, /.test(s)).length).toBe(6);
   });
 
   it('parses as ClickHouse SQL (chDB formatQuery)', () => {
