@@ -3,6 +3,7 @@
  * for `heapwatch leaks`.
  */
 import type { Follows, JobsReport, JobTypeReport } from './jobs';
+import type { StoredHolder } from '../store/holder-captures';
 
 export interface LeakSite {
   /** The site: the deepest application frame (see model/site.ts). */
@@ -73,21 +74,8 @@ export interface HolderSite {
   offHeapBytes: number;
 }
 
-/** One holder of a capture (docs/detector.md#holders). */
-export interface HolderEntry {
-  owner: string;
-  ownerKind: string;
-  container: string;
-  items: number;
-  function: string;
-  file: string;
-  line: number;
-  column: number;
-  offHeapBytes: number;
-  heapBytes: number;
-  objects: number;
-  path: string;
-}
+/** One holder of a capture (docs/detector.md#holders), as the store keeps it. */
+export type HolderEntry = StoredHolder;
 
 /** The newest holder capture of the service (one instance, asked on a confirmed finding). */
 export interface HoldersReport {

@@ -51,6 +51,7 @@ export function holderCaptureColumnsDdl(): string {
   return HOLDER_CAPTURE_COLUMNS.map(([name, type]) => `${name} ${type}`).join(',\n        ');
 }
 
+/** One holder as the agent sent it (agent/src/holders.ts Holder, the same fields) and the store keeps it. */
 export interface StoredHolder {
   owner: string;
   ownerKind: string;
