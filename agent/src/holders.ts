@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Holder__Output } from '@heapwatch/proto/messages';
 import type { SnapshotArrays } from './snapshot-reader';
 
 /**
@@ -19,27 +20,11 @@ import type { SnapshotArrays } from './snapshot-reader';
  * most `maxPathLength` edges, `maxHolders` groups reported. Memory: the
  * snapshot's arrays plus six 4-byte words per node for the search.
  */
-export interface Holder {
-  /** The variable or property that keeps the owner ('' when none was found). */
-  owner: string;
-  /** How: 'variable' (a closure's context), 'property', 'element', 'root'. */
-  ownerKind: string;
-  /** The owner's constructor name: Array, Map, Set, Object, Buffer... */
-  container: string;
-  /** Elements of the owner when it is an Array, Map or Set (0 otherwise). */
-  items: number;
-  /** The function whose closure holds the owner, with where its code is; '' when unknown. */
-  function: string;
-  file: string;
-  line: number;
-  column: number;
-  offHeapBytes: number;
-  heapBytes: number;
-  /** Backing stores in the group. */
-  objects: number;
-  /** Human path, owner first: `retryQueue (Array, 212 items) ← context of parkFailed (worker.js:42)`. */
-  path: string;
-}
+/**
+ * One holder, as it goes on the wire: the fields of heapwatch.v1.Holder
+ * (proto/heapwatch/v1/ingest.proto documents each one).
+ */
+export type Holder = Holder__Output;
 
 export interface HolderOptions {
   maxHolders: number;

@@ -18,6 +18,7 @@ export type { ProcessMemory, ProcessMemory__Output } from './generated/heapwatch
 export type { AgentStats, AgentStats__Output } from './generated/heapwatch/v1/AgentStats';
 export type { GcInfo, GcInfo__Output } from './generated/heapwatch/v1/GcInfo';
 export type { AgentDirective, AgentDirective__Output } from './generated/heapwatch/v1/AgentDirective';
+export type { Holder, Holder__Output } from './generated/heapwatch/v1/Holder';
 export type { HealthClient, HealthHandlers } from './generated/grpc/health/v1/Health';
 export type { HealthCheckResponse__Output } from './generated/grpc/health/v1/HealthCheckResponse';
 

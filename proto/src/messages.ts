@@ -23,7 +23,7 @@ export type { JobCounters } from './generated/heapwatch/v1/JobCounters';
 export type { JobTypeCounters } from './generated/heapwatch/v1/JobTypeCounters';
 export type { QueueDepth } from './generated/heapwatch/v1/QueueDepth';
 export type { HolderCapture } from './generated/heapwatch/v1/HolderCapture';
-export type { Holder } from './generated/heapwatch/v1/Holder';
+export type { Holder, Holder__Output } from './generated/heapwatch/v1/Holder';
 
 /** The fully-qualified method path of IngestService.Ingest, as it goes on the wire (`:path`). */
 export const INGEST_METHOD_PATH = '/heapwatch.v1.IngestService/Ingest';

@@ -10,6 +10,7 @@
  * holders with strings of at most MAX_TEXT_CHARS; rows expire with the
  * retention.
  */
+import type { Holder__Output } from '@heapwatch/proto';
 import { chTime, type Sql } from './sql';
 
 export const MAX_HOLDERS_STORED = 20;
@@ -51,21 +52,8 @@ export function holderCaptureColumnsDdl(): string {
   return HOLDER_CAPTURE_COLUMNS.map(([name, type]) => `${name} ${type}`).join(',\n        ');
 }
 
-/** One holder as the agent sent it (agent/src/holders.ts Holder, the same fields) and the store keeps it. */
-export interface StoredHolder {
-  owner: string;
-  ownerKind: string;
-  container: string;
-  items: number;
-  function: string;
-  file: string;
-  line: number;
-  column: number;
-  offHeapBytes: number;
-  heapBytes: number;
-  objects: number;
-  path: string;
-}
+/** One holder as the agent sent it (heapwatch.v1.Holder) and the store keeps it. */
+export type StoredHolder = Holder__Output;
 
 export interface HolderCaptureRow {
   instance: string;
