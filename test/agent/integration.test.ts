@@ -6,11 +6,9 @@ import * as net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { trackedResources } from './helpers/cleanups';
 import { bytesByTopUserFrame, topOf } from './helpers/collector-double';
-import { runWithAgent } from './helpers/run-agent';
+import { RUN_CAP_MS, runWithAgent, stopWhen } from './helpers/run-agent';
 
 const { track, collector, defer } = trackedResources();
-/** The longest a fixture that stops on SIGUSR2 runs, and a test waits for what it checks. */
-const RUN_CAP_MS = 60_000;
 const forcedGcLines = (run: { stdout(): string }): number => run.stdout().match(/^gc \d+ \d+$/gm)?.length ?? 0;
 const str = (p: { stringTable: { strings: string[] } }, i: number | bigint): string => p.stringTable.strings[Number(i)] ?? '';
 
@@ -29,8 +27,7 @@ describe('agent preloaded with --require', () => {
         FIXTURE_STOP: '1',
       }),
     );
-    await c.waitFor((all) => all.length >= 3, RUN_CAP_MS, '3 interval profiles');
-    run.child.kill('SIGUSR2');
+    await stopWhen(run, c, (all) => all.length >= 3, '3 interval profiles');
     const { code } = await run.exited;
     expect(run.stderr()).toBe('');
     expect(code).toBe(0);
@@ -89,12 +86,12 @@ describe('agent preloaded with --require', () => {
       }),
     );
     // Until the ticks have shown what is checked below (a loaded machine runs fewer in a given time).
-    await c.waitFor(
+    await stopWhen(
+      run,
+      c,
       (all) => all.length >= 5 && all.filter((r) => r.request.gc!.afterMajorGc).length >= 2 && forcedGcLines(run) >= 4,
-      RUN_CAP_MS,
       '5 profiles, 2 of them post-GC, after 4 forced GCs',
     );
-    run.child.kill('SIGUSR2');
     const { code } = await run.exited;
     expect(run.stderr()).toBe('');
     expect(code).toBe(0);
@@ -143,8 +140,7 @@ describe('agent preloaded with --require', () => {
     );
     // At least 4.5 s, and until two ticks sent post-GC captures (each its own capture).
     const startedAt = Date.now();
-    await c.waitFor((all) => Date.now() - startedAt >= 4500 && all.filter((r) => r.request.gc!.afterMajorGc).length >= 2, RUN_CAP_MS, '2 post-GC ticks');
-    run.child.kill('SIGUSR2');
+    await stopWhen(run, c, (all) => Date.now() - startedAt >= 4500 && all.filter((r) => r.request.gc!.afterMajorGc).length >= 2, '2 post-GC ticks');
     const { code } = await run.exited;
     expect(run.stderr()).toBe('');
     expect(code).toBe(0);
@@ -175,8 +171,7 @@ describe('agent preloaded with --require', () => {
         FIXTURE_RUN_MS: String(RUN_CAP_MS),
       }),
     );
-    await c.waitFor((all) => all.length >= 7 && all.filter((r) => r.request.gc!.afterMajorGc).length >= 2, RUN_CAP_MS, '7 profiles, 2 of them post-GC');
-    run.child.kill('SIGUSR2');
+    await stopWhen(run, c, (all) => all.length >= 7 && all.filter((r) => r.request.gc!.afterMajorGc).length >= 2, '7 profiles, 2 of them post-GC');
     const { code } = await run.exited;
     expect(run.stderr()).toBe('');
     expect(code).toBe(0);
@@ -216,8 +211,7 @@ describe('agent preloaded with --require', () => {
         FIXTURE_RUN_MS: String(RUN_CAP_MS),
       }),
     );
-    await c.waitFor((all) => all.length >= 6, RUN_CAP_MS, '6 profiles');
-    run.child.kill('SIGUSR2');
+    await stopWhen(run, c, (all) => all.length >= 6, '6 profiles');
     const { code } = await run.exited;
     expect(code).toBe(0);
     const stats = JSON.parse(/^stats (.*)$/m.exec(run.stdout())![1]!) as { forcedGcs: number };
@@ -240,8 +234,7 @@ describe('agent preloaded with --require', () => {
         FIXTURE_STOP: '1',
       }),
     );
-    await c.waitFor((all) => all.length >= 4, RUN_CAP_MS, '4 profiles');
-    run.child.kill('SIGUSR2');
+    await stopWhen(run, c, (all) => all.length >= 4, '4 profiles');
     await run.exited;
     const last = c.received.at(-1);
     expect(last).toBeDefined();
@@ -255,12 +248,12 @@ describe('agent preloaded with --require', () => {
     const run = track(
       runWithAgent('with-worker.js', { HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_INTERVAL_MS: '400', FIXTURE_RUN_MS: String(RUN_CAP_MS) }),
     );
-    await c.waitFor(
+    await stopWhen(
+      run,
+      c,
       (all) => all.some((r) => r.request.instance!.threadId === 0) && all.some((r) => r.request.instance!.threadId === 1),
-      RUN_CAP_MS,
       'profiles from the main thread and worker 1',
     );
-    run.child.kill('SIGUSR2');
     const pids = new Set(c.received.map((r) => r.request.instance!.pid));
     expect([...pids]).toEqual([run.child.pid]);
     const threads = new Set(c.received.map((r) => r.request.instance!.threadId));
@@ -392,8 +385,7 @@ describe('agent preloaded with --import (ESM)', () => {
     const run = track(
       runWithAgent('esm-both.mjs', { HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_INTERVAL_MS: '500', FIXTURE_RUN_MS: String(RUN_CAP_MS) }, 'import'),
     );
-    await c.waitFor((all) => all.length >= 2, RUN_CAP_MS, '2 profiles');
-    run.child.kill('SIGUSR2');
+    await stopWhen(run, c, (all) => all.length >= 2, '2 profiles');
     const { code } = await run.exited;
     expect(code).toBe(0);
     expect(JSON.parse(run.stdout().trim())).toEqual({

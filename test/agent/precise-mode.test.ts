@@ -8,29 +8,19 @@
 import { describe, expect, it } from 'vitest';
 import { trackedResources } from './helpers/cleanups';
 import { bytesByTopUserFrame, topOf } from './helpers/collector-double';
-import { runWithAgent } from './helpers/run-agent';
+import { RUN_CAP_MS, runWithAgent, stopWhen } from './helpers/run-agent';
 
 const { track, collector } = trackedResources();
 
-// The fixture runs until the test has seen what it checks (SIGUSR2), at most RUN_CAP_MS:
-// a loaded machine gets fewer profiles out of a child in a given time.
-const RUN_CAP_MS = 60_000;
+// The fixture runs until the test has seen what it checks (stopWhen), at most RUN_CAP_MS.
 const LEAKY = { HEAPWATCH_INTERVAL_MS: '400', HEAPWATCH_SAMPLING_INTERVAL_BYTES: '65536', FIXTURE_STOP: '1', FIXTURE_RUN_MS: String(RUN_CAP_MS) };
-type Double = Awaited<ReturnType<typeof collector>>;
-type Received = Double['received'];
-
-/** Waits until `enough` holds of what `c` received, then stops the fixture; its exit. */
-async function runUntil(run: ReturnType<typeof runWithAgent>, c: Double, enough: (all: Received) => boolean, what: string) {
-  await c.waitFor(enough, RUN_CAP_MS, what);
-  run.child.kill('SIGUSR2');
-  return run.exited;
-}
+type Received = Awaited<ReturnType<typeof collector>>['received'];
 
 describe('precise mode', () => {
   it('an old-style response (no directive) keeps the default mode: inlining kept, no forced GC', async () => {
     const c = await collector();
     const run = track(runWithAgent('leaky.js', { ...LEAKY, HEAPWATCH_COLLECTOR: c.address }));
-    const { code } = await runUntil(run, c, (all) => all.length >= 4, '4 profiles');
+    const { code } = await stopWhen(run, c, (all) => all.length >= 4, '4 profiles');
     expect(run.stderr()).toBe('');
     expect(code).toBe(0);
     const reqs = c.received.map((r) => r.request);
@@ -66,7 +56,7 @@ describe('precise mode', () => {
       return topOf(bytes) === 'recordFailure' && bytes.get('recordFailure')! > 3 * (bytes.get('tick') ?? 0);
     };
     let firstPreciseAt = 0;
-    const { code } = await runUntil(
+    const { code } = await stopWhen(
       run,
       c,
       (all) => {
@@ -101,7 +91,7 @@ describe('precise mode', () => {
         HEAPWATCH_LOG_LEVEL: 'info',
       }),
     );
-    const { code } = await runUntil(
+    const { code } = await stopWhen(
       run,
       c,
       (all) => {
@@ -134,7 +124,7 @@ describe('precise mode', () => {
     // On in the answers to requests 2 and 3, cleared from the 4th on.
     const c = await collector(0, (n) => ({ precise: n === 2 || n === 3, preciseForMs: 60_000, reason: n >= 4 ? 'cleared' : 'suspect' }));
     const run = track(runWithAgent('leaky.js', { ...LEAKY, HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_LOG_LEVEL: 'info' }));
-    await runUntil(run, c, (all) => all.length >= 6, '6 profiles');
+    await stopWhen(run, c, (all) => all.length >= 6, '6 profiles');
     expect(run.stderr()).toMatch(/precise mode off \(collector: cleared\)/);
     const flags = c.received.map((r) => r.request.inliningDisabled);
     expect(flags.length).toBeGreaterThanOrEqual(6);
@@ -144,7 +134,7 @@ describe('precise mode', () => {
 
     const never = await collector(0, () => ({ precise: true }));
     const run2 = track(runWithAgent('leaky.js', { ...LEAKY, HEAPWATCH_COLLECTOR: never.address, HEAPWATCH_PRECISE: 'never' }));
-    await runUntil(run2, never, (all) => all.length >= 3, '3 profiles');
+    await stopWhen(run2, never, (all) => all.length >= 3, '3 profiles');
     expect(never.received.length).toBeGreaterThanOrEqual(3);
     expect(never.received.every((r) => !r.request.inliningDisabled && r.request.agent!.preciseActivations === 0)).toBe(true);
   });
@@ -152,7 +142,7 @@ describe('precise mode', () => {
   it('HEAPWATCH_PRECISE=always is on from start with no bound: the helper is charged to itself', async () => {
     const c = await collector();
     const run = track(runWithAgent('leaky.js', { ...LEAKY, HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_PRECISE: 'always' }));
-    const { code } = await runUntil(run, c, (all) => all.length >= 4, '4 profiles');
+    const { code } = await stopWhen(run, c, (all) => all.length >= 4, '4 profiles');
     expect(code).toBe(0);
     expect(c.received.every((r) => r.request.inliningDisabled)).toBe(true);
     expect(topOf(bytesByTopUserFrame(c.received.at(-1)!.profile))).toBe('recordFailure');

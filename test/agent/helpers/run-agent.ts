@@ -34,3 +34,23 @@ export function runWithAgent(fixture: string, env: Record<string, string>, prelo
   );
   return { child, stdout: () => out, stderr: () => err, exited };
 }
+
+/** The longest a fixture that stops on SIGUSR2 runs, and a test waits for what it checks. */
+export const RUN_CAP_MS = 60_000;
+
+/**
+ * Waits (at most RUN_CAP_MS) until what the collector double received has
+ * shown what the test checks, then stops the fixture with SIGUSR2; its exit.
+ * Counts, not wall time: a loaded machine gets fewer profiles out of a child
+ * in a given time.
+ */
+export async function stopWhen<R>(
+  run: Run,
+  c: { received: R[]; waitFor(pred: (all: R[]) => boolean, timeoutMs: number, what: string): Promise<void> },
+  enough: (all: R[]) => boolean,
+  what: string,
+): Promise<{ code: number | null; atMs: number }> {
+  await c.waitFor(enough, RUN_CAP_MS, what);
+  run.child.kill('SIGUSR2');
+  return run.exited;
+}
