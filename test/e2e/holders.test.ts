@@ -122,5 +122,9 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
     expect(report.holders!.holders).toEqual([]);
     const finding = report.process.find((p) => p.kind === 'external');
     expect(finding?.site ?? null).toBeNull();
+    // The request and its answer are counted.
+    const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
+    expect(Number(/^heapwatch_holder_requests_asked_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^heapwatch_holder_requests_answered_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
   }, 480_000);
 });
