@@ -9,6 +9,7 @@ const UNIT = [
   'test/agent/backoff.test.ts',
   'test/agent/config.test.ts',
   'test/agent/gc-assist.test.ts',
+  'test/agent/precise-schedule.test.ts',
   'test/agent/queue.test.ts',
   'test/agent/sender.test.ts',
   'test/collector/limiter.test.ts',

@@ -90,6 +90,7 @@ export class Agent {
       {
         setting: config.precise,
         maxMs: config.preciseMaxMs,
+        minMs: Math.min(config.preciseMaxMs, config.preciseMinProfiles * config.intervalMs),
         cooldownMs: config.preciseCooldownMs,
         disableInlining: config.disableInlining,
         log,

@@ -23,7 +23,9 @@ export interface AgentOptions {
   precise?: PreciseSetting;
   /** Longest precise period, however often the collector renews it. */
   preciseMaxMs?: number;
-  /** No new precise period before this long after one ended. */
+  /** Shortest, in profile intervals: the collector clearing its suspicion ends a period no sooner. */
+  preciseMinProfiles?: number;
+  /** No new precise period before this long after one ended at its bound (after one the collector ended: at most as long as it lasted). */
   preciseCooldownMs?: number;
   /** Deadline of each Ingest RPC. */
   timeoutMs?: number;
@@ -63,6 +65,7 @@ export interface AgentConfig {
   disableInlining: boolean;
   precise: PreciseSetting;
   preciseMaxMs: number;
+  preciseMinProfiles: number;
   preciseCooldownMs: number;
   timeoutMs: number;
   stopTimeoutMs: number;
@@ -94,6 +97,8 @@ export const MAX_GC_ASSIST_BUDGET = 0.2;
 export const DEFAULT_GC_ASSIST_MAX_PAUSE_MS = 50;
 export const DEFAULT_PRECISE_MAX_MS = 30 * 60_000;
 export const DEFAULT_PRECISE_COOLDOWN_MS = 30 * 60_000;
+/** The post-GC precise profiles the collector needs to confirm a leak: 12 for the rule, 3 consecutive verdicts, 1 for ingest. */
+export const DEFAULT_PRECISE_MIN_PROFILES = 16;
 export const DEFAULT_MAX_JOB_TYPES = 100;
 /** Writing a heap snapshot costs the host ~10 s of CPU and ~1 GB of RSS per 100 MB of small-object heap (docs/detector.md#holders): bounded low by default. */
 export const DEFAULT_HOLDER_MAX_HEAP_MB = 32;
@@ -194,6 +199,7 @@ const FIELDS: { [K in keyof AgentConfig]: Field<K> } = {
   disableInlining: { env: 'HEAPWATCH_DISABLE_INLINING', check: bool, parseEnv: envBool },
   precise: { env: 'HEAPWATCH_PRECISE', check: preciseSetting },
   preciseMaxMs: { env: 'HEAPWATCH_PRECISE_MAX_MS', check: int(1000), parseEnv: envInt },
+  preciseMinProfiles: { env: 'HEAPWATCH_PRECISE_MIN_PROFILES', check: int(0, 1000), parseEnv: envInt },
   preciseCooldownMs: { env: 'HEAPWATCH_PRECISE_COOLDOWN_MS', check: int(0), parseEnv: envInt },
   timeoutMs: { env: 'HEAPWATCH_TIMEOUT_MS', check: int(1), parseEnv: envInt },
   stopTimeoutMs: { env: 'HEAPWATCH_STOP_TIMEOUT_MS', check: int(0), parseEnv: envInt },
@@ -223,6 +229,7 @@ function defaults(env: Env): AgentConfig {
     disableInlining: true,
     precise: 'auto',
     preciseMaxMs: DEFAULT_PRECISE_MAX_MS,
+    preciseMinProfiles: DEFAULT_PRECISE_MIN_PROFILES,
     preciseCooldownMs: DEFAULT_PRECISE_COOLDOWN_MS,
     timeoutMs: DEFAULT_TIMEOUT_MS,
     stopTimeoutMs: DEFAULT_STOP_TIMEOUT_MS,

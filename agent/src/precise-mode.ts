@@ -21,7 +21,9 @@ export interface PreciseOptions {
   setting: PreciseSetting;
   /** Longest precise period, however often the collector renews it. */
   maxMs: number;
-  /** No new period before this long after one ended. */
+  /** Shortest: a clearing directive ends a period no sooner than this after it began. */
+  minMs: number;
+  /** No new period before this long after one ended at its bound (after one the collector ended: at most as long as it lasted). */
   cooldownMs: number;
   /** Whether precise mode turns V8's inlining off (disableInlining option). */
   disableInlining: boolean;
@@ -40,9 +42,17 @@ export interface PreciseOptions {
  *
  * The collector turns it on and off through the directive in its ingest
  * responses (a service with a rising site or heap); each directive to stay
- * on renews the period, up to `maxMs` from its start. After a period ends,
- * whichever way, none starts for `cooldownMs`: a collector can never keep a
- * worker in precise mode more than maxMs of every maxMs + cooldownMs.
+ * on renews the period, up to `maxMs` from its start. A directive that
+ * clears the suspicion ends the period, but no sooner than `minMs` after it
+ * began: the collector judges a site on post-GC profiles taken in precise
+ * mode, and needs about 16 of them to confirm a leak (12 for the rule, 3
+ * consecutive verdicts, one for ingest); a period ended after 3, when one
+ * warm-up suspicion cleared, used to leave a real leak unconfirmed behind
+ * the cool-down. After a period ends at its bound, none starts for
+ * `cooldownMs`: a collector can never keep a worker in precise mode more
+ * than maxMs of every maxMs + cooldownMs. After a period the collector
+ * ended, the cool-down lasts as long as the period did (at most
+ * cooldownMs): short suspicions cost at most half the time.
  * `always` is on from start with no bound (an operator's choice);
  * `never` ignores the collector. The one timer is unref'd.
  */
@@ -54,6 +64,8 @@ export class PreciseMode {
   private timer: NodeJS.Timeout | undefined;
   private inliningOff = false;
   private doneMs = 0;
+  /** Set while a clearing directive waits for minMs: why the period will end. */
+  private endReason: string | undefined;
   private readonly now: () => number;
   readonly stats = { activations: 0, switchTimeUs: 0, refused: 0 };
 
@@ -83,12 +95,22 @@ export class PreciseMode {
     if (this.opts.setting !== 'auto') return;
     const now = this.now();
     if (!d.precise) {
-      if (this.on) this.turnOff(`collector: ${d.reason || 'suspicion cleared'}`);
+      if (!this.on) return;
+      const reason = `collector: ${d.reason || 'suspicion cleared'}`;
+      if (now - this.sinceMs >= this.opts.minMs) {
+        this.turnOff(reason);
+        return;
+      }
+      // Not yet: end at minMs unless a later directive renews it.
+      this.untilMs = Math.min(this.untilMs, this.sinceMs + this.opts.minMs);
+      this.endReason = reason;
+      this.arm();
       return;
     }
     const forMs = d.preciseForMs > 0 ? Math.min(d.preciseForMs, this.opts.maxMs) : this.opts.maxMs;
     if (this.on) {
       this.untilMs = Math.max(this.untilMs, Math.min(this.sinceMs + this.opts.maxMs, now + forMs));
+      this.endReason = undefined;
       this.arm();
       return;
     }
@@ -113,6 +135,7 @@ export class PreciseMode {
     this.on = true;
     this.sinceMs = this.now();
     this.untilMs = untilMs;
+    this.endReason = undefined;
     this.stats.activations++;
     if (this.opts.disableInlining) this.inliningOff = this.switchInlining(false);
     this.arm();
@@ -120,13 +143,15 @@ export class PreciseMode {
     this.notify(true);
   }
 
-  private turnOff(reason: string): void {
+  /** `cleared`: the collector ended the period (else its bound did). */
+  private turnOff(reason: string, cleared = true): void {
     const now = this.now();
+    const lasted = Math.max(0, now - this.sinceMs);
     this.on = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.doneMs += Math.max(0, now - this.sinceMs);
-    this.cooldownUntilMs = now + this.opts.cooldownMs;
+    this.doneMs += lasted;
+    this.cooldownUntilMs = now + (cleared ? Math.min(this.opts.cooldownMs, lasted) : this.opts.cooldownMs);
     if (this.inliningOff) {
       this.switchInlining(true);
       this.inliningOff = false;
@@ -156,7 +181,9 @@ export class PreciseMode {
     if (!Number.isFinite(this.untilMs)) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.on) this.turnOff(`bound of ${Math.round((this.untilMs - this.sinceMs) / 1000)} s reached`);
+      if (!this.on) return;
+      if (this.endReason) this.turnOff(this.endReason);
+      else this.turnOff(`bound of ${Math.round((this.untilMs - this.sinceMs) / 1000)} s reached`, false);
     }, Math.max(0, this.untilMs - this.now()));
     this.timer.unref();
   }

@@ -24,15 +24,17 @@ describe('resolveConfig: option ?? env ?? default', () => {
       gcAssistMaxPauseMs: 50,
       precise: 'auto',
       preciseMaxMs: 1_800_000,
+      preciseMinProfiles: 16,
       preciseCooldownMs: 1_800_000,
     });
   });
 
-  it('precise mode: auto|always|never, and its bound and cool-down in ms', () => {
-    expect(resolveConfig({}, { HEAPWATCH_PRECISE: 'never', HEAPWATCH_PRECISE_MAX_MS: '600000', HEAPWATCH_PRECISE_COOLDOWN_MS: '0' })).toMatchObject({
+  it('precise mode: auto|always|never, its bound and cool-down in ms, its least length in profiles', () => {
+    expect(resolveConfig({}, { HEAPWATCH_PRECISE: 'never', HEAPWATCH_PRECISE_MAX_MS: '600000', HEAPWATCH_PRECISE_MIN_PROFILES: '0', HEAPWATCH_PRECISE_COOLDOWN_MS: '0' })).toMatchObject({
       ok: true,
-      config: { precise: 'never', preciseMaxMs: 600_000, preciseCooldownMs: 0 },
+      config: { precise: 'never', preciseMaxMs: 600_000, preciseMinProfiles: 0, preciseCooldownMs: 0 },
     });
+    expect(resolveConfig({ preciseMinProfiles: 1001 }, {})).toMatchObject({ ok: false });
     expect(resolveConfig({ precise: 'always' }, { HEAPWATCH_PRECISE: 'never' })).toMatchObject({ ok: true, config: { precise: 'always' } });
     const bad = resolveConfig({}, { HEAPWATCH_PRECISE: 'sometimes', HEAPWATCH_PRECISE_MAX_MS: '10' });
     expect(bad).toMatchObject({ ok: true, config: { precise: 'auto', preciseMaxMs: 1_800_000 } });

@@ -120,10 +120,10 @@ describe('precise mode', () => {
     expect(topOf(bytesByTopUserFrame(c.received.at(-1)!.profile))).toBe('tick');
   });
 
-  it('precise=false in a directive ends it at once; HEAPWATCH_PRECISE=never ignores directives', async () => {
+  it('precise=false in a directive ends it (at once with no least length, HEAPWATCH_PRECISE_MIN_PROFILES=0); HEAPWATCH_PRECISE=never ignores directives', async () => {
     // On in the answers to requests 2 and 3, cleared from the 4th on.
     const c = await collector(0, (n) => ({ precise: n === 2 || n === 3, preciseForMs: 60_000, reason: n >= 4 ? 'cleared' : 'suspect' }));
-    const run = track(runWithAgent('leaky.js', { ...LEAKY, HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_LOG_LEVEL: 'info' }));
+    const run = track(runWithAgent('leaky.js', { ...LEAKY, HEAPWATCH_COLLECTOR: c.address, HEAPWATCH_LOG_LEVEL: 'info', HEAPWATCH_PRECISE_MIN_PROFILES: '0' }));
     await stopWhen(run, c, (all) => all.length >= 6, '6 profiles');
     expect(run.stderr()).toMatch(/precise mode off \(collector: cleared\)/);
     const flags = c.received.map((r) => r.request.inliningDisabled);
