@@ -1,8 +1,10 @@
 /**
  * Off-heap leak, end to end: a worker with the agent preloaded parks ~100 KB
  * payload Buffers in a closure's retry list (its V8 heap stays nearly flat,
- * its external memory climbs); a real collector (own process, embedded
- * ClickHouse, evaluating every second) flags the external growth, asks the
+ * its external memory climbs, and V8 runs few major GCs); a real collector
+ * (own process, embedded ClickHouse, evaluating every second) suspects the
+ * raw external growth, asks for precise mode, whose GC assist gives the
+ * gauge its post-GC points, flags the external growth on them, asks the
  * one instance for a holder capture, and the report's off-heap finding gets
  * a site: the holder, named by its variable and the function that declares
  * it, at its file and line.
@@ -64,17 +66,7 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
     await collector?.stop();
   });
 
-  // Skipped, and why: in a fresh-clone CI run (2026-12-02) this worker got
-  // no `external` finding in 420 s, while it passed in 22-33 s in others.
-  // Its V8 heap is nearly flat, so V8 runs major GCs only when the external
-  // memory pushes it to; the external gauge is judged on post-GC points,
-  // and off-heap growth does not make a service suspect (suspects.ts), so
-  // precise mode's GC assist, which would bring those points, is never
-  // asked for. The same gap left the real amqp retry-parking worker without
-  // a finding for 24 minutes (issue 12). The holder analysis itself is
-  // tested on real snapshots in test/agent/holders.test.ts; this test
-  // guards CI again once a rising raw external gauge makes a service suspect.
-  it.skip('names the retry list and the function that declares it, at its line (skipped: off-heap growth does not yet bring precise mode, so the finding may never come)', async () => {
+  it('names the retry list and the function that declares it, at its line', async () => {
     // Count-based: the external finding, then the capture's answer, whatever the load.
     let last: Report | undefined;
     const report = await waitFor(
@@ -96,6 +88,8 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
     expect(report.holders!.skipped).toBeNull();
     expect(report.holders!.pauseMs).toBeGreaterThan(0);
     expect(report.holders!.holders[0]!.offHeapBytes).toBeGreaterThan(1_000_000);
+    // Off-heap growth alone brought precise mode (its GC assist makes the post-GC points).
+    expect(stderr).toMatch(/precise mode on \([^)]*(external rising|off-heap memory)/);
     // One capture: the agent logged one, and no second was asked within the cool-down.
     expect(stderr.match(/holder capture: /g)).toHaveLength(1);
 

@@ -167,6 +167,41 @@ describe('detect', () => {
       expect(e.growthBytesPerHour / 3600).toBeGreaterThan(0.7 * MB);
       expect(e.growthBytesPerHour / 3600).toBeLessThan(1.3 * MB);
     });
+
+    it('a warm-up that raises the gauges smoothly after every GC, by less than 2 MiB: no finding', () => {
+      // The shape measured on the scenario corpus in a process's first minutes,
+      // every profile post-GC (precise mode's GC assist): external +0.5 MiB and
+      // heap +1.5 MiB over 30 profiles, with little scatter. A smooth rise passes
+      // every noise check; only its size tells it from a leak.
+      const heap = (i: number) => 6 * MB + Math.round((1.5 * MB * Math.min(i, 30)) / 30) + (i % 2) * 4096;
+      const ext = (i: number) => 2.2 * MB + Math.round((0.5 * MB * Math.min(i, 30)) / 30) + (i % 3) * 1024;
+      for (const n of [14, 20, 30]) {
+        const d = detect(gauges(n, 1, heap, ext), []);
+        expect(everyStep(d, 'heap'), `heap at ${n}`).not.toContain('rising');
+        expect(everyStep(d, 'external'), `external at ${n}`).not.toContain('rising');
+      }
+      // The same shape, ten times larger, is growth that matters.
+      const big = detect(gauges(20, 1, (i) => 10 * heap(i), (i) => 10 * ext(i)), []);
+      expect(big.process.every((p) => p.positive)).toBe(true);
+    });
+
+    it('off-heap growth with no major GC to judge it by makes the gauge a suspect, never a finding', () => {
+      // A flat V8 heap and Buffers parked off-heap at 200 KiB a profile: V8 runs
+      // no major GC, so the gauge has no post-GC point and no verdict.
+      const noGc = profiles('a', 40, () => 8 * MB + (Math.floor(r() * 4) << 16)).map((p, i) => ({ ...p, majorGcs: 1, externalBytes: 2 * MB + i * 200 * 1024 + (i % 4) * 64 * 1024 }));
+      const d = detect(noGc, []);
+      const ext = d.process.find((p) => p.kind === 'external')!;
+      expect(ext.positive).toBe(false);
+      expect(ext.suspect).toBe(true);
+      expect(d.process.find((p) => p.kind === 'heap')!.suspect).toBe(false);
+      // Below the least rise that matters: not even a suspect.
+      const small = noGc.map((p, i) => ({ ...p, externalBytes: 2 * MB + i * 20 * 1024 }));
+      expect(detect(small, []).process.some((p) => p.suspect)).toBe(false);
+      // Agents that report no GCs are judged on the raw gauge already: a verdict, no suspicion.
+      const foreign = noGc.map((p) => ({ ...p, majorGcs: 0 }));
+      const f = detect(foreign, []).process.find((p) => p.kind === 'external')!;
+      expect(f.suspect).toBe(false);
+    });
   });
 
   describe('attribution', () => {

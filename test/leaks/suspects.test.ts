@@ -24,14 +24,19 @@ describe('suspicionOf', () => {
     expect(suspicionOf(JSON.stringify({ ...JSON.parse(report({})), suspects: [] })).suspect).toBe(false);
   });
 
-  it('no report, no rising entry, off-heap growth alone, or an unreadable report: not suspect', () => {
+  it('off-heap growth makes the service suspect: precise mode\'s GC assist gives its gauge the post-GC points it is judged on', () => {
+    // Rising before any major GC could confirm it (the report's processSuspects).
+    const early = JSON.stringify({ ...JSON.parse(report({})), processSuspects: ['external:h/1/0'] });
+    expect(suspicionOf(early)).toEqual({ suspect: true, reason: 'external rising before any major GC confirms it', confirmed: false });
+    // Flagged: a confirmed finding (what a holder capture is asked on), and precise mode stays on to keep judging it.
+    const flagged = JSON.stringify({ ...JSON.parse(report({ 'external:h/1/0': entry(4, true) })), process: [{ kind: 'external', instance: 'h/1/0' }] });
+    expect(suspicionOf(flagged)).toEqual({ suspect: true, reason: 'off-heap memory not returning to its baseline', confirmed: true });
+  });
+
+  it('no report, no rising entry, or an unreadable report: not suspect', () => {
     expect(suspicionOf(null).suspect).toBe(false);
     expect(suspicionOf(report({})).suspect).toBe(false);
-    // The sampler cannot see off-heap memory in either mode: precise mode would not help.
-    expect(suspicionOf(report({ 'external:h/1/0': entry(4, true) })).suspect).toBe(false);
-    // It is a confirmed finding all the same: what a holder capture is asked on.
-    const external = JSON.stringify({ ...JSON.parse(report({ 'external:h/1/0': entry(4, true) })), process: [{ kind: 'external', instance: 'h/1/0' }] });
-    expect(suspicionOf(external)).toEqual({ suspect: false, reason: 'off-heap memory rising', confirmed: true });
+    expect(suspicionOf(JSON.stringify({ ...JSON.parse(report({})), processSuspects: [] })).suspect).toBe(false);
     expect(suspicionOf('{not json').suspect).toBe(false);
     // A report from before the alert state was stored.
     expect(suspicionOf(JSON.stringify({ service: 's', leaks: [] })).suspect).toBe(false);
@@ -74,7 +79,7 @@ describe('SuspectDirectives', () => {
     // Stale: the old answer now, the new one once the lookup is back.
     expect(s.directiveFor('a')?.precise).toBe(true);
     await settle();
-    expect(s.directiveFor('a')).toEqual({ precise: false, preciseForMs: 0, reason: 'no site or heap rising' });
+    expect(s.directiveFor('a')).toEqual({ precise: false, preciseForMs: 0, reason: 'nothing rising' });
   });
 
   it('keeps the last answer when the store fails, and counts the failure', async () => {

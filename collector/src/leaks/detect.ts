@@ -55,6 +55,18 @@ export interface DetectOptions {
   maxHistoryProfiles: number;
 }
 
+/**
+ * The least rise of a process gauge (heap used, external) over its judged
+ * window that can be a finding. A process's first minutes raise both
+ * smoothly, with too little scatter for the noise checks to hold them back:
+ * measured on the scenario corpus after major GCs, external by 0.1-0.6 MiB
+ * and heap used by about 1 MiB (modules loaded on first use, compiled
+ * code, the agent's own buffers). A leak worth a process finding passes it
+ * in minutes: 1 MiB a minute over the rule's 12-profile window at the
+ * default 60 s interval rises 12 MiB. See docs/detector.md#process-findings.
+ */
+export const PROCESS_MIN_RISE_BYTES = 2 * 1024 * 1024;
+
 export const DEFAULT_DETECT: DetectOptions = {
   rule: DEFAULT_RULE,
   // Garbage-free points: no GC gating. As many profiles as the plain rule:
@@ -65,11 +77,11 @@ export const DEFAULT_DETECT: DetectOptions = {
   // A process gauge is judged on post-GC points (gaugePoints), where a
   // warm-up decelerates like a site's: the same plateau ratio, so a leak
   // under a still-settling warm-up waits for it to settle.
-  processRule: { ...DEFAULT_RULE, poisson: false },
+  processRule: { ...DEFAULT_RULE, poisson: false, minRiseBytes: PROCESS_MIN_RISE_BYTES },
   // A trailing minimum of heap used still carries garbage and lags: a leak
   // under a warm-up decelerates the total without stopping, so the plateau
   // ratio is looser there; the lower envelope decides.
-  processRuleWithoutGc: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1 },
+  processRuleWithoutGc: { ...DEFAULT_RULE, poisson: false, minRecentSlopeRatio: 0.1, minRiseBytes: PROCESS_MIN_RISE_BYTES },
   // 240 profiles, the span the rule already trusts without a GC in it
   // (docs/detector.md#profiles-without-gc-information): with 120 such a
   // series was never decided.
@@ -129,6 +141,16 @@ export interface ProcessDecision {
   steps: Step[];
   growthBytesPerHour: number;
   timeToLimitSeconds: number | null;
+  /**
+   * Not positive, but the gauge as the agent reports it, garbage included
+   * (heap used through its trailing minimum), rises by the rule for agents
+   * that report no GCs: never a finding, the signal on which the collector
+   * asks for precise mode, whose GC assist makes the post-GC points that
+   * decide. A worker whose V8 heap is flat while its Buffers pile up
+   * off-heap may run no major GC for hours, and without them its
+   * `external` gauge is never judged.
+   */
+  suspect: boolean;
 }
 
 export interface Detection {
@@ -262,6 +284,12 @@ function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: 
   const raw = values.slice(start, len);
   const whole = kind === 'heap' ? trailingMin(raw, HEAP_FLOOR_PROFILES) : raw;
   return { ...v, slopePerProfile: slope, last, from: start + growingFrom(whole, from - start, opts.processRuleWithoutGc) };
+}
+
+/** ProcessDecision.suspect: the gauge's window as reported (heap used through its trailing minimum) rises. */
+function rawGaugeRising(kind: 'heap' | 'external', values: readonly number[], opts: DetectOptions): boolean {
+  const raw = values.slice(Math.max(0, values.length - opts.processRule.maxProfiles));
+  return decideSeries(kind === 'heap' ? trailingMin(raw, HEAP_FLOOR_PROFILES) : raw, opts.processRuleWithoutGc).rising;
 }
 
 /** Profiles over which heap used's floor is taken (see trailingMin). */
@@ -561,13 +589,14 @@ function* detection(
   const process: ProcessDecision[] = [];
   for (const s of series.values()) {
     const perHour = (slope: number): number => (s.intervalMs > 0 ? (slope * HOUR_MS) / s.intervalMs : 0);
-    const judge = (kind: 'heap' | 'external', values: readonly number[]): { steps: Step[]; now: SeriesVerdict } => {
+    const judge = (kind: 'heap' | 'external', values: readonly number[]): { steps: Step[]; now: SeriesVerdict; suspect: boolean } => {
       const steps: InstanceStep[] = [];
       for (let j = Math.min(s.replay, values.length) - 1; j >= 0; j--) {
         const len = values.length - j;
         steps.push(instanceStep(decideGauge(kind, values, len, s, opts), len, s, kind === 'heap' ? 1 : 0));
       }
-      return { steps: combineSteps([steps], 1), now: steps[steps.length - 1]!.v };
+      const now = steps[steps.length - 1]!.v;
+      return { steps: combineSteps([steps], 1), now, suspect: !now.rising && s.reportsGc && rawGaugeRising(kind, values, opts) };
     };
     const heap = judge('heap', s.profiles.map((p) => p.heapUsedBytes));
     const limit = s.profiles[s.profiles.length - 1]!.heapSizeLimitBytes;
@@ -577,6 +606,7 @@ function* detection(
       kind: 'heap',
       instance: s.instance,
       positive: heap.now.rising,
+      suspect: heap.suspect,
       steps: heap.steps,
       growthBytesPerHour: perHour(heap.now.slopePerProfile),
       // Reported only while flagged (index.ts); "where the trend allows" = a positive slope.
@@ -589,6 +619,7 @@ function* detection(
       kind: 'external',
       instance: s.instance,
       positive: ext.now.rising,
+      suspect: ext.suspect,
       steps: ext.steps,
       growthBytesPerHour: perHour(ext.now.slopePerProfile),
       timeToLimitSeconds: null,

@@ -74,6 +74,8 @@ interface StoredReport extends LeakReport {
   alertState?: AlertState;
   /** Site ids suspected but not positive (SiteDecision.suspect), at most MAX_STORED_SUSPECTS; read by suspects.ts. */
   suspects?: string[];
+  /** Process gauges ('heap:<instance>', 'external:<instance>') suspected but not positive (ProcessDecision.suspect), as bounded; read by suspects.ts. */
+  processSuspects?: string[];
 }
 
 /** A holder capture older than this is not reported (the holders may have changed since). */
@@ -231,7 +233,8 @@ export async function evaluateLeaks(
   }
   const report: LeakReport = { service, evaluatedAt, leaks, process, jobs, holders };
   const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
-  const stored: StoredReport = { ...report, alertState: state, suspects };
+  const processSuspects = d.process.filter((p) => p.suspect).map((p) => p.key).slice(0, MAX_STORED_SUSPECTS);
+  const stored: StoredReport = { ...report, alertState: state, suspects, processSuspects };
   if (o.persist) {
     await store.writeFinding(service, nowMs, JSON.stringify(stored));
     if (o.onEvents) {

@@ -11,9 +11,9 @@
  *  1. trend: Mann-Kendall with the Hamed-Rao autocorrelation correction
  *     (a long-lived object is in many consecutive profiles), p < `alpha`;
  *  2. beyond noise: the Theil-Sen rise exceeds `noiseZ` standard errors of
- *     Poisson sampling and residual scatter, spans `minRiseSamples` samples,
- *     and is not mostly one jump (a lazy load is a step; a leak grows job
- *     by job);
+ *     Poisson sampling and residual scatter, spans `minRiseSamples` samples
+ *     (a process gauge: `minRiseBytes`), and is not mostly one jump (a lazy
+ *     load is a step; a leak grows job by job);
  *  3. still rising: both halves of the window rise, the recent one at least
  *     `minRecentSlopeRatio` as fast, and the newest profile is above the
  *     last few (a cache that warms up and levels off is not a leak);
@@ -62,6 +62,13 @@ export interface RuleOptions {
   profilesWithoutGc: number;
   /** Major GCs a window shorter than profilesWithoutGc must contain. */
   minGcCycles: number;
+  /**
+   * Bytes the window's rise (its Theil-Sen line, start to end) must reach:
+   * a floor on growth that matters, for process gauges, whose warm-up
+   * rises smoothly by a few hundred KiB with little scatter to judge it
+   * against. 0 for sites, whose floor is minRiseSamples.
+   */
+  minRiseBytes: number;
 }
 
 /**
@@ -95,6 +102,7 @@ export const DEFAULT_RULE: RuleOptions = {
   poisson: true,
   profilesWithoutGc: 240,
   minGcCycles: 2,
+  minRiseBytes: 0,
 };
 
 /**
@@ -134,7 +142,7 @@ function largestStep(ys: readonly number[], z: number): number {
 export interface SeriesVerdict {
   rising: boolean;
   /** First failed check, or 'rising'. */
-  reason: 'too-short' | 'no-gc-cycle' | 'not-rising' | 'no-trend' | 'within-noise' | 'step' | 'plateau' | 'floor-flat' | 'rising';
+  reason: 'too-short' | 'no-gc-cycle' | 'not-rising' | 'no-trend' | 'within-noise' | 'too-small' | 'step' | 'plateau' | 'floor-flat' | 'rising';
   /** Theil-Sen slope in bytes per profile over the window. */
   slopePerProfile: number;
   /** One-sided Mann-Kendall (Hamed-Rao) p-value on the window. */
@@ -236,6 +244,7 @@ function judge(
   if (rise < opts.noiseZ * residualSigma || rise < opts.minRiseSamples * quantum) {
     return { ...verdict, rising: false, reason: 'within-noise' };
   }
+  if (rise < opts.minRiseBytes) return { ...verdict, rising: false, reason: 'too-small' };
   if (opts.poisson && rise - largestStep(ys, opts.noiseZ) < opts.minRiseSamples * quantum) {
     return { ...verdict, rising: false, reason: 'step' };
   }

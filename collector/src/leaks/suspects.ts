@@ -3,17 +3,20 @@
  * response carries back to their agents (AgentDirective in ingest.proto).
  *
  * A service is suspect while its newest stored leak report has a site or a
- * process heap with a positive verdict that has not cleared: an alert entry
- * that is flagged, or pending (it counts positive steps toward flagging, or
- * rose and waits for its minimum growth time: alert.ts isPending); or a site whose series rises
- * before major GCs can confirm it (the report's `suspects`, detect.ts
- * SiteDecision.suspect): in the default mode a quiet worker may run too few
- * major GCs for any positive verdict, and precise mode's GC assist is what
- * brings them. Its agents are then asked to
- * run in precise mode (inlining off, GC assist), so that a leak first seen
- * under inlining is confirmed, or charged to the right function, by profiles
- * that can tell a small function from its caller. Off-heap growth
- * (`external`) does not count: the sampler cannot see it in either mode.
+ * process gauge (heap, external) with a positive verdict that has not
+ * cleared: an alert entry that is flagged, or pending (it counts positive
+ * steps toward flagging, or rose and waits for its minimum growth time:
+ * alert.ts isPending); or a site or gauge whose series rises before major
+ * GCs can confirm it (the report's `suspects` and `processSuspects`,
+ * detect.ts SiteDecision.suspect and ProcessDecision.suspect): in the
+ * default mode a quiet worker may run too few major GCs for any positive
+ * verdict, and precise mode's GC assist is what brings them. Its agents are
+ * then asked to run in precise mode (inlining off, GC assist), so that a
+ * leak first seen under inlining is confirmed, or charged to the right
+ * function, by profiles that can tell a small function from its caller, and
+ * off-heap growth, which the sampler cannot see in either mode, is judged
+ * on post-GC points and can be confirmed (and its holders captured,
+ * holder-requests.ts).
  *
  * The report is the one any collector wrote (findings table), so every
  * collector answers the same. Lookups never hold up an acknowledgement: a
@@ -65,26 +68,28 @@ export const DEFAULT_SUSPECTS: Omit<SuspectOptions, 'read'> = {
 /** Suspicion from a stored report (its JSON, as findings holds it). */
 export function suspicionOf(raw: string | null): Suspicion {
   if (!raw) return { suspect: false, reason: 'no leak report yet', confirmed: false };
-  let report: { leaks?: Array<{ function?: string }>; process?: unknown[]; alertState?: AlertState; suspects?: string[] };
+  let report: { leaks?: Array<{ function?: string }>; process?: unknown[]; alertState?: AlertState; suspects?: string[]; processSuspects?: string[] };
   try {
     report = JSON.parse(raw) as typeof report;
   } catch {
     return { suspect: false, reason: 'unreadable leak report', confirmed: false };
   }
   const confirmed = (report.leaks?.length ?? 0) > 0 || (report.process?.length ?? 0) > 0;
-  const entries = Object.entries(report.alertState?.entries ?? {}).filter(
-    ([key, e]) => (key.startsWith('site:') || key.startsWith('heap:')) && (e.flagged || isPending(e)),
-  );
+  const entries = Object.entries(report.alertState?.entries ?? {}).filter(([, e]) => e.flagged || isPending(e));
   const unconfirmed = report.suspects?.length ?? 0;
-  if (entries.length === 0 && unconfirmed === 0) return { suspect: false, reason: confirmed ? 'off-heap memory rising' : 'no site or heap rising', confirmed };
+  const gauges = report.processSuspects ?? [];
+  if (entries.length === 0 && unconfirmed === 0 && gauges.length === 0) return { suspect: false, reason: 'nothing rising', confirmed };
   const flagged = (report.leaks ?? []).map((l) => l.function || '(anonymous)');
   const rising = entries.filter(([key, e]) => key.startsWith('site:') && !e.flagged).length;
   const heap = entries.some(([key]) => key.startsWith('heap:'));
+  const external = entries.some(([key]) => key.startsWith('external:'));
   const parts = [
     ...(flagged.length ? [`leak flagged at ${flagged.slice(0, 3).join(', ')}${flagged.length > 3 ? ', ...' : ''}`] : []),
     ...(rising ? [`${rising} site(s) rising`] : []),
     ...(heap ? ['heap not returning to its baseline'] : []),
+    ...(external ? ['off-heap memory not returning to its baseline'] : []),
     ...(unconfirmed ? [`${unconfirmed} site(s) rising before any major GC confirms it`] : []),
+    ...(gauges.length ? [`${gauges.map((k) => k.slice(0, k.indexOf(':'))).filter((k, i, a) => a.indexOf(k) === i).join(' and ')} rising before any major GC confirms it`] : []),
   ];
   return { suspect: true, reason: parts.join('; '), confirmed };
 }
