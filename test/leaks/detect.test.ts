@@ -197,10 +197,18 @@ describe('detect', () => {
       // Below the least rise that matters: not even a suspect.
       const small = noGc.map((p, i) => ({ ...p, externalBytes: 2 * MB + i * 20 * 1024 }));
       expect(detect(small, []).process.some((p) => p.suspect)).toBe(false);
-      // Agents that report no GCs are judged on the raw gauge already: a verdict, no suspicion.
-      const foreign = noGc.map((p) => ({ ...p, majorGcs: 0 }));
-      const f = detect(foreign, []).process.find((p) => p.kind === 'external')!;
-      expect(f.suspect).toBe(false);
+      // Before its first major GC the agent reports a count of 0, as an agent
+      // that counts none would: the same suspicion, and still no finding.
+      const beforeFirstGc = detect(noGc.map((p) => ({ ...p, majorGcs: 0 })), []).process.find((p) => p.kind === 'external')!;
+      expect(beforeFirstGc).toMatchObject({ positive: false, suspect: true });
+    });
+
+    it('a process warming up before its first major GC: heap used climbing with garbage is no finding', () => {
+      // Measured (sawtooth-flush, 500 ms profiles): heap used 5.8 -> 10.7 MB over
+      // 18 profiles, a flush every 3, no major GC yet. Its trailing minimum rose
+      // by 3 MB and was flagged as if the agent reported no GCs at all.
+      const warm = profiles('a', 18, (i) => 5.8 * MB + i * 0.25 * MB + (i % 3) * 0.75 * MB);
+      for (let n = 12; n <= 18; n++) expect(everyStep(detect(warm.slice(0, n), []), 'heap'), `at ${n}`).not.toContain('rising');
     });
   });
 

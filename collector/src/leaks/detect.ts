@@ -273,7 +273,14 @@ export function gaugePoints(kind: 'heap' | 'external', values: readonly number[]
 
 function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): JudgedVerdict {
   const { idx, ys } = gaugePoints(kind, values, len, s, opts);
-  const v = decideSeries(ys, s.reportsGc ? opts.processRule : opts.processRuleWithoutGc);
+  // Without a reported GC count, only GCs guessed from heap used dropping
+  // (gcResets) say the window is more than garbage piling up: a heapwatch
+  // agent before its first major GC (a process warming up, its heap used
+  // climbing for tens of seconds) reports none either.
+  const first = idx[0] ?? 0;
+  const v = s.reportsGc
+    ? decideSeries(ys, opts.processRule)
+    : decideSeries(ys, opts.processRuleWithoutGc, s.resets.filter((i) => i >= first && i < len).map((i) => i - first));
   const span = idx.length > 1 ? idx[idx.length - 1]! - idx[0]! : 0;
   const slope = span > 0 ? (theilSen(ys).slope * (idx.length - 1)) / span : 0;
   const from = idx.length ? idx[Math.max(0, idx.length - v.profiles)]! : Math.max(0, len - 1);
@@ -596,7 +603,7 @@ function* detection(
         steps.push(instanceStep(decideGauge(kind, values, len, s, opts), len, s, kind === 'heap' ? 1 : 0));
       }
       const now = steps[steps.length - 1]!.v;
-      return { steps: combineSteps([steps], 1), now, suspect: !now.rising && s.reportsGc && rawGaugeRising(kind, values, opts) };
+      return { steps: combineSteps([steps], 1), now, suspect: !now.rising && !s.noGcInfo && rawGaugeRising(kind, values, opts) };
     };
     const heap = judge('heap', s.profiles.map((p) => p.heapUsedBytes));
     const limit = s.profiles[s.profiles.length - 1]!.heapSizeLimitBytes;
