@@ -31,7 +31,8 @@ const env = { ...process.env, HEAPWATCH_COLLECTOR: `127.0.0.1:${c.grpcPort}`, HE
 if (jobs) env.SCENARIO_JOBS_PER_SEC = jobs;
 const child = spawn(process.execPath, ['--require', require.resolve('../../agent/register.js'), file], { env, stdio: 'inherit' });
 try {
-  const read = () => c.store.profilePoints('gauges', 200, 7 * 24 * 3600_000);
+  // The default tenant (no tokens configured) is ''.
+  const read = () => c.store.forTenant('').profilePoints('gauges', 200, 7 * 24 * 3600_000);
   while ((await read()).length < profiles) await new Promise((r) => setTimeout(r, 1000));
   const points = await read();
   const byInstance = new Map();
@@ -49,7 +50,7 @@ try {
     console.log(`${instance}: ${list.length} profiles, ${list.filter((p) => p.afterMajorGc).length} post-GC, ${list.at(-1).majorGcs} major GCs`);
     console.log(`  previous rule, profiles flagged: heap ${flaggedProfiles(trailingMin(list.map((p) => p.heapUsedBytes), 6))}, external ${flaggedProfiles(list.map((p) => p.externalBytes))}`);
   }
-  for (const p of detect(points, []).process) console.log(`  now ${p.key}: ${p.positive ? 'FLAGGED' : 'not flagged'}, last steps ${p.steps.slice(-5).join(',')}`);
+  for (const p of detect(points, []).process) console.log(`  now ${p.key}: ${p.positive ? 'FLAGGED' : p.suspect ? 'suspect' : 'not flagged'}, last steps ${p.steps.slice(-5).map((s) => s.trend).join(',')}`);
 } finally {
   child.kill('SIGKILL');
   await c.close();
