@@ -169,10 +169,10 @@ export interface SeriesVerdict {
  * later. Looser than the rising checks on purpose: a flagged leak whose
  * evidence dips for a few profiles still grows. See docs/detector.md#alerts.
  */
-export function stillGrowing(ys: readonly number[], quantum: number): boolean {
+export function stillGrowing(ys: readonly number[], quantum: number, windowSlope: number = theilSen(ys).slope): boolean {
   const h = ys.length >> 1;
   if (h < 6) return true;
-  const slope = Math.max(0, theilSen(ys).slope);
+  const slope = Math.max(0, windowSlope);
   const m = quantum > 0 && slope > 0 ? Math.min(h, Math.max(6, Math.ceil((4 * quantum) / slope))) : h;
   const rise = theilSen(ys.slice(ys.length - m)).slope * (m - 1);
   return rise > 0 && rise >= quantum && rise >= (slope * (m - 1)) / 3;
@@ -205,7 +205,8 @@ export function decideSeries(
   // answer for most sites of a healthy worker.
   if (v.reason === 'not-rising') return { ...v, flat: true };
   const ys = all.length > opts.maxProfiles ? all.slice(all.length - opts.maxProfiles) : all;
-  return v.rising ? v : { ...v, flat: !stillGrowing(ys, opts.poisson ? sampleQuantum(ys) : 0) };
+  // The verdict's slope is the window's Theil-Sen slope (judge computed it: O(n^2), the detector's largest cost).
+  return v.rising ? v : { ...v, flat: !stillGrowing(ys, opts.poisson ? sampleQuantum(ys) : 0, v.slopePerProfile) };
 }
 
 function judge(
