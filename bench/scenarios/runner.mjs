@@ -97,11 +97,11 @@ const PROCESS_SITES = new Set(['(heap)', '(external)']);
 
 /**
  * A process finding's leak is not sampled, so its rate cannot follow the
- * sampling interval: a fast one parks this many bytes a profile interval,
- * which crosses the 2 MiB a process finding must rise (docs/detector.md#process-findings)
- * in 8 intervals, within the rule's 12.
+ * sampling interval: this stands in for S. A fast run (2x) parks 256 KiB a
+ * profile interval, which crosses the 2 MiB a process finding must rise
+ * (docs/detector.md#process-findings) in 8 intervals, within the rule's 12.
  */
-const OFFHEAP_BYTES_PER_INTERVAL = 256 * 1024;
+const OFFHEAP_UNIT_BYTES = 128 * 1024;
 
 /** Profiles the collector has stored for `service` (0 before the first). */
 async function profilesOf(http, service) {
@@ -164,7 +164,7 @@ export function spawnScenario(collector, sc, { mode, samplingBytes, intervalMs, 
   };
   if (sc.kind === 'leak') {
     const multiple = mode === 'slow' ? 0.25 : 2;
-    const targetBytesPerInterval = multiple * (PROCESS_SITES.has(sc.trueSite) ? OFFHEAP_BYTES_PER_INTERVAL / 2 : samplingBytes);
+    const targetBytesPerInterval = multiple * (PROCESS_SITES.has(sc.trueSite) ? OFFHEAP_UNIT_BYTES : samplingBytes);
     const jobsPerSec = targetBytesPerInterval / (sc.bytesPerJob * (intervalMs / 1000));
     env.SCENARIO_JOBS_PER_SEC = String(Math.max(0.5, Math.min(20_000, jobsPerSec)).toFixed(2));
   } else {

@@ -260,11 +260,11 @@ export interface JudgedVerdict extends SeriesVerdict {
  */
 export function gaugePoints(kind: 'heap' | 'external', values: readonly number[], len: number, s: InstanceSeries, opts: DetectOptions): { idx: number[]; ys: number[] } {
   const rule = opts.processRule;
-  const from = Math.max(0, len - rule.maxProfiles);
   if (!s.reportsGc) {
-    const ys = kind === 'heap' ? trailingMin(values.slice(from, len), HEAP_FLOOR_PROFILES) : values.slice(from, len);
+    const { from, ys } = reportedWindow(kind, values, len, opts);
     return { idx: ys.map((_, i) => from + i), ys };
   }
+  const from = Math.max(0, len - rule.maxProfiles);
   const post = s.postGc.filter((i) => i >= from && i < len);
   if (post.length >= rule.minProfiles) return { idx: post, ys: post.map((i) => values[i]!) };
   const idx = s.resets.filter((i) => i >= from && i < len);
@@ -287,16 +287,24 @@ function decideGauge(kind: 'heap' | 'external', values: readonly number[], len: 
   const last = ys.length ? ys[ys.length - 1]! : (values[len - 1] ?? 0);
   if (!v.rising || !s.reportsGc) return { ...v, slopePerProfile: slope, last, from };
   // As for sites (growingFrom): the gauge as the agent reports it, garbage included.
-  const start = Math.max(0, len - opts.processRule.maxProfiles);
-  const raw = values.slice(start, len);
-  const whole = kind === 'heap' ? trailingMin(raw, HEAP_FLOOR_PROFILES) : raw;
-  return { ...v, slopePerProfile: slope, last, from: start + growingFrom(whole, from - start, opts.processRuleWithoutGc) };
+  const whole = reportedWindow(kind, values, len, opts);
+  return { ...v, slopePerProfile: slope, last, from: whole.from + growingFrom(whole.ys, from - whole.from, opts.processRuleWithoutGc) };
 }
 
-/** ProcessDecision.suspect: the gauge's window as reported (heap used through its trailing minimum) rises. */
+/**
+ * A gauge's window (the process rule's last maxProfiles of its first `len`
+ * profiles) as the agent reports it, garbage included: heap used through its
+ * trailing minimum, external as is. `from`: the window's first profile.
+ */
+function reportedWindow(kind: 'heap' | 'external', values: readonly number[], len: number, opts: DetectOptions): { from: number; ys: number[] } {
+  const from = Math.max(0, len - opts.processRule.maxProfiles);
+  const raw = values.slice(from, len);
+  return { from, ys: kind === 'heap' ? trailingMin(raw, HEAP_FLOOR_PROFILES) : raw };
+}
+
+/** ProcessDecision.suspect: the gauge's window as reported rises. */
 function rawGaugeRising(kind: 'heap' | 'external', values: readonly number[], opts: DetectOptions): boolean {
-  const raw = values.slice(Math.max(0, values.length - opts.processRule.maxProfiles));
-  return decideSeries(kind === 'heap' ? trailingMin(raw, HEAP_FLOOR_PROFILES) : raw, opts.processRuleWithoutGc).rising;
+  return decideSeries(reportedWindow(kind, values, values.length, opts).ys, opts.processRuleWithoutGc).rising;
 }
 
 /** Profiles over which heap used's floor is taken (see trailingMin). */

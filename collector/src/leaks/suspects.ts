@@ -89,7 +89,7 @@ export function suspicionOf(raw: string | null): Suspicion {
     ...(heap ? ['heap not returning to its baseline'] : []),
     ...(external ? ['off-heap memory not returning to its baseline'] : []),
     ...(unconfirmed ? [`${unconfirmed} site(s) rising before any major GC confirms it`] : []),
-    ...(gauges.length ? [`${gauges.map((k) => k.slice(0, k.indexOf(':'))).filter((k, i, a) => a.indexOf(k) === i).join(' and ')} rising before any major GC confirms it`] : []),
+    ...(gauges.length ? [`${[...new Set(gauges.map((k) => k.slice(0, k.indexOf(':'))))].join(' and ')} rising before any major GC confirms it`] : []),
   ];
   return { suspect: true, reason: parts.join('; '), confirmed };
 }
