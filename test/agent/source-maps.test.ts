@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { heap } from '@datadog/pprof';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/collector';
 import { SourceMaps, DEFAULT_SOURCE_MAP_LIMITS, type GeneratedLocation } from '../../agent/src/source-maps';
 
 // tsc's output (external .map files and inline maps) of a real TypeScript
@@ -42,7 +42,7 @@ function generated(file: string, fn: string): GeneratedLocation {
 }
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-srcmap-'));
+  dir = tempDir('srcmap');
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -6,14 +6,14 @@
  * (bench/agent-leak.mjs retries its restart).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/collector';
 import { startCollectorProcess } from '../../scripts/lib/collector-process.mjs';
 
 describe('startCollectorProcess', () => {
   it('kills a collector that has not printed its ports by the deadline, then rejects', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-launcher-'));
+    const dir = tempDir('launcher');
     // Stands in for a collector stuck opening its store: runs, prints nothing.
     const cli = path.join(dir, 'stuck.js');
     fs.writeFileSync(cli, "process.stdout.write('opening\\n'); setInterval(() => {}, 1000);\n");

@@ -22,8 +22,9 @@ export interface RunningCollector {
   stop(): Promise<void>;
 }
 
+/** A fresh directory under this test run's (global-setup.ts), removed when the run ends. */
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `heapwatch-${prefix}-`));
+  return fs.mkdtempSync(path.join(process.env.HEAPWATCH_TEST_TMP ?? os.tmpdir(), `heapwatch-${prefix}-`));
 }
 
 export async function startCollectorProcess(opts: { dataDir?: string; grpcPort?: number; httpPort?: number; args?: string[]; env?: Record<string, string> } = {}): Promise<RunningCollector> {
