@@ -37,7 +37,7 @@ export const POST_GC_BUDGET_FACTOR = 100;
  */
 export const POST_GC_SPACING_FRACTION = GC_WAIT_FRACTION;
 
-/** Holders sent per capture (the largest by off-heap bytes). */
+/** Holders sent per capture, of each kind (the largest off-heap, the largest on-heap). */
 const MAX_HOLDERS_SENT = 5;
 /** Reading the snapshot in the worker is abandoned after this. */
 const HOLDER_READ_TIMEOUT_MS = 120_000;
@@ -159,6 +159,10 @@ export class Agent {
       preciseSwitchTimeUs: p.switchTimeUs,
       majorGcs: this.gcWatch.majorGcs,
       postGcCaptures: this.postGcCaptures,
+      holderCaptures: this.holders.stats.taken,
+      holderCapturesSkipped: this.holders.stats.skipped,
+      holderCapturesFailed: this.holders.stats.failed,
+      holderPauseMs: this.holders.stats.pauseMs,
     };
   }
 

@@ -36,12 +36,30 @@ export interface Counters {
   /** Major GCs noticed, and the post-GC captures taken (read + encode, at most a few an interval). Local only: not sent. */
   majorGcs: number;
   postGcCaptures: number;
+  /** Holder captures (docs/detector.md#holders): taken, skipped (budget, cool-down), failed, and the main-thread pause of those taken. Local only: not sent. */
+  holderCaptures: number;
+  holderCapturesSkipped: number;
+  holderCapturesFailed: number;
+  holderPauseMs: number;
 }
 
 /** The counters that other parts of the agent keep. */
-export type ModeCounters = Pick<Counters, 'forcedGcs' | 'forcedGcTimeUs' | 'forcedGcsSkipped' | 'preciseActivations' | 'preciseTimeMs' | 'preciseSwitchTimeUs' | 'majorGcs' | 'postGcCaptures'>;
+export type ModeCounters = Omit<Counters, 'profilesSent' | 'profilesDropped' | 'samplingTimeUs' | 'queueLength' | 'queueBytes' | 'sendFailures'>;
 
-const NO_MODE_COUNTERS: ModeCounters = { forcedGcs: 0, forcedGcTimeUs: 0, forcedGcsSkipped: 0, preciseActivations: 0, preciseTimeMs: 0, preciseSwitchTimeUs: 0, majorGcs: 0, postGcCaptures: 0 };
+const NO_MODE_COUNTERS: ModeCounters = {
+  forcedGcs: 0,
+  forcedGcTimeUs: 0,
+  forcedGcsSkipped: 0,
+  preciseActivations: 0,
+  preciseTimeMs: 0,
+  preciseSwitchTimeUs: 0,
+  majorGcs: 0,
+  postGcCaptures: 0,
+  holderCaptures: 0,
+  holderCapturesSkipped: 0,
+  holderCapturesFailed: 0,
+  holderPauseMs: 0,
+};
 
 /**
  * Owns the queue and sends its head, one RPC at a time. A profile leaves the
@@ -144,13 +162,18 @@ export class Sender {
     const item = this.queue.peek();
     if (!item) return Promise.resolve(false);
     // The counters as they stand at send time, head of the queue included.
-    // majorGcs, postGcCaptures and forcedGcsSkipped are for stats() only: not in AgentStats.
+    // The local-only counters are for stats(): not in AgentStats.
     const {
       majorGcs: _majorGcs,
       postGcCaptures: _postGcCaptures,
       forcedGcsSkipped: _skipped,
-      ...agent
-    }: AgentStats & Pick<Counters, 'majorGcs' | 'postGcCaptures' | 'forcedGcsSkipped'> = this.counters();
+      holderCaptures: _holders,
+      holderCapturesSkipped: _holdersSkipped,
+      holderCapturesFailed: _holdersFailed,
+      holderPauseMs: _holderPause,
+      ...sent
+    } = this.counters();
+    const agent: AgentStats = sent;
     const p = this.transport
       .send({ ...item.request, agent }, timeoutMs)
       .then((r) => {
