@@ -23,6 +23,7 @@ const UNIT = [
   'test/leaks/detect.test.ts',
   'test/leaks/detection-time.test.ts',
   'test/leaks/flicker.test.ts',
+  'test/leaks/held-by.test.ts',
   'test/leaks/jobs.test.ts',
   'test/leaks/rule.test.ts',
   'test/leaks/stats.test.ts',

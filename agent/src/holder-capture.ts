@@ -27,8 +27,8 @@ const WORKER_MAX_OLD_SPACE_MB = 512;
 /**
  * Holder capture: when the collector asks (AgentDirective.holders, sent to
  * one instance of a service with a confirmed finding), write a heap
- * snapshot and find who holds the largest off-heap backing stores
- * (holders.ts), in a worker thread that reads the file into typed arrays;
+ * snapshot and find who holds the largest off-heap backing stores and the
+ * most heap (holders.ts), in a worker thread that reads the file into typed arrays;
  * the answer goes with the next profile (IngestRequest.holders).
  *
  * The cost is the main thread's pause while V8 writes the snapshot (it
@@ -109,7 +109,7 @@ export class HolderCapture {
       this.stats.pauseMs += pauseMs;
       const r = await this.analyze(file);
       this.stats.taken++;
-      this.opts.log.info(`holder capture: ${r.analysis.holders.length} holder(s) of ${r.analysis.leaves} backing stores; pause ${pauseMs} ms, read ${r.parseMs} ms`);
+      this.opts.log.info(`holder capture: ${r.analysis.holders.length} holder(s), ${r.analysis.leaves} backing stores; pause ${pauseMs} ms, read ${r.parseMs} ms`);
       return {
         ...base,
         pauseMs,

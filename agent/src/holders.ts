@@ -16,9 +16,16 @@ import type { SnapshotArrays } from './snapshot-reader';
  * bytes: off-heap (backing stores) and heap (the shallow sizes of the
  * objects between the owner and them, counted once).
  *
+ * Then the on-heap holders, for leaks of plain objects and strings: the
+ * Arrays, Maps and Sets with the most heap below them on the same
+ * shortest-path tree (each object counted once, under the path that
+ * reached it first: retained size without the dominator tree's cost), of
+ * at least `minHeapHolderBytes`. They are sent after the off-heap ones with
+ * off-heap bytes 0.
+ *
  * Bounded: at most `maxLeaves` backing stores (the largest), paths of at
- * most `maxPathLength` edges, `maxHolders` groups reported. Memory: the
- * snapshot's arrays plus six 4-byte words per node for the search.
+ * most `maxPathLength` edges, `maxHolders` holders of each kind reported.
+ * Memory: the snapshot's arrays plus nine 4-byte words per node.
  */
 /**
  * One holder, as it goes on the wire: the fields of heapwatch.v1.Holder
@@ -27,12 +34,15 @@ import type { SnapshotArrays } from './snapshot-reader';
 export type Holder = Holder__Output;
 
 export interface HolderOptions {
+  /** Off-heap holders reported, at most; as many on-heap holders again. */
   maxHolders: number;
   maxLeaves: number;
   maxPathLength: number;
+  /** An on-heap holder holds at least this much heap. */
+  minHeapHolderBytes: number;
 }
 
-export const DEFAULT_HOLDER_OPTIONS: HolderOptions = { maxHolders: 5, maxLeaves: 20_000, maxPathLength: 64 };
+export const DEFAULT_HOLDER_OPTIONS: HolderOptions = { maxHolders: 5, maxLeaves: 20_000, maxPathLength: 64, minHeapHolderBytes: 1024 * 1024 };
 
 export interface HolderAnalysis {
   holders: Holder[];
@@ -47,6 +57,12 @@ export interface HolderAnalysis {
 
 const BACKING_STORE = 'system / JSArrayBufferData';
 const COLLECTIONS = new Set(['Array', 'Map', 'Set', 'WeakMap', 'WeakSet']);
+/** Weak collections hold nothing strongly: they are no on-heap holder. */
+const HEAP_COLLECTIONS = new Set(['Array', 'Map', 'Set']);
+/** The largest collections compared for nesting, before the top maxHolders are kept. */
+const HEAP_CANDIDATES = 256;
+/** An outer collection gives way to an inner one holding this share of its heap. */
+const INNER_SHARE = 0.8;
 const NO_EDGE = 0xffffffff;
 
 export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}): HolderAnalysis {
@@ -131,6 +147,49 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
   }
   leaves.sort((a, b) => sizeOf(b) - sizeOf(a));
   if (leaves.length > o.maxLeaves) leaves.length = o.maxLeaves;
+
+  // On-heap holders: every reachable node is credited to its parent on the
+  // breadth-first tree, so a node's subtree is the heap reached first
+  // through it (retained size's cheap cousin: each object counted once,
+  // shared ones under whichever path reached them first). Backing stores
+  // are left out: they are the off-heap holders' bytes.
+  const subHeap = new Float64Array(n);
+  const subObjects = new Uint32Array(n);
+  for (let i = tail - 1; i > 0; i--) {
+    const node = queue[i]!;
+    if (!(typeOf(node) === T_NATIVE && nameOf(node) === BACKING_STORE)) {
+      subHeap[node] = subHeap[node]! + sizeOf(node);
+      subObjects[node] = subObjects[node]! + 1;
+    }
+    const up = parentNode[node]!;
+    subHeap[up] = subHeap[up]! + subHeap[node]!;
+    subObjects[up] = subObjects[up]! + subObjects[node]!;
+  }
+  /**
+   * The collections (Array, Map, Set) that hold the most heap below them,
+   * at most maxHolders. A collection whose bytes are mostly one collection
+   * inside it (a list of one list) gives way to that inner one: the holder
+   * is where the items are.
+   */
+  function heapHolders(): number[] {
+    const candidates: number[] = [];
+    for (let i = 0; i < tail; i++) {
+      const node = queue[i]!;
+      if (typeOf(node) === T_OBJECT && subObjects[node]! > 1 && HEAP_COLLECTIONS.has(nameOf(node))) candidates.push(node);
+    }
+    candidates.sort((a, b) => subHeap[b]! - subHeap[a]!);
+    if (candidates.length > HEAP_CANDIDATES) candidates.length = HEAP_CANDIDATES;
+    const isCandidate = new Set(candidates);
+    const represented = new Set<number>();
+    for (const inner of candidates) {
+      let node = inner;
+      for (let depth = 0; depth < o.maxPathLength && parentEdge[node] !== NO_EDGE; depth++) {
+        node = parentNode[node]!;
+        if (isCandidate.has(node) && subHeap[inner]! >= INNER_SHARE * subHeap[node]!) represented.add(node);
+      }
+    }
+    return candidates.filter((c) => !represented.has(c) && subHeap[c]! >= o.minHeapHolderBytes).slice(0, o.maxHolders);
+  }
 
   /** The elements of a collection node: element edges of it or of its store. */
   const itemsOf = (node: number): number => {
@@ -217,6 +276,9 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
   }
 
   const top = [...groups.values()].sort((a, b) => b.offHeap - a.offHeap).slice(0, o.maxHolders);
+  for (const node of heapHolders()) {
+    top.push({ key: node, ownerNode: node, ownerEdge: parentEdge[node]!, ownerHolder: parentNode[node]!, offHeap: 0, heap: subHeap[node]!, objects: subObjects[node]! });
+  }
 
   // Closures of the contexts the top groups pass through, and where their code is: one pass over the edges.
   const contextsWanted = new Set<number>();

@@ -184,24 +184,26 @@ export function judge(sc, report) {
     siteMatch: top ? top.function === sc.trueSite && (!sc.trueFile || top.file.endsWith(sc.trueFile)) : false,
     holderOnStack: own ? own.stack.some((f) => frameFn(f) === sc.holder) || own.function === sc.holder : false,
     stack: own?.stack ?? [],
-    ...judgeHolder(sc, report),
+    ...judgeHolder(sc, report, own),
   };
 }
 
 /**
- * The holder capture (docs/detector.md#holders) against the truth: its top
- * off-heap holder names `@holder` as the function that declares the held
- * variable, or among the closures that keep it (a module-level variable).
+ * The holder (docs/detector.md#holders) against the truth: for an off-heap
+ * leak the capture's top off-heap holder, for a heap leak the holder the
+ * report attaches to the leak's finding (`heldBy`); it names `@holder` as
+ * the function that declares the held variable, or among the closures that
+ * keep it (a module-level variable).
  */
-function judgeHolder(sc, report) {
+function judgeHolder(sc, report, own) {
   const capture = report?.holders ?? null;
   if (!capture) return { reportedHolder: null, holderMatch: false };
   if (capture.skipped) return { reportedHolder: { skipped: capture.skipped }, holderMatch: false };
-  const top = capture.holders.find((h) => h.offHeapBytes > 0) ?? capture.holders[0] ?? null;
+  const top = sc.offHeap ? capture.holders.find((h) => h.offHeapBytes > 0) : own?.heldBy;
   if (!top) return { reportedHolder: { path: '(none found)' }, holderMatch: false };
   const keptBy = /kept by (.*)$/.exec(top.path)?.[1]?.split(', ') ?? [];
   return {
-    reportedHolder: { owner: top.owner, function: top.function, file: top.file, line: top.line, path: top.path, offHeapBytes: top.offHeapBytes },
+    reportedHolder: { owner: top.owner, function: top.function, file: top.file, line: top.line, path: top.path, offHeapBytes: top.offHeapBytes, heapBytes: top.heapBytes, match: top.match ?? null },
     holderMatch: !!sc.holder && (top.function === sc.holder || keptBy.includes(sc.holder)),
   };
 }

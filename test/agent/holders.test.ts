@@ -2,20 +2,22 @@
  * The snapshot reader and the holder analysis on real heap snapshots: a
  * child process parks ~100 KB payload Buffers in a closure's retry list and
  * writes a snapshot; the analysis must name that list, the function that
- * declares it and its line. The capture itself, in this process: taken
+ * declares it and its line. Another keeps parsed objects in a Map: the
+ * on-heap holder named must be that Map. The capture itself, in this process: taken
  * within its budget, skipped (and saying so) above it.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/collector';
 import { findHolders } from '../../agent/src/holders';
 import { readSnapshot } from '../../agent/src/snapshot-reader';
 import { HolderCapture } from '../../agent/dist/holder-capture';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/parked-uploads-worker.js');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heapwatch-holders-test-'));
+const ENRICHED = path.resolve(__dirname, '../fixtures/enriched-orders-worker.js');
+const dir = tempDir('holders-test');
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 function lineOf(text: string): number {
@@ -61,6 +63,27 @@ describe('holders of off-heap memory in a real heap snapshot', () => {
       expect(top.owner).toBe('pendingRetries');
       expect(top.items).toBe(55);
       expect(top.offHeapBytes).toBe(55 * 100_000);
+    } finally {
+      s.close();
+    }
+  }, 60_000);
+
+  it('names the on-heap holder of parsed objects, where the items are, and leaves small tables out', () => {
+    const file = path.join(dir, 'enriched.heapsnapshot');
+    execFileSync(process.execPath, [ENRICHED], { env: { ...process.env, FIXTURE_SNAPSHOT_TO: file, FIXTURE_ORDERS: '2000' }, timeout: 60_000 });
+    const s = readSnapshot(file);
+    try {
+      const heap = findHolders(s).holders.filter((h) => Number(h.offHeapBytes) === 0);
+      const top = heap[0]!;
+      expect(top, JSON.stringify(heap, null, 1)).toMatchObject({ owner: 'enriched', ownerKind: 'variable', container: 'Map', items: 2000, function: 'createEnricher', file: ENRICHED });
+      expect(top.line).toBe(fs.readFileSync(ENRICHED, 'utf8').split('\n').findIndex((l) => l.includes('function createEnricher(')) + 1);
+      expect(top.path).toMatch(/^enriched \(Map, 2000 items\) ← context of createEnricher \(fixtures\/enriched-orders-worker\.js:\d+\), kept by enrich$/);
+      // ~1.4 KB of parsed profile per order, each object counted once.
+      expect(Number(top.heapBytes)).toBeGreaterThan(2000 * 1000);
+      expect(Number(top.heapBytes)).toBeLessThan(2000 * 3000);
+      expect(Number(top.objects)).toBeGreaterThan(2000 * 20);
+      // The export batch list holds one list of 10,000 rows: the inner list is the holder.
+      expect(heap.map((h) => `${h.container} ${h.items}`)).toEqual(['Map 2000', 'Array 10000']);
     } finally {
       s.close();
     }

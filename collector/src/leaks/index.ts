@@ -33,6 +33,7 @@ import type { HolderCaptureRow, ProfileStore, TenantService, TenantStore } from 
 import type { LeaseKeeper } from './lease';
 import { DAY_MS, HOUR_MS, SECOND_MS } from '../units';
 import { readEvidence, type LeakEvidence } from './evidence';
+import { processHeldBy, siteHeldBy } from './held-by';
 import type { HoldersReport, LeakReport, LeakSite, ProcessFinding } from './report';
 import { siteContext, type Frame } from '../model/site';
 
@@ -102,7 +103,8 @@ const MAX_STORED_SUSPECTS = 20;
 
 function publicReport(r: StoredReport): LeakReport {
   // Reports stored before `attribution` existed were all made with inlining on or unknown.
-  const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise' }));
+  // Reports stored before on-heap holders existed have no `heldBy`.
+  const leaks = r.leaks.map((l) => ({ ...l, attribution: l.attribution ?? 'imprecise', heldBy: l.heldBy ?? null }));
   // Reports stored before job counters existed have none.
   // Reports stored before holder captures existed have none.
   return { service: r.service, evaluatedAt: r.evaluatedAt, leaks, process: r.process, jobs: r.jobs ?? null, holders: r.holders ?? null };
@@ -178,19 +180,24 @@ export async function evaluateLeaks(
   const limits = process.filter((p) => p.kind === 'heap' && p.timeToLimitSeconds !== null).map((p) => p.timeToLimitSeconds!);
   const timeToLimitSeconds = limits.length ? Math.min(...limits) : null;
 
+  // Holders: the newest capture, and who of it holds each finding (held-by.ts).
+  const holders = holdersReport(await store.latestHolderCapture(service, nowMs, HOLDER_LOOKBACK_MS));
+  const captured = holders?.holders ?? [];
+
   const flaggedSites = [...d.sites.values()].filter((s) => flagged(`site:${s.siteId}`));
   const details = new Map((await store.siteDetails(service, flaggedSites.map((s) => s.siteId), profiles)).map((x) => [x.siteId, x]));
   const leaks: LeakSite[] = flaggedSites.map((s) => {
     const x = details.get(s.siteId);
     const loc = x?.site ?? { function: '', file: '', line: 0 };
     const ctx = siteContext(x?.stack ?? [], loc);
+    const stack = x ? x.stack.map(frameText) : [];
     const site: LeakSite = {
       function: loc.function,
       file: loc.file,
       line: loc.line,
       siteKind: ctx.siteKind,
       allocatedIn: ctx.allocatedIn ? frameText(ctx.allocatedIn) : null,
-      stack: x ? x.stack.map(frameText) : [],
+      stack,
       growthBytesPerHour: Math.round(s.growthBytesPerHour),
       growthBytesPerInterval: Math.round(s.growthBytesPerInterval),
       retainedBytes: Math.round(s.retainedBytes),
@@ -199,6 +206,7 @@ export async function evaluateLeaks(
       confidence: Math.round(s.confidence * 1000) / 1000,
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
       attribution: s.attribution,
+      heldBy: siteHeldBy({ stack, siteKind: ctx.siteKind }, captured),
     };
     state.entries[`site:${s.siteId}`]!.subject = {
       kind: 'site',
@@ -224,13 +232,7 @@ export async function evaluateLeaks(
   });
   const jobs = analyzeJobs(series, siteSeries, o.jobs);
 
-  // Holders: the newest capture, and the top off-heap holder as the site of each external finding.
-  const holders = holdersReport(await store.latestHolderCapture(service, nowMs, HOLDER_LOOKBACK_MS));
-  const top = holders?.holders.find((h) => h.offHeapBytes > 0);
-  for (const p of process) {
-    if (p.kind !== 'external') continue;
-    p.site = top ? { siteKind: 'holder', function: top.function, file: top.file, line: top.line, owner: top.owner, path: top.path, offHeapBytes: top.offHeapBytes } : null;
-  }
+  for (const p of process) p.site = processHeldBy(p.kind, captured);
   const report: LeakReport = { service, evaluatedAt, leaks, process, jobs, holders };
   const suspects = [...d.sites.values()].filter((s) => s.suspect).map((s) => s.siteId).slice(0, MAX_STORED_SUSPECTS);
   const processSuspects = d.process.filter((p) => p.suspect).map((p) => p.key).slice(0, MAX_STORED_SUSPECTS);

@@ -44,6 +44,15 @@ export interface LeakSite {
    * their profiles arrive.
    */
   attribution: 'precise' | 'imprecise';
+  /**
+   * The on-heap holder (an Array, Map or Set) that keeps this site's
+   * objects, from the newest holder capture (`holders`); null without one.
+   * `match` says how it was tied to the site: 'stack' when the holder's
+   * function or the closures that keep it are on the site's stack,
+   * 'largest' for a library site none names: the largest holder in the
+   * snapshot, a lead rather than a proof (held-by.ts).
+   */
+  heldBy: HolderSite | null;
 }
 
 export interface ProcessFinding {
@@ -54,10 +63,10 @@ export interface ProcessFinding {
   /** Seconds until heap used reaches the V8 heap limit at the current trend; null for 'external' or no trend. */
   timeToLimitSeconds: number | null;
   /**
-   * 'external' only: the site of an off-heap finding is the top off-heap
-   * holder of the newest holder capture (`holders`): the code that KEEPS
-   * the Buffers, not where they were allocated. Null without a capture, or
-   * when it found no off-heap holder.
+   * Who holds the growth, from the newest holder capture (`holders`): for
+   * 'external' the largest off-heap holder (the code that KEEPS the
+   * Buffers, not where they were allocated), for 'heap' the largest on-heap
+   * holder. Null without a capture, or when it found no holder of the kind.
    */
   site?: HolderSite | null;
 }
@@ -68,10 +77,13 @@ export interface HolderSite {
   function: string;
   file: string;
   line: number;
-  /** The variable or property that keeps the Buffers. */
+  /** The variable or property that keeps the objects or Buffers. */
   owner: string;
   path: string;
   offHeapBytes: number;
+  heapBytes: number;
+  /** 'stack': the holder's code is on the finding's stack; 'largest': the largest holder of its kind in the snapshot. */
+  match: 'stack' | 'largest';
 }
 
 /** One holder of a capture (docs/detector.md#holders), as the store keeps it. */
@@ -91,7 +103,7 @@ export interface HoldersReport {
   backingStores: number;
   offHeapBytes: number;
   unreachable: number;
-  /** Largest off-heap bytes first. */
+  /** Off-heap holders (offHeapBytes > 0) by off-heap bytes, then on-heap holders (offHeapBytes 0) by heap bytes. */
   holders: HolderEntry[];
 }
 
@@ -209,14 +221,25 @@ function table(head: string[], body: string[][]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-/** The holder capture as lines: who keeps the off-heap memory. */
+/** The holder capture as lines: who keeps the off-heap memory, and the collections that hold the most heap. */
 export function formatHolders(h: HoldersReport): string[] {
   const head = `holders (heap snapshot of ${h.instance} at ${h.capturedAt}`;
   if (h.skipped) return [`${head}): not taken: ${h.skipped}`];
   const out = [`${head}, ${h.pauseMs} ms pause, ${h.backingStores} backing stores of ${bytes(h.offHeapBytes)}):`];
-  if (h.holders.length === 0) out.push('  no off-heap holder found');
-  for (const x of h.holders) out.push(`  ${bytes(x.offHeapBytes)} off-heap, ${bytes(x.heapBytes)} heap, ${count(x.objects)} buffers: ${x.path}`);
+  if (h.holders.length === 0) out.push('  no holder found');
+  for (const x of h.holders) {
+    out.push(
+      x.offHeapBytes > 0
+        ? `  ${bytes(x.offHeapBytes)} off-heap, ${bytes(x.heapBytes)} heap, ${count(x.objects)} buffers: ${x.path}`
+        : `  ${bytes(x.heapBytes)} heap, ${count(x.objects)} objects: ${x.path}`,
+    );
+  }
   return out;
+}
+
+/** A holder as the table shows it: the binding, and the function (or module) whose scope keeps it. */
+export function holderPlace(s: HolderSite): string {
+  return `${s.owner} in ${s.function ? `${s.function} (${s.file}:${s.line})` : `the module scope of ${s.file}`}`;
 }
 
 /** The report as the readable table `heapwatch leaks` prints. */
@@ -250,6 +273,10 @@ export function formatLeakTable(report: LeakReport): string {
       );
     }
     out.push('', `stack of ${top.function || '(anonymous)'}:`, ...top.stack.map((f) => `  ${f}`));
+    if (top.heldBy) {
+      const how = top.heldBy.match === 'stack' ? 'its code is on the stack' : 'the largest collection in the heap snapshot; no frame of the stack names it';
+      out.push('', `held by ${holderPlace(top.heldBy)} (${how}):`, `  ${top.heldBy.path}`);
+    }
     if (report.leaks.some((l) => l.attribution !== 'precise')) {
       out.push(
         '',
@@ -268,7 +295,7 @@ export function formatLeakTable(report: LeakReport): string {
           p.instance,
           bytes(p.growthBytesPerHour),
           duration(p.timeToLimitSeconds),
-          p.site ? `${p.site.owner} in ${p.site.function ? `${p.site.function} (${p.site.file}:${p.site.line})` : `the module scope of ${p.site.file}`}` : '-',
+          p.site ? holderPlace(p.site) : '-',
         ]),
       ),
     );

@@ -33,7 +33,7 @@ export const HOLDER_CAPTURE_COLUMNS = [
   ['leaves', 'UInt64'],
   ['off_heap_bytes', 'UInt64'],
   ['unreachable', 'UInt64'],
-  // One entry per holder, largest off-heap bytes first.
+  // One entry per holder, in the agent's order: off-heap holders, then on-heap ones (off-heap bytes 0).
   ['holder_owners', 'Array(String)'],
   ['holder_owner_kinds', 'Array(LowCardinality(String))'],
   ['holder_containers', 'Array(LowCardinality(String))'],

@@ -3,7 +3,7 @@
  * site the evidence (the series per instance, the judged post-GC points, the
  * trend); process findings with each instance's heap floor.
  */
-import { bytes, count, duration, FOLLOWS_TEXT, jobTypeLabel, ms, perJob, retainsSentence } from '../../src/leaks/report';
+import { bytes, count, duration, FOLLOWS_TEXT, holderPlace, jobTypeLabel, ms, perJob, retainsSentence } from '../../src/leaks/report';
 import { getJson, query, type LeakEvidence, type LeakReport } from './api';
 import { h } from './dom';
 import { frameLabel } from './flame';
@@ -36,7 +36,7 @@ function heapLines(heap: HeapEvidence): Line[] {
 }
 
 /** Memory per completed job (report.jobs): which job type retains memory, and how much per job. */
-/** The newest holder capture: who keeps the off-heap memory (docs/detector.md#holders). */
+/** The newest holder capture: who keeps the off-heap memory, and the collections holding the most heap (docs/detector.md#holders). */
 function holdersSection(c: LeakReport['holders']): HTMLElement[] {
   if (!c) return [];
   const head = h('h2', {}, 'Holders');
@@ -48,11 +48,20 @@ function holdersSection(c: LeakReport['holders']): HTMLElement[] {
     h(
       'table',
       { class: 'grid', id: 'holders' },
-      h('thead', {}, h('tr', {}, ...['off-heap', 'heap', 'buffers', 'path (owner first)'].map((x) => h('th', {}, x)))),
+      h('thead', {}, h('tr', {}, ...['off-heap', 'heap', 'objects', 'path (owner first)'].map((x) => h('th', {}, x)))),
       h(
         'tbody',
         {},
-        ...c.holders.map((x) => h('tr', {}, h('td', { class: 'num' }, bytes(x.offHeapBytes)), h('td', { class: 'num' }, bytes(x.heapBytes)), h('td', { class: 'num' }, count(x.objects)), h('td', {}, x.path))),
+        ...c.holders.map((x) =>
+          h(
+            'tr',
+            { 'data-kind': x.offHeapBytes > 0 ? 'off-heap' : 'heap' },
+            h('td', { class: 'num' }, x.offHeapBytes > 0 ? bytes(x.offHeapBytes) : '-'),
+            h('td', { class: 'num' }, bytes(x.heapBytes)),
+            h('td', { class: 'num' }, `${count(x.objects)} ${x.offHeapBytes > 0 ? 'buffers' : 'objects'}`),
+            h('td', {}, x.path),
+          ),
+        ),
       ),
     ),
   ];
@@ -164,6 +173,15 @@ export async function servicePage(params: URLSearchParams): Promise<(root: HTMLE
           )
         : h('p', { class: 'muted' }, 'No series for this site in the current window.'),
       h('details', { open: true }, h('summary', {}, 'stack'), h('ol', { class: 'stack' }, ...l.stack.map((f) => h('li', {}, f)))),
+      ...(l.heldBy
+        ? [
+            h(
+              'p',
+              { class: 'held-by', 'data-match': l.heldBy.match },
+              `held by ${holderPlace(l.heldBy)}, ${bytes(l.heldBy.heapBytes)} of heap below it (${l.heldBy.match === 'stack' ? 'its code is on the stack' : 'the largest collection in the heap snapshot; no frame of the stack names it'}): ${l.heldBy.path}`,
+            ),
+          ]
+        : []),
     );
   });
 
@@ -215,7 +233,7 @@ export async function servicePage(params: URLSearchParams): Promise<(root: HTMLE
                   h('td', {}, p.instance),
                   h('td', { class: 'num' }, bytes(p.growthBytesPerHour)),
                   h('td', { class: 'num' }, duration(p.timeToLimitSeconds)),
-                  h('td', {}, p.site ? `${p.site.owner} in ${p.site.function ? `${p.site.function} (${p.site.file}:${p.site.line})` : `the module scope of ${p.site.file}`}` : '-'),
+                  h('td', {}, p.site ? holderPlace(p.site) : '-'),
                 ),
               ),
             ),
