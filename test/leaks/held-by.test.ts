@@ -17,30 +17,38 @@ const table = holder({ owner: 'countries', container: 'Map', items: 90_000, func
 const orders = holder({ owner: 'enriched', container: 'Map', items: 2000, function: '', heapBytes: 9_000_000, objects: 270_000, path: 'enriched (Map, 2000 items) ← module scope of app/worker.js, kept by (anonymous), fetchCustomer, enrichOrder' });
 const holders = [parked, table, orders];
 
-const librarySite = { siteKind: 'library' as const, stack: ['parseJSONFromBytes (node:internal/deps/undici/undici:5776)', 'consumeBody (node:internal/deps/undici/undici:5700)'] };
+const librarySite = { siteKind: 'library' as const, retainedBytes: 8_000_000, stack: ['parseJSONFromBytes (node:internal/deps/undici/undici:5776)', 'consumeBody (node:internal/deps/undici/undici:5700)'] };
 
 describe('the holder of a flagged site', () => {
   it('is the on-heap holder whose kept-by closures are on the stack', () => {
-    const site = { siteKind: 'application' as const, stack: ['decode (app/codec.js:4)', 'enrichOrder (/app/worker.js:40)', 'onMessage (/app/worker.js:60)'] };
+    const site = { siteKind: 'application' as const, retainedBytes: 500_000, stack: ['decode (app/codec.js:4)', 'enrichOrder (/app/worker.js:40)', 'onMessage (/app/worker.js:60)'] };
     expect(siteHeldBy(site, holders)).toMatchObject({ siteKind: 'holder', owner: 'enriched', heapBytes: 9_000_000, offHeapBytes: 0, match: 'stack' });
   });
 
   it('is the on-heap holder whose declaring function is on the stack', () => {
-    const site = { siteKind: 'application' as const, stack: ['buildRow (/app/tables.js:9)', 'loadTables (/app/tables.js:3)'] };
+    const site = { siteKind: 'application' as const, retainedBytes: 500_000, stack: ['buildRow (/app/tables.js:9)', 'loadTables (/app/tables.js:3)'] };
     expect(siteHeldBy(site, holders)).toMatchObject({ owner: 'countries', match: 'stack' });
   });
 
-  it('for library code no frame names: the largest on-heap holder, said to be only that', () => {
-    expect(siteHeldBy(librarySite, holders)).toMatchObject({ owner: 'countries', match: 'largest' });
+  it('of two holders the stack names (one module scope keeps both), the one nearest in size to what the site retains', () => {
+    const table = holder({ owner: 'zipCodes', container: 'Map', items: 40_000, heapBytes: 30_000_000, path: 'zipCodes (Map, 40000 items) ← module scope of app/worker.js, kept by lookupZip, enrichOrder' });
+    const site = { siteKind: 'application' as const, stack: ['enrichOrder (/app/worker.js:40)'] };
+    expect(siteHeldBy({ ...site, retainedBytes: 7_000_000 }, [table, orders])).toMatchObject({ owner: 'enriched', match: 'stack' });
+    expect(siteHeldBy({ ...site, retainedBytes: 25_000_000 }, [table, orders])).toMatchObject({ owner: 'zipCodes', match: 'stack' });
+  });
+
+  it('for library code no frame names: the holder nearest in size to what the site retains, said to be only a lead', () => {
+    expect(siteHeldBy(librarySite, holders)).toMatchObject({ owner: 'enriched', match: 'size' });
+    expect(siteHeldBy({ ...librarySite, retainedBytes: 60_000_000 }, holders)).toMatchObject({ owner: 'countries', match: 'size' });
   });
 
   it('for application code no holder names: none, rather than a guess', () => {
-    const site = { siteKind: 'application' as const, stack: ['renderInvoice (/app/pdf.js:12)'] };
+    const site = { siteKind: 'application' as const, retainedBytes: 9_000_000, stack: ['renderInvoice (/app/pdf.js:12)'] };
     expect(siteHeldBy(site, holders)).toBeNull();
   });
 
   it('is never an off-heap holder, and none without a capture', () => {
-    expect(siteHeldBy({ siteKind: 'application', stack: ['parkForRetry (/app/retry.js:8)'] }, holders)).toBeNull();
+    expect(siteHeldBy({ siteKind: 'application', retainedBytes: 16_000_000, stack: ['parkForRetry (/app/retry.js:8)'] }, holders)).toBeNull();
     expect(siteHeldBy(librarySite, [parked])).toBeNull();
     expect(siteHeldBy(librarySite, [])).toBeNull();
   });
@@ -68,7 +76,7 @@ describe('the table', () => {
 
   it('says who holds a library site and how sure that is, and lists both kinds of holder', () => {
     const text = formatLeakTable(report);
-    expect(text).toContain('held by enriched in the module scope of /app/worker.js (the largest collection in the heap snapshot; no frame of the stack names it):');
+    expect(text).toContain('held by enriched in the module scope of /app/worker.js (no frame of the stack names a holder: the one nearest in size to the retained bytes):');
     expect(text).toContain('  enriched (Map, 2000 items) ← module scope of app/worker.js, kept by (anonymous), fetchCustomer, enrichOrder');
     expect(text).toContain('  15.3 MiB off-heap, 19.5 KiB heap, 160 buffers: parked (Array, 160 items)');
     expect(text).toContain('  8.6 MiB heap, 270.0k objects: enriched (Map, 2000 items)');

@@ -206,7 +206,7 @@ export async function evaluateLeaks(
       confidence: Math.round(s.confidence * 1000) / 1000,
       firstFlaggedAt: flagged(`site:${s.siteId}`)!,
       attribution: s.attribution,
-      heldBy: siteHeldBy({ stack, siteKind: ctx.siteKind }, captured),
+      heldBy: siteHeldBy({ stack, siteKind: ctx.siteKind, retainedBytes: s.retainedBytes }, captured),
     };
     state.entries[`site:${s.siteId}`]!.subject = {
       kind: 'site',

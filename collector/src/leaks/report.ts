@@ -48,9 +48,9 @@ export interface LeakSite {
    * The on-heap holder (an Array, Map or Set) that keeps this site's
    * objects, from the newest holder capture (`holders`); null without one.
    * `match` says how it was tied to the site: 'stack' when the holder's
-   * function or the closures that keep it are on the site's stack,
-   * 'largest' for a library site none names: the largest holder in the
-   * snapshot, a lead rather than a proof (held-by.ts).
+   * function or the closures that keep it are on the site's stack, 'size'
+   * for a library site none names: the holder whose heap is nearest the
+   * site's retained bytes, a lead rather than a proof (held-by.ts).
    */
   heldBy: HolderSite | null;
 }
@@ -82,8 +82,12 @@ export interface HolderSite {
   path: string;
   offHeapBytes: number;
   heapBytes: number;
-  /** 'stack': the holder's code is on the finding's stack; 'largest': the largest holder of its kind in the snapshot. */
-  match: 'stack' | 'largest';
+  /**
+   * 'stack': the holder's code is on the finding's stack; 'size': nearest
+   * in size to a library site's retained bytes; 'largest': a process
+   * finding's, the largest holder of its kind in the snapshot.
+   */
+  match: 'stack' | 'size' | 'largest';
 }
 
 /** One holder of a capture (docs/detector.md#holders), as the store keeps it. */
@@ -274,7 +278,7 @@ export function formatLeakTable(report: LeakReport): string {
     }
     out.push('', `stack of ${top.function || '(anonymous)'}:`, ...top.stack.map((f) => `  ${f}`));
     if (top.heldBy) {
-      const how = top.heldBy.match === 'stack' ? 'its code is on the stack' : 'the largest collection in the heap snapshot; no frame of the stack names it';
+      const how = top.heldBy.match === 'stack' ? 'its code is on the stack' : 'no frame of the stack names a holder: the one nearest in size to the retained bytes';
       out.push('', `held by ${holderPlace(top.heldBy)} (${how}):`, `  ${top.heldBy.path}`);
     }
     if (report.leaks.some((l) => l.attribution !== 'precise')) {

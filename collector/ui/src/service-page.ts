@@ -178,7 +178,7 @@ export async function servicePage(params: URLSearchParams): Promise<(root: HTMLE
             h(
               'p',
               { class: 'held-by', 'data-match': l.heldBy.match },
-              `held by ${holderPlace(l.heldBy)}, ${bytes(l.heldBy.heapBytes)} of heap below it (${l.heldBy.match === 'stack' ? 'its code is on the stack' : 'the largest collection in the heap snapshot; no frame of the stack names it'}): ${l.heldBy.path}`,
+              `held by ${holderPlace(l.heldBy)}, ${bytes(l.heldBy.heapBytes)} of heap below it (${l.heldBy.match === 'stack' ? 'its code is on the stack' : 'no frame of the stack names a holder: the one nearest in size to the retained bytes'}): ${l.heldBy.path}`,
             ),
           ]
         : []),
