@@ -56,6 +56,7 @@ export interface HolderAnalysis {
 }
 
 const BACKING_STORE = 'system / JSArrayBufferData';
+const CONTEXT = 'system / Context';
 const COLLECTIONS = new Set(['Array', 'Map', 'Set', 'WeakMap', 'WeakSet']);
 /** Weak collections hold nothing strongly: they are no on-heap holder. */
 const HEAP_COLLECTIONS = new Set(['Array', 'Map', 'Set']);
@@ -84,6 +85,7 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
   const T_ARRAY = s.nodeTypes.indexOf('array');
   const T_OBJECT = s.nodeTypes.indexOf('object');
   const T_SYNTHETIC = s.nodeTypes.indexOf('synthetic');
+  const T_STRING = s.nodeTypes.indexOf('string');
   const E_CONTEXT = s.edgeTypes.indexOf('context');
   const E_ELEMENT = s.edgeTypes.indexOf('element');
   const E_PROPERTY = s.edgeTypes.indexOf('property');
@@ -115,6 +117,38 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     const v = s.edges[e * EF + eName]!;
     return t === E_ELEMENT || t === E_HIDDEN ? `[${v}]` : str(v);
   };
+  /**
+   * The closure variable edge `e` (from node `from`) binds, else ''. V8
+   * names a function context's variables on `context` edges; a block
+   * context's (`{ const cache = new Map(); ... }`) are `hidden` edges by
+   * slot index, whose names are its ScopeInfo's strings in slot order.
+   */
+  const slotNames = new Map<number, string[]>();
+  const variableOf = (e: number, from: number): string => {
+    const t = s.edges[e * EF + eType]!;
+    if (t === E_CONTEXT) return str(s.edges[e * EF + eName]!);
+    if (t !== E_HIDDEN || typeOf(from) !== T_OBJECT || nameOf(from) !== CONTEXT) return '';
+    let names = slotNames.get(from);
+    if (!names) {
+      names = [];
+      const info = internalTo(from, 'scope_info');
+      for (let f = info < 0 ? 0 : firstEdge[info]!; info >= 0 && f < firstEdge[info + 1]!; f++) {
+        const to = s.edges[f * EF + eTo]! / NF;
+        if (s.edges[f * EF + eType] === E_HIDDEN && typeOf(to) === T_STRING) names[s.edges[f * EF + eName]!] = nameOf(to);
+      }
+      if (slotNames.size < 10_000) slotNames.set(from, names);
+    }
+    return names[s.edges[e * EF + eName]!] ?? '';
+  };
+  /** The node an internal edge of `node` named `name` points to, or -1. */
+  const internalTo = (node: number, name: string): number => {
+    for (let e = firstEdge[node]!; e < firstEdge[node + 1]!; e++) {
+      if (s.edges[e * EF + eType] === E_INTERNAL && str(s.edges[e * EF + eName]!) === name) return s.edges[e * EF + eTo]! / NF;
+    }
+    return -1;
+  };
+  /** How a node is kept: the variable, else the edge's own name. */
+  const bindingOf = (e: number, from: number): string => variableOf(e, from) || edgeName(e);
 
   // Shortest paths from the root (node 0) over strong edges: breadth first,
   // remembering each node's parent edge and parent node.
@@ -256,7 +290,7 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
           break;
         }
       }
-      if (fallback < 0 && (t === E_CONTEXT || (t === E_PROPERTY && fromType !== T_SYNTHETIC))) fallback = node;
+      if (fallback < 0 && (variableOf(e, from) || (t === E_PROPERTY && fromType !== T_SYNTHETIC))) fallback = node;
       below.push(node);
       node = from;
     }
@@ -289,7 +323,7 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     for (let hops = 0; hops < o.maxPathLength && parentEdge[node] !== NO_EDGE; hops++) {
       chain.push(node);
       const from = parentNode[node]!;
-      if (s.edges[parentEdge[node]! * EF + eType] === E_CONTEXT) {
+      if (variableOf(parentEdge[node]!, from)) {
         contextsWanted.add(from);
         break;
       }
@@ -307,7 +341,7 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
         const to = s.edges[e * EF + eTo]! / NF;
         if (!contextsWanted.has(to) || str(s.edges[e * EF + eName]!) !== 'context') continue;
         const list = closuresOf.get(to) ?? [];
-        if (list.length < 8) list.push(i);
+        if (list.length < MAX_CLOSURES_PER_CONTEXT) list.push(i);
         closuresOf.set(to, list);
       }
     }
@@ -324,7 +358,8 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     let scopeInfo = -1;
     for (let e = firstEdge[context]!; e < firstEdge[context + 1]!; e++) {
       const t = s.edges[e * EF + eType]!;
-      if (t === E_CONTEXT) vars.add(str(s.edges[e * EF + eName]!));
+      const v = variableOf(e, context);
+      if (v) vars.add(v);
       else if (t === E_INTERNAL && str(s.edges[e * EF + eName]!) === 'scope_info') scopeInfo = s.edges[e * EF + eTo]! / NF;
     }
     if (scopeInfo < 0) return '';
@@ -363,21 +398,27 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     }
     return '';
   };
-  /** The context's declaring function (else its first closure), where it is, and the closures that keep it. */
-  const contextOwner = (context: number): { fn: string; file: string; line: number; column: number; keptBy: string[] } | undefined => {
+  /**
+   * The context's declaring function (else its first closure), where it
+   * is, the closures that keep it, and of those the ones whose source
+   * text names `variable` (usedBy): every closure of a scope keeps all of
+   * its variables, so only the source tells which use the holder.
+   */
+  const contextOwner = (context: number, variable: string): { fn: string; file: string; line: number; column: number; keptBy: string[]; usedBy: string[] } | undefined => {
     const closures = (closuresOf.get(context) ?? []).filter((c) => where.has(c));
     const first = closures[0];
     if (first === undefined) return undefined;
     const file = scriptOf(first);
     const keptBy = closures.map((c) => nameOf(c) || '(anonymous)');
+    const usedBy = closuresUsing(file, variable, closures.filter((c) => scriptOf(c) === file).map((c) => ({ name: nameOf(c) || '(anonymous)', ...where.get(c)! })));
     const name = declaring.get(context) ?? '';
-    if (!name) return { fn: '', file, line: 0, column: 0, keptBy }; // a module's top-level scope
+    if (!name) return { fn: '', file, line: 0, column: 0, keptBy, usedBy }; // a module's top-level scope
     // The declaring function's own closure is gone once it has returned (a
     // factory called at start): then its line is looked up in the file.
     const decl = (namedClosures.get(name) ?? []).find((c) => scriptOf(c) === file);
     const at = decl !== undefined ? where.get(decl) : declarationIn(file, name);
-    if (!at) return { fn: '', file, line: 0, column: 0, keptBy };
-    return { fn: name, file, line: at.line, column: at.column, keptBy };
+    if (!at) return { fn: '', file, line: 0, column: 0, keptBy, usedBy };
+    return { fn: name, file, line: at.line, column: at.column, keptBy, usedBy };
   };
 
   const holders: Holder[] = top.map((g, k) => {
@@ -389,26 +430,29 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     let column = 0;
     for (const node of chain) {
       const e = parentEdge[node]!;
-      const binding = edgeName(e);
+      const binding = bindingOf(e, parentNode[node]!);
       const label = nameOf(node) || `(${s.nodeTypes[typeOf(node)]})`;
       const items = typeOf(node) === T_OBJECT && COLLECTIONS.has(nameOf(node)) ? itemsOf(node) : 0;
       parts.push(`${binding} (${label}${items ? `, ${items} items` : ''})`);
-      if (s.edges[e * EF + eType] === E_CONTEXT) {
-        const c = contextOwner(parentNode[node]!);
+      const variable = variableOf(e, parentNode[node]!);
+      if (variable) {
+        const c = contextOwner(parentNode[node]!, variable);
         if (c) {
           ({ fn, file, line, column } = c);
-          const kept = c.keptBy.length > 4 ? `${c.keptBy.slice(0, 4).join(', ')}, ...` : c.keptBy.join(', ');
-          parts.push(`${fn ? `context of ${fn} (${shortFile(file)}${line ? `:${line}` : ''})` : `module scope of ${shortFile(file)}`}, kept by ${kept}`);
+          const list = (names: string[]): string => (names.length > 4 ? `${names.slice(0, 4).join(', ')}, ...` : names.join(', '));
+          const who = c.usedBy.length > 0 ? `used by ${list(c.usedBy)}` : `kept by ${list(c.keptBy)}`;
+          parts.push(`${fn ? `context of ${fn} (${shortFile(file)}${line ? `:${line}` : ''})` : `module scope of ${shortFile(file)}`}, ${who}`);
         } else parts.push('a closure context');
       }
       if (parts.length >= 6) break;
     }
     const ownerEdge = parentEdge[g.ownerNode]!;
     const et = ownerEdge === NO_EDGE ? -1 : s.edges[ownerEdge * EF + eType]!;
+    const variable = ownerEdge === NO_EDGE ? '' : variableOf(ownerEdge, parentNode[g.ownerNode]!);
     const container = nameOf(g.ownerNode);
     return {
-      owner: ownerEdge === NO_EDGE ? '' : edgeName(ownerEdge),
-      ownerKind: et === E_CONTEXT ? 'variable' : et === E_PROPERTY ? 'property' : et === E_ELEMENT || et === E_HIDDEN ? 'element' : 'internal',
+      owner: ownerEdge === NO_EDGE ? '' : bindingOf(ownerEdge, parentNode[g.ownerNode]!),
+      ownerKind: variable ? 'variable' : et === E_PROPERTY ? 'property' : et === E_ELEMENT || et === E_HIDDEN ? 'element' : 'internal',
       container,
       items: typeOf(g.ownerNode) === T_OBJECT && COLLECTIONS.has(container) ? itemsOf(g.ownerNode) : 0,
       function: fn,
@@ -426,6 +470,45 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
 
 /** Source files larger than this are not searched for a declaration. */
 const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
+/** Closures of one context looked at (for kept-by and used-by). */
+const MAX_CLOSURES_PER_CONTEXT = 64;
+
+/** A file's text when it is an absolute path of a readable file of bounded size. */
+function sourceOf(file: string): string | undefined {
+  if (!path.isAbsolute(file)) return undefined;
+  try {
+    if (fs.statSync(file).size > MAX_SOURCE_BYTES) return undefined;
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Of closures of one scope (name and 1-based line and column where each
+ * starts), those whose text names `variable`, in source order. A
+ * closure's text is taken to run to the start of the next one: siblings
+ * in one scope do not overlap, and a nested function counts as its
+ * parent's text. The name must stand alone (`cache.get`, `cache =`), not
+ * as a property (`this.cache`, `x.cache`).
+ */
+export function closuresUsing(file: string, variable: string, closures: { name: string; line: number; column: number }[]): string[] {
+  if (closures.length === 0 || !/^[\w$]+$/.test(variable)) return [];
+  const text = sourceOf(file);
+  if (text === undefined) return [];
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+  const at = closures
+    .map((c) => ({ name: c.name, offset: (lineStarts[c.line - 1] ?? text.length) + c.column - 1 }))
+    .sort((a, b) => a.offset - b.offset);
+  const re = new RegExp(`(?<![\\w$.])${variable.replace(/\$/g, '\\$')}(?![\\w$])`);
+  const used: string[] = [];
+  for (let i = 0; i < at.length; i++) {
+    const end = i + 1 < at.length ? at[i + 1]!.offset : text.length;
+    if (re.test(text.slice(at[i]!.offset, end)) && !used.includes(at[i]!.name)) used.push(at[i]!.name);
+  }
+  return used;
+}
 
 /**
  * Where `name` is declared in `file` (1-based line and column): a function
@@ -433,14 +516,9 @@ const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
  * name. Only an absolute path of a readable file of bounded size is read.
  */
 export function declarationIn(file: string, name: string): { line: number; column: number } | undefined {
-  if (!path.isAbsolute(file) || !/^[\w$]+$/.test(name)) return undefined;
-  let text: string;
-  try {
-    if (fs.statSync(file).size > MAX_SOURCE_BYTES) return undefined;
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
+  if (!/^[\w$]+$/.test(name)) return undefined;
+  const text = sourceOf(file);
+  if (text === undefined) return undefined;
   const n = name.replace(/\$/g, '\\$');
   const patterns = [
     new RegExp(`\\bfunction\\s*\\*?\\s*(?<name>${n})\\s*\\(`, 'd'),

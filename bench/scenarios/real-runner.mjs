@@ -192,8 +192,8 @@ export function judge(sc, report) {
  * The holder (docs/detector.md#holders) against the truth: for an off-heap
  * leak the capture's top off-heap holder, for a heap leak the holder the
  * report attaches to the leak's finding (`heldBy`); it names `@holder` as
- * the function that declares the held variable, or among the closures that
- * keep it (a module-level variable).
+ * the function that declares the held variable, or among the functions that
+ * use it (else the closures that keep it).
  */
 function judgeHolder(sc, report, own) {
   const capture = report?.holders ?? null;
@@ -201,7 +201,7 @@ function judgeHolder(sc, report, own) {
   if (capture.skipped) return { reportedHolder: { skipped: capture.skipped }, holderMatch: false };
   const top = sc.offHeap ? capture.holders.find((h) => h.offHeapBytes > 0) : own?.heldBy;
   if (!top) return { reportedHolder: { path: '(none found)' }, holderMatch: false };
-  const keptBy = /kept by (.*)$/.exec(top.path)?.[1]?.split(', ') ?? [];
+  const keptBy = /(?:used|kept) by (.*)$/.exec(top.path)?.[1]?.split(', ') ?? [];
   return {
     reportedHolder: { owner: top.owner, function: top.function, file: top.file, line: top.line, path: top.path, offHeapBytes: top.offHeapBytes, heapBytes: top.heapBytes, match: top.match ?? null },
     holderMatch: !!sc.holder && (top.function === sc.holder || keptBy.includes(sc.holder)),

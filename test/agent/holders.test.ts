@@ -49,7 +49,7 @@ describe('holders of off-heap memory in a real heap snapshot', () => {
       expect(top.function).toBe('createUploader');
       expect(top.file).toBe(FIXTURE);
       expect(top.line).toBe(lineOf('function createUploader('));
-      expect(top.path).toMatch(/^pendingRetries \(Array, 30 items\) ← context of createUploader \(fixtures\/parked-uploads-worker\.js:\d+\), kept by .*holdForRetry/);
+      expect(top.path).toMatch(/^pendingRetries \(Array, 30 items\) ← context of createUploader \(fixtures\/parked-uploads-worker\.js:\d+\), used by holdForRetry, replay$/);
       expect(a.holders.length).toBeLessThanOrEqual(3);
     } finally {
       s.close();
@@ -77,13 +77,27 @@ describe('holders of off-heap memory in a real heap snapshot', () => {
       const top = heap[0]!;
       expect(top, JSON.stringify(heap, null, 1)).toMatchObject({ owner: 'enriched', ownerKind: 'variable', container: 'Map', items: 2000, function: 'createEnricher', file: ENRICHED });
       expect(top.line).toBe(fs.readFileSync(ENRICHED, 'utf8').split('\n').findIndex((l) => l.includes('function createEnricher(')) + 1);
-      expect(top.path).toMatch(/^enriched \(Map, 2000 items\) ← context of createEnricher \(fixtures\/enriched-orders-worker\.js:\d+\), kept by enrich$/);
+      expect(top.path).toMatch(/^enriched \(Map, 2000 items\) ← context of createEnricher \(fixtures\/enriched-orders-worker\.js:\d+\), used by enrich$/);
       // ~1.4 KB of parsed profile per order, each object counted once.
       expect(Number(top.heapBytes)).toBeGreaterThan(2000 * 1000);
       expect(Number(top.heapBytes)).toBeLessThan(2000 * 3000);
       expect(Number(top.objects)).toBeGreaterThan(2000 * 20);
       // The export batch list holds one list of 10,000 rows: the inner list is the holder.
       expect(heap.map((h) => `${h.container} ${h.items}`)).toEqual(['Map 2000', 'Array 10000']);
+    } finally {
+      s.close();
+    }
+  }, 60_000);
+
+  it('names a variable of a block scope, and of the functions there the one that uses it', () => {
+    const fixture = path.resolve(__dirname, '../fixtures/block-scoped-cache.js');
+    const file = path.join(dir, 'block.heapsnapshot');
+    execFileSync(process.execPath, [fixture], { env: { ...process.env, FIXTURE_SNAPSHOT_TO: file }, timeout: 60_000 });
+    const s = readSnapshot(file);
+    try {
+      const top = findHolders(s).holders.filter((h) => Number(h.offHeapBytes) === 0)[0]!;
+      expect(top).toMatchObject({ owner: 'sessions', ownerKind: 'variable', container: 'Map', items: 10_001, function: '' });
+      expect(top.path).toMatch(/^sessions \(Map, 10001 items\) ← module scope of fixtures\/block-scoped-cache\.js, used by remember$/);
     } finally {
       s.close();
     }

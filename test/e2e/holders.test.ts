@@ -7,7 +7,8 @@
  * gauge its post-GC points, flags the external growth on them, asks the
  * one instance for a holder capture, and the report's off-heap finding gets
  * a site: the holder, named by its variable and the function that declares
- * it, at its file and line.
+ * it, at its file and line. Beside it, a worker that keeps parsed objects in
+ * a Map (an on-heap leak): its flagged site gets the Map as `heldBy`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,10 +18,12 @@ import { AGENT_REGISTER, CLI, getJson, ROOT, startCollectorProcess, waitFor, typ
 import { spawnSync } from 'node:child_process';
 
 const WORKER = path.join(ROOT, 'test/fixtures/parked-uploads-worker.js');
+const ENRICHED = path.join(ROOT, 'test/fixtures/enriched-orders-worker.js');
 const SERVICE = 'e2e-parked-uploads';
 const DECLARED_AT = fs.readFileSync(WORKER, 'utf8').split('\n').findIndex((l) => l.includes('function createUploader(')) + 1;
 
 interface Report {
+  leaks: { function: string; heldBy: { siteKind: string; owner: string; function: string; file: string; heapBytes: number; offHeapBytes: number; match: string; path: string } | null }[];
   process: { kind: string; site?: { siteKind: string; function: string; file: string; line: number; owner: string; path: string } | null }[];
   holders: { instance: string; skipped: string | null; pauseMs: number; holders: { owner: string; function: string; offHeapBytes: number; path: string }[] } | null;
 }
@@ -29,6 +32,7 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
   let collector: RunningCollector;
   let worker: ChildProcess;
   let overBudget: ChildProcess;
+  let enriched: ChildProcess;
   let stderr = '';
 
   beforeAll(async () => {
@@ -58,11 +62,25 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
       },
       stdio: 'ignore',
     });
+    // ~250 KB of parsed objects a second, sampled every 32 KiB; a budget its heap stays within.
+    enriched = spawn(process.execPath, ['--require', AGENT_REGISTER, ENRICHED], {
+      env: {
+        ...process.env,
+        HEAPWATCH_COLLECTOR: collector.grpcAddress,
+        HEAPWATCH_SERVICE: `${SERVICE}-enriched`,
+        HEAPWATCH_INTERVAL_MS: '500',
+        HEAPWATCH_SAMPLING_INTERVAL_BYTES: String(32 * 1024),
+        HEAPWATCH_HOLDER_MAX_HEAP_MB: '512',
+        FIXTURE_ORDERS_PER_SEC: '200',
+      },
+      stdio: 'ignore',
+    });
   });
 
   afterAll(async () => {
     worker?.kill('SIGKILL');
     overBudget?.kill('SIGKILL');
+    enriched?.kill('SIGKILL');
     await collector?.stop();
   });
 
@@ -120,5 +138,27 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
     const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
     expect(Number(/^heapwatch_holder_requests_asked_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     expect(Number(/^heapwatch_holder_requests_answered_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+  }, 480_000);
+
+  it('an on-heap leak: the flagged site is held by the Map its code keeps', async () => {
+    let last: Report | undefined;
+    const report = await waitFor(
+      'a flagged site with heldBy',
+      async () => {
+        const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${SERVICE}-enriched`);
+        if (status !== 200) return undefined;
+        last = body;
+        return body.leaks.some((l) => l.function === 'enrich' && l.heldBy) ? body : undefined;
+      },
+      420_000,
+      500,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\nlast report: ${JSON.stringify({ leaks: last?.leaks, holders: last?.holders })}`);
+    });
+    // The parsed profiles are allocated in enrich (JSON.parse), which keeps the Map's context.
+    const leak = report.leaks.find((l) => l.function === 'enrich')!;
+    expect(leak.heldBy).toMatchObject({ siteKind: 'holder', owner: 'enriched', function: 'createEnricher', file: ENRICHED, offHeapBytes: 0, match: 'stack' });
+    expect(leak.heldBy!.path).toMatch(/^enriched \(Map, \d+ items\) ← context of createEnricher .*, used by enrich$/);
+    expect(leak.heldBy!.heapBytes).toBeGreaterThan(1024 * 1024);
   }, 480_000);
 });

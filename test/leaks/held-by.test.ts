@@ -25,6 +25,13 @@ describe('the holder of a flagged site', () => {
     expect(siteHeldBy(site, holders)).toMatchObject({ siteKind: 'holder', owner: 'enriched', heapBytes: 9_000_000, offHeapBytes: 0, match: 'stack' });
   });
 
+  it('names on the path: the functions that use the holder, when the agent found them in the source', () => {
+    const sessions = holder({ owner: 'sessions', container: 'Map', heapBytes: 4_000_000, path: 'sessions (Map, 10001 items) ← module scope of app/sessions.js, used by remember' });
+    const site = { siteKind: 'application' as const, retainedBytes: 3_000_000 };
+    expect(siteHeldBy({ ...site, stack: ['remember (/app/sessions.js:4)', 'onLogin (/app/sessions.js:20)'] }, [sessions])).toMatchObject({ owner: 'sessions', match: 'stack' });
+    expect(siteHeldBy({ ...site, stack: ['sweep (/app/sessions.js:9)'] }, [sessions])).toBeNull();
+  });
+
   it('is the on-heap holder whose declaring function is on the stack', () => {
     const site = { siteKind: 'application' as const, retainedBytes: 500_000, stack: ['buildRow (/app/tables.js:9)', 'loadTables (/app/tables.js:3)'] };
     expect(siteHeldBy(site, holders)).toMatchObject({ owner: 'countries', match: 'stack' });

@@ -6,8 +6,9 @@
  * Maps and Sets that hold the most heap below them). A heap snapshot does
  * not say which code allocated an object, so a holder is tied to a finding
  * by name:
- * - a site finding is held by an on-heap holder whose declaring function
- *   or kept-by closures name a function on the site's stack (`match:
+ * - a site finding is held by an on-heap holder whose declaring function,
+ *   or the functions that use it (else keep its scope), name a function on
+ *   the site's stack (`match:
  *   'stack'`); when none does and the site is library code (no
  *   application frame on its stack: data that arrived after an await),
  *   by any on-heap holder (`match: 'size'`), the best lead there is, and
@@ -21,9 +22,13 @@
  */
 import type { HolderEntry, HolderSite, LeakSite } from './report';
 
-/** The closures a holder's path says keep its scope ("..., kept by a, b, ..."). */
+/**
+ * The functions a holder's path names: those whose source uses the
+ * holder's variable ("..., used by a, b"), else the closures that keep
+ * its scope ("..., kept by a, b, ...").
+ */
 function keptBy(path: string): string[] {
-  const m = /kept by ([^←]*)/.exec(path);
+  const m = /(?:used|kept) by ([^←]*)/.exec(path);
   if (!m) return [];
   return m[1]!
     .split(',')
