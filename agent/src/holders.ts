@@ -118,27 +118,54 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     return t === E_ELEMENT || t === E_HIDDEN ? `[${v}]` : str(v);
   };
   /**
-   * The closure variable edge `e` (from node `from`) binds, else ''. V8
-   * names a function context's variables on `context` edges; a block
-   * context's (`{ const cache = new Map(); ... }`) are `hidden` edges by
-   * slot index, whose names are its ScopeInfo's strings in slot order.
+   * The closure variable edge `e` (from node `from`) may bind: none when it
+   * is no variable edge, one when known, several when V8 left it open.
+   * V8 names a function context's variables on `context` edges. A block
+   * context's (`{ const cache = new Map(); ... }`) come as `hidden` edges
+   * numbered in slot order but only for slots that hold a heap object (a
+   * number in a slot gets no edge), while its ScopeInfo lists every
+   * slot's name. So the i-th edge is the name of slot i..i+skipped; an
+   * edge to a function declared there pins its slot (the closure has the
+   * slot's name), which narrows its neighbours.
    */
-  const slotNames = new Map<number, string[]>();
-  const variableOf = (e: number, from: number): string => {
+  const slotNames = new Map<number, Map<number, string[]>>();
+  const variableOf = (e: number, from: number): string[] => {
     const t = s.edges[e * EF + eType]!;
-    if (t === E_CONTEXT) return str(s.edges[e * EF + eName]!);
-    if (t !== E_HIDDEN || typeOf(from) !== T_OBJECT || nameOf(from) !== CONTEXT) return '';
-    let names = slotNames.get(from);
-    if (!names) {
-      names = [];
-      const info = internalTo(from, 'scope_info');
-      for (let f = info < 0 ? 0 : firstEdge[info]!; info >= 0 && f < firstEdge[info + 1]!; f++) {
-        const to = s.edges[f * EF + eTo]! / NF;
-        if (s.edges[f * EF + eType] === E_HIDDEN && typeOf(to) === T_STRING) names[s.edges[f * EF + eName]!] = nameOf(to);
-      }
-      if (slotNames.size < 10_000) slotNames.set(from, names);
+    if (t === E_CONTEXT) return [str(s.edges[e * EF + eName]!)];
+    if (t !== E_HIDDEN || typeOf(from) !== T_OBJECT || nameOf(from) !== CONTEXT) return [];
+    let slots = slotNames.get(from);
+    if (!slots) {
+      slots = blockSlots(from);
+      if (slotNames.size < 10_000) slotNames.set(from, slots);
     }
-    return names[s.edges[e * EF + eName]!] ?? '';
+    return slots.get(s.edges[e * EF + eName]!) ?? [];
+  };
+  const blockSlots = (context: number): Map<number, string[]> => {
+    const out = new Map<number, string[]>();
+    const names: string[] = [];
+    const info = internalTo(context, 'scope_info');
+    if (info < 0) return out;
+    for (let f = firstEdge[info]!; f < firstEdge[info + 1]!; f++) {
+      const to = s.edges[f * EF + eTo]! / NF;
+      if (s.edges[f * EF + eType] === E_HIDDEN && typeOf(to) === T_STRING) names.push(nameOf(to));
+    }
+    const edges: { index: number; to: number }[] = [];
+    for (let f = firstEdge[context]!; f < firstEdge[context + 1]!; f++) {
+      if (s.edges[f * EF + eType] === E_HIDDEN) edges.push({ index: s.edges[f * EF + eName]!, to: s.edges[f * EF + eTo]! / NF });
+    }
+    const skipped = names.length - edges.length;
+    if (skipped < 0) return out;
+    const lo = edges.map((_, i) => i);
+    const hi = edges.map((_, i) => i + skipped);
+    edges.forEach((x, i) => {
+      if (typeOf(x.to) !== T_CLOSURE) return;
+      const at = names.indexOf(nameOf(x.to), lo[i]);
+      if (at >= 0 && at <= hi[i]!) lo[i] = hi[i] = at;
+    });
+    for (let i = 1; i < edges.length; i++) lo[i] = Math.max(lo[i]!, lo[i - 1]! + 1);
+    for (let i = edges.length - 2; i >= 0; i--) hi[i] = Math.min(hi[i]!, hi[i + 1]! - 1);
+    edges.forEach((x, i) => out.set(x.index, names.slice(lo[i], hi[i]! + 1)));
+    return out;
   };
   /** The node an internal edge of `node` named `name` points to, or -1. */
   const internalTo = (node: number, name: string): number => {
@@ -147,8 +174,6 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     }
     return -1;
   };
-  /** How a node is kept: the variable, else the edge's own name. */
-  const bindingOf = (e: number, from: number): string => variableOf(e, from) || edgeName(e);
 
   // Shortest paths from the root (node 0) over strong edges: breadth first,
   // remembering each node's parent edge and parent node.
@@ -238,13 +263,33 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
       }
     }
     if (count > 0 || store < 0) return count;
-    // Map/Set: an OrderedHashMap/Set whose strong edges past its header are the entries.
-    for (let e = firstEdge[store]!; e < firstEdge[store + 1]!; e++) {
-      const to = s.edges[e * EF + eTo]! / NF;
-      const tt = typeOf(to);
-      if (tt === T_OBJECT || tt === T_CLOSURE || tt === T_ARRAY || typeOf(to) === s.nodeTypes.indexOf('string')) count++;
+    // Map/Set: an OrderedHashMap/Set, whose edges are named by slot. After
+    // a header and the buckets come the entries, in insertion order, 3
+    // slots each for a Map (key, value, chain), 2 for a Set: the first and
+    // last slots with an edge give the count (a slot holding a number has
+    // no edge, hence the rounding). Two names read, whatever the size.
+    const kind = nameOf(node);
+    const stride = kind === 'Map' ? 3 : kind === 'Set' ? 2 : 0;
+    if (stride > 0) {
+      const slotOf = (e: number): number => {
+        const t = s.edges[e * EF + eType]!;
+        const v = s.edges[e * EF + eName]!;
+        if (t === E_ELEMENT || t === E_HIDDEN) return v;
+        const nm = t === E_INTERNAL ? str(v) : '';
+        return /^\d+$/.test(nm) ? Number(nm) : -1;
+      };
+      let first = -1;
+      let last = -1;
+      for (let e = firstEdge[store]!; e < firstEdge[store + 1]! && first < 0; e++) first = slotOf(e);
+      for (let e = firstEdge[store + 1]! - 1; e >= firstEdge[store]! && last < 0; e--) last = slotOf(e);
+      return first < 0 || last < 0 ? 0 : Math.round((last - first) / stride) + 1;
     }
-    return nameOf(node) === 'Map' ? Math.floor(count / 2) : count;
+    // WeakMap/WeakSet: a hash table, keys and values by hash; count what they hold.
+    for (let e = firstEdge[store]!; e < firstEdge[store + 1]!; e++) {
+      const tt = typeOf(s.edges[e * EF + eTo]! / NF);
+      if (tt === T_OBJECT || tt === T_CLOSURE || tt === T_ARRAY || tt === T_STRING) count++;
+    }
+    return kind === 'WeakMap' ? Math.floor(count / 2) : count;
   };
 
   interface Group {
@@ -290,7 +335,7 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
           break;
         }
       }
-      if (fallback < 0 && (variableOf(e, from) || (t === E_PROPERTY && fromType !== T_SYNTHETIC))) fallback = node;
+      if (fallback < 0 && (variableOf(e, from).length > 0 || (t === E_PROPERTY && fromType !== T_SYNTHETIC))) fallback = node;
       below.push(node);
       node = from;
     }
@@ -323,7 +368,7 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     for (let hops = 0; hops < o.maxPathLength && parentEdge[node] !== NO_EDGE; hops++) {
       chain.push(node);
       const from = parentNode[node]!;
-      if (variableOf(parentEdge[node]!, from)) {
+      if (variableOf(parentEdge[node]!, from).length > 0) {
         contextsWanted.add(from);
         break;
       }
@@ -358,11 +403,11 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     let scopeInfo = -1;
     for (let e = firstEdge[context]!; e < firstEdge[context + 1]!; e++) {
       const t = s.edges[e * EF + eType]!;
-      const v = variableOf(e, context);
-      if (v) vars.add(v);
+      if (t === E_CONTEXT) vars.add(str(s.edges[e * EF + eName]!));
       else if (t === E_INTERNAL && str(s.edges[e * EF + eName]!) === 'scope_info') scopeInfo = s.edges[e * EF + eTo]! / NF;
     }
-    if (scopeInfo < 0) return '';
+    // A block's context has no named variable edges, and no function name.
+    if (scopeInfo < 0 || vars.size === 0) return '';
     for (let e = firstEdge[scopeInfo]!; e < firstEdge[scopeInfo + 1]!; e++) {
       const to = s.edges[e * EF + eTo]! / NF;
       if (s.nodeTypes[typeOf(to)] !== 'string') continue;
@@ -400,25 +445,32 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
   };
   /**
    * The context's declaring function (else its first closure), where it
-   * is, the closures that keep it, and of those the ones whose source
-   * text names `variable` (usedBy): every closure of a scope keeps all of
-   * its variables, so only the source tells which use the holder.
+   * is, the closures that keep it, the variable (of `candidates`, the one
+   * the source declares as a new `container` when V8 left several open;
+   * else ''), and the closures whose source text names it (usedBy): every
+   * closure of a scope keeps all of its variables, so only the source
+   * tells which use the holder.
    */
-  const contextOwner = (context: number, variable: string): { fn: string; file: string; line: number; column: number; keptBy: string[]; usedBy: string[] } | undefined => {
+  const contextOwner = (
+    context: number,
+    candidates: string[],
+    container: string,
+  ): { fn: string; file: string; line: number; column: number; keptBy: string[]; usedBy: string[]; variable: string } | undefined => {
     const closures = (closuresOf.get(context) ?? []).filter((c) => where.has(c));
     const first = closures[0];
     if (first === undefined) return undefined;
     const file = scriptOf(first);
+    const variable = candidates.length === 1 ? candidates[0]! : declaredAs(file, candidates, container);
     const keptBy = closures.map((c) => nameOf(c) || '(anonymous)');
     const usedBy = closuresUsing(file, variable, closures.filter((c) => scriptOf(c) === file).map((c) => ({ name: nameOf(c) || '(anonymous)', ...where.get(c)! })));
     const name = declaring.get(context) ?? '';
-    if (!name) return { fn: '', file, line: 0, column: 0, keptBy, usedBy }; // a module's top-level scope
+    if (!name) return { fn: '', file, line: 0, column: 0, keptBy, usedBy, variable }; // a module's top-level scope, or a block
     // The declaring function's own closure is gone once it has returned (a
     // factory called at start): then its line is looked up in the file.
     const decl = (namedClosures.get(name) ?? []).find((c) => scriptOf(c) === file);
     const at = decl !== undefined ? where.get(decl) : declarationIn(file, name);
-    if (!at) return { fn: '', file, line: 0, column: 0, keptBy, usedBy };
-    return { fn: name, file, line: at.line, column: at.column, keptBy, usedBy };
+    if (!at) return { fn: '', file, line: 0, column: 0, keptBy, usedBy, variable };
+    return { fn: name, file, line: at.line, column: at.column, keptBy, usedBy, variable };
   };
 
   const holders: Holder[] = top.map((g, k) => {
@@ -428,31 +480,34 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     let file = '';
     let line = 0;
     let column = 0;
+    let owner = '';
+    let ownerIsVariable = false;
     for (const node of chain) {
       const e = parentEdge[node]!;
-      const binding = bindingOf(e, parentNode[node]!);
       const label = nameOf(node) || `(${s.nodeTypes[typeOf(node)]})`;
       const items = typeOf(node) === T_OBJECT && COLLECTIONS.has(nameOf(node)) ? itemsOf(node) : 0;
-      parts.push(`${binding} (${label}${items ? `, ${items} items` : ''})`);
-      const variable = variableOf(e, parentNode[node]!);
-      if (variable) {
-        const c = contextOwner(parentNode[node]!, variable);
-        if (c) {
-          ({ fn, file, line, column } = c);
-          const list = (names: string[]): string => (names.length > 4 ? `${names.slice(0, 4).join(', ')}, ...` : names.join(', '));
-          const who = c.usedBy.length > 0 ? `used by ${list(c.usedBy)}` : `kept by ${list(c.keptBy)}`;
-          parts.push(`${fn ? `context of ${fn} (${shortFile(file)}${line ? `:${line}` : ''})` : `module scope of ${shortFile(file)}`}, ${who}`);
-        } else parts.push('a closure context');
+      const candidates = variableOf(e, parentNode[node]!);
+      const c = candidates.length > 0 ? contextOwner(parentNode[node]!, candidates, label) : undefined;
+      const binding = c?.variable || (candidates.length === 1 ? candidates[0]! : edgeName(e));
+      if (node === g.ownerNode) {
+        owner = binding;
+        ownerIsVariable = binding === c?.variable || candidates.length === 1;
       }
+      parts.push(`${binding} (${label}${items ? `, ${items} items` : ''})`);
+      if (c) {
+        ({ fn, file, line, column } = c);
+        const list = (names: string[]): string => (names.length > 4 ? `${names.slice(0, 4).join(', ')}, ...` : names.join(', '));
+        const who = c.usedBy.length > 0 ? `used by ${list(c.usedBy)}` : `kept by ${list(c.keptBy)}`;
+        parts.push(`${fn ? `context of ${fn} (${shortFile(file)}${line ? `:${line}` : ''})` : `module scope of ${shortFile(file)}`}, ${who}`);
+      } else if (candidates.length > 0) parts.push('a closure context');
       if (parts.length >= 6) break;
     }
     const ownerEdge = parentEdge[g.ownerNode]!;
     const et = ownerEdge === NO_EDGE ? -1 : s.edges[ownerEdge * EF + eType]!;
-    const variable = ownerEdge === NO_EDGE ? '' : variableOf(ownerEdge, parentNode[g.ownerNode]!);
     const container = nameOf(g.ownerNode);
     return {
-      owner: ownerEdge === NO_EDGE ? '' : bindingOf(ownerEdge, parentNode[g.ownerNode]!),
-      ownerKind: variable ? 'variable' : et === E_PROPERTY ? 'property' : et === E_ELEMENT || et === E_HIDDEN ? 'element' : 'internal',
+      owner,
+      ownerKind: ownerIsVariable ? 'variable' : et === E_PROPERTY ? 'property' : et === E_ELEMENT || et === E_HIDDEN ? 'element' : 'internal',
       container,
       items: typeOf(g.ownerNode) === T_OBJECT && COLLECTIONS.has(container) ? itemsOf(g.ownerNode) : 0,
       function: fn,
@@ -482,6 +537,18 @@ function sourceOf(file: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Of `candidates`, the one variable `file` declares as a new `container`
+ * (`name = new Map(`, for an Array `name = [`), when exactly one is; else ''.
+ */
+export function declaredAs(file: string, candidates: string[], container: string): string {
+  const text = sourceOf(file);
+  if (text === undefined || !/^[\w$]+$/.test(container)) return '';
+  const value = container === 'Array' ? '(new\\s+Array\\b|\\[|Array\\.from\\b)' : `new\\s+${container}\\b`;
+  const found = candidates.filter((v) => /^[\w$]+$/.test(v) && new RegExp(`(?<![\\w$.])${v.replace(/\$/g, '\\$')}\\s*=\\s*${value}`).test(text));
+  return found.length === 1 ? found[0]! : '';
 }
 
 /**

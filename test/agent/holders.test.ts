@@ -90,6 +90,7 @@ describe('holders of off-heap memory in a real heap snapshot', () => {
   }, 60_000);
 
   it('names a variable of a block scope, and of the functions there the one that uses it', () => {
+    // 10,000 sessions and the last one; string keys made by concatenation (a cons string each).
     const fixture = path.resolve(__dirname, '../fixtures/block-scoped-cache.js');
     const file = path.join(dir, 'block.heapsnapshot');
     execFileSync(process.execPath, [fixture], { env: { ...process.env, FIXTURE_SNAPSHOT_TO: file }, timeout: 60_000 });
