@@ -197,7 +197,8 @@ export function judge(sc, report) {
  */
 function judgeHolder(sc, report, own) {
   const capture = report?.holders ?? null;
-  if (!capture) return { reportedHolder: null, holderMatch: false };
+  // No finding this poll (not flagged yet, or a flicker): nothing to judge, the last verdict stands.
+  if (!capture || (!sc.offHeap && !own)) return { reportedHolder: null, holderMatch: false };
   if (capture.skipped) return { reportedHolder: { skipped: capture.skipped }, holderMatch: false };
   const top = sc.offHeap ? capture.holders.find((h) => h.offHeapBytes > 0) : own?.heldBy;
   if (!top) return { reportedHolder: { path: '(none found)' }, holderMatch: false };
