@@ -8,8 +8,8 @@
  * by name:
  * - a site finding is held by an on-heap holder whose declaring function,
  *   or the functions that use it (else keep its scope), name a function on
- *   the site's stack (`match:
- *   'stack'`); when none does and the site is library code (no
+ *   the site's stack (`match: 'stack'`); when none does and the site is
+ *   library code (no
  *   application frame on its stack: data that arrived after an await),
  *   by any on-heap holder (`match: 'size'`), the best lead there is, and
  *   said to be only that. Among several, the one whose heap is nearest the
