@@ -167,6 +167,16 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     edges.forEach((x, i) => out.set(x.index, names.slice(lo[i], hi[i]! + 1)));
     return out;
   };
+  /**
+   * Source files, each read once per analysis (readSource's bound: absolute
+   * paths of at most MAX_SOURCE_BYTES): only the files of the few holders
+   * described are asked for.
+   */
+  const sources = new Map<string, string | undefined>();
+  const sourceText = (file: string): string | undefined => {
+    if (!sources.has(file)) sources.set(file, readSource(file));
+    return sources.get(file);
+  };
   /** The node an internal edge of `node` named `name` points to, or -1. */
   const internalTo = (node: number, name: string): number => {
     for (let e = firstEdge[node]!; e < firstEdge[node + 1]!; e++) {
@@ -460,15 +470,16 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
     const first = closures[0];
     if (first === undefined) return undefined;
     const file = scriptOf(first);
-    const variable = candidates.length === 1 ? candidates[0]! : declaredAs(file, candidates, container);
+    const text = sourceText(file);
+    const variable = candidates.length === 1 ? candidates[0]! : declaredAs(text, candidates, container);
     const keptBy = closures.map((c) => nameOf(c) || '(anonymous)');
-    const usedBy = closuresUsing(file, variable, closures.filter((c) => scriptOf(c) === file).map((c) => ({ name: nameOf(c) || '(anonymous)', ...where.get(c)! })));
+    const usedBy = closuresUsing(text, variable, closures.filter((c) => scriptOf(c) === file).map((c) => ({ name: nameOf(c) || '(anonymous)', ...where.get(c)! })));
     const name = declaring.get(context) ?? '';
     if (!name) return { fn: '', file, line: 0, column: 0, keptBy, usedBy, variable }; // a module's top-level scope, or a block
     // The declaring function's own closure is gone once it has returned (a
     // factory called at start): then its line is looked up in the file.
     const decl = (namedClosures.get(name) ?? []).find((c) => scriptOf(c) === file);
-    const at = decl !== undefined ? where.get(decl) : declarationIn(file, name);
+    const at = decl !== undefined ? where.get(decl) : declarationIn(text, name);
     if (!at) return { fn: '', file, line: 0, column: 0, keptBy, usedBy, variable };
     return { fn: name, file, line: at.line, column: at.column, keptBy, usedBy, variable };
   };
@@ -523,13 +534,13 @@ export function findHolders(s: SnapshotArrays, opts: Partial<HolderOptions> = {}
   return { holders, leaves: leaves.length, offHeapBytes, unreachable, nodeCount: n, edgeCount };
 }
 
-/** Source files larger than this are not searched for a declaration. */
+/** Source files larger than this are not read (declarations, used-by, declared-as). */
 const MAX_SOURCE_BYTES = 4 * 1024 * 1024;
 /** Closures of one context looked at (for kept-by and used-by). */
 const MAX_CLOSURES_PER_CONTEXT = 64;
 
 /** A file's text when it is an absolute path of a readable file of bounded size. */
-function sourceOf(file: string): string | undefined {
+function readSource(file: string): string | undefined {
   if (!path.isAbsolute(file)) return undefined;
   try {
     if (fs.statSync(file).size > MAX_SOURCE_BYTES) return undefined;
@@ -540,11 +551,11 @@ function sourceOf(file: string): string | undefined {
 }
 
 /**
- * Of `candidates`, the one variable `file` declares as a new `container`
- * (`name = new Map(`, for an Array `name = [`), when exactly one is; else ''.
+ * Of `candidates`, the one variable the source `text` declares as a new
+ * `container` (`name = new Map(`, for an Array `name = [`), when exactly
+ * one is; else ''.
  */
-export function declaredAs(file: string, candidates: string[], container: string): string {
-  const text = sourceOf(file);
+function declaredAs(text: string | undefined, candidates: string[], container: string): string {
   if (text === undefined || !/^[\w$]+$/.test(container)) return '';
   const value = container === 'Array' ? '(new\\s+Array\\b|\\[|Array\\.from\\b)' : `new\\s+${container}\\b`;
   const found = candidates.filter((v) => /^[\w$]+$/.test(v) && new RegExp(`(?<![\\w$.])${v.replace(/\$/g, '\\$')}\\s*=\\s*${value}`).test(text));
@@ -559,10 +570,8 @@ export function declaredAs(file: string, candidates: string[], container: string
  * parent's text. The name must stand alone (`cache.get`, `cache =`), not
  * as a property (`this.cache`, `x.cache`).
  */
-export function closuresUsing(file: string, variable: string, closures: { name: string; line: number; column: number }[]): string[] {
-  if (closures.length === 0 || !/^[\w$]+$/.test(variable)) return [];
-  const text = sourceOf(file);
-  if (text === undefined) return [];
+function closuresUsing(text: string | undefined, variable: string, closures: { name: string; line: number; column: number }[]): string[] {
+  if (text === undefined || closures.length === 0 || !/^[\w$]+$/.test(variable)) return [];
   const lineStarts = [0];
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
   const at = closures
@@ -578,14 +587,12 @@ export function closuresUsing(file: string, variable: string, closures: { name: 
 }
 
 /**
- * Where `name` is declared in `file` (1-based line and column): a function
- * declaration, a function or arrow assigned to it, or a method of that
- * name. Only an absolute path of a readable file of bounded size is read.
+ * Where `name` is declared in the source `text` (1-based line and column):
+ * a function declaration, a function or arrow assigned to it, or a method
+ * of that name.
  */
-export function declarationIn(file: string, name: string): { line: number; column: number } | undefined {
-  if (!/^[\w$]+$/.test(name)) return undefined;
-  const text = sourceOf(file);
-  if (text === undefined) return undefined;
+function declarationIn(text: string | undefined, name: string): { line: number; column: number } | undefined {
+  if (text === undefined || !/^[\w$]+$/.test(name)) return undefined;
   const n = name.replace(/\$/g, '\\$');
   const patterns = [
     new RegExp(`\\bfunction\\s*\\*?\\s*(?<name>${n})\\s*\\(`, 'd'),
