@@ -77,6 +77,24 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
     });
   });
 
+  /** The service's stored report once `ready` holds of it; on time-out, the last report (and `context()`) in the error. */
+  async function reportWhen(service: string, what: string, ready: (r: Report) => boolean, context: () => string = () => ''): Promise<Report> {
+    let last: Report | undefined;
+    return waitFor(
+      what,
+      async () => {
+        const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${service}`);
+        if (status !== 200) return undefined;
+        last = body;
+        return ready(body) ? body : undefined;
+      },
+      420_000,
+      500,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\nlast report: ${JSON.stringify({ leaks: last?.leaks, process: last?.process, holders: last?.holders })}\n${context()}`);
+    });
+  }
+
   afterAll(async () => {
     worker?.kill('SIGKILL');
     overBudget?.kill('SIGKILL');
@@ -86,20 +104,7 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
 
   it('names the retry list and the function that declares it, at its line', async () => {
     // Count-based: the external finding, then the capture's answer, whatever the load.
-    let last: Report | undefined;
-    const report = await waitFor(
-      'an external finding with a holder site',
-      async () => {
-        const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${SERVICE}`);
-        if (status !== 200) return undefined;
-        last = body;
-        return body.process.some((p) => p.kind === 'external' && p.site) ? body : undefined;
-      },
-      420_000,
-      500,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nlast report: ${JSON.stringify({ process: last?.process, holders: last?.holders })}\nagent log:\n${stderr.slice(-3000)}`);
-    });
+    const report = await reportWhen(SERVICE, 'an external finding with a holder site', (r) => r.process.some((p) => p.kind === 'external' && p.site), () => `agent log:\n${stderr.slice(-3000)}`);
     const finding = report.process.find((p) => p.kind === 'external')!;
     expect(finding.site).toMatchObject({ siteKind: 'holder', owner: 'pendingRetries', function: 'createUploader', file: WORKER, line: DECLARED_AT });
     expect(finding.site!.path).toMatch(/^pendingRetries \(Array, \d+ items\) ← context of createUploader/);
@@ -121,15 +126,7 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
   }, 480_000);
 
   it('skips the capture when the heap is above the budget, and the report says so', async () => {
-    const report = await waitFor(
-      'a skipped holder capture in the report',
-      async () => {
-        const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${SERVICE}-over-budget`);
-        return status === 200 && body.holders ? body : undefined;
-      },
-      420_000,
-      500,
-    );
+    const report = await reportWhen(`${SERVICE}-over-budget`, 'a skipped holder capture in the report', (r) => r.holders !== null);
     expect(report.holders!.skipped).toMatch(/heap used \d+ MB is above the pause budget of 16 MB \(HEAPWATCH_HOLDER_MAX_HEAP_MB\)/);
     expect(report.holders!.holders).toEqual([]);
     const finding = report.process.find((p) => p.kind === 'external');
@@ -141,20 +138,7 @@ describe('an off-heap retry-buffer leak is reported with its holder', () => {
   }, 480_000);
 
   it('an on-heap leak: the flagged site is held by the Map its code keeps', async () => {
-    let last: Report | undefined;
-    const report = await waitFor(
-      'a flagged site with heldBy',
-      async () => {
-        const { status, body } = await getJson<Report>(`${collector.httpUrl}/api/v1/leaks?service=${SERVICE}-enriched`);
-        if (status !== 200) return undefined;
-        last = body;
-        return body.leaks.some((l) => l.function === 'enrich' && l.heldBy) ? body : undefined;
-      },
-      420_000,
-      500,
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\nlast report: ${JSON.stringify({ leaks: last?.leaks, holders: last?.holders })}`);
-    });
+    const report = await reportWhen(`${SERVICE}-enriched`, 'a flagged site with heldBy', (r) => r.leaks.some((l) => l.function === 'enrich' && l.heldBy));
     // The parsed profiles are allocated in enrich (JSON.parse), which keeps the Map's context.
     const leak = report.leaks.find((l) => l.function === 'enrich')!;
     expect(leak.heldBy).toMatchObject({ siteKind: 'holder', owner: 'enriched', function: 'createEnricher', file: ENRICHED, offHeapBytes: 0, match: 'stack' });
